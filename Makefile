@@ -1,0 +1,35 @@
+# The two commands a new machine needs: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-sqlite test-postgres lint bench clean
+
+install: $(STAMP)
+
+# Re-installs only when the project's metadata changes, so `make install` is cheap to repeat.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/chatshop db upgrade
+	$(BIN)/chatshop seed
+	$(BIN)/chatshop serve
+
+# CHATSHOP_TEST_DATABASE_URL picks the database (SQLite in a temp dir when unset).
+test: install
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy chatshop bot intents commerce scheduler miniprogram
+
+bench: install
+	$(BIN)/python bench/webhook.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

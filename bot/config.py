@@ -1,0 +1,68 @@
+"""Typed settings the conversation layer needs; the composition root builds them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from bot.models import Channel, WindowAction
+
+MessageMode = Literal["plain", "compat", "safe"]
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    channel: Channel
+    app_id: str
+    app_secret: str = field(repr=False)
+    token: str = field(repr=False)
+    encoding_aes_key: str = field(repr=False)
+    message_mode: MessageMode = "safe"
+
+
+@dataclass(frozen=True)
+class WindowRule:
+    seconds: int
+    quota: int | None  # None: unlimited
+
+
+def default_window_rules() -> dict[WindowAction, WindowRule]:
+    return {
+        WindowAction.MESSAGE: WindowRule(172800, 5),
+        WindowAction.CLICK: WindowRule(60, 3),
+        WindowAction.PAYMENT: WindowRule(172800, None),
+        WindowAction.MP_MESSAGE: WindowRule(172800, 5),
+        WindowAction.MP_ENTER: WindowRule(60, 2),
+    }
+
+
+@dataclass(frozen=True)
+class MessengerConfig:
+    api_base_url: str
+    windows: Mapping[WindowAction, WindowRule] = field(default_factory=default_window_rules)
+    max_attempts: int = 4
+    retry_backoff_s: float = 0.5
+    outbox_poll_s: float = 1.0
+    # A new row waits this long before the outbox sweeper may take it, so the request that wrote
+    # it sends it first (after its passive reply has gone out, which keeps the order right).
+    outbox_grace_s: float = 10.0
+    typing_exchange_s: int = 30
+    typing_lasts_s: int = 15
+    request_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    max_clock_skew_s: int = 300
+    reply_budget_ms: int = 4000
+    max_body_bytes: int = 65536
+
+
+@dataclass(frozen=True)
+class DialogueConfig:
+    welcome: str
+    menu_head: str
+    menu_tail: str
+    menu_size: int
+    fallback: str

@@ -1,0 +1,63 @@
+"""The conversation layer's errors, each with a stable `code` transports can map."""
+
+from __future__ import annotations
+
+
+class BotError(Exception):
+    code = "bot_error"
+
+
+class WeChatApiError(BotError):
+    """WeChat (or the sandbox) answered with a non-zero errcode, or could not be reached."""
+
+    code = "wechat_api_error"
+
+    def __init__(self, errcode: int, errmsg: str) -> None:
+        super().__init__(f"WeChat error {errcode}: {errmsg}")
+        self.errcode = errcode
+        self.errmsg = errmsg
+
+
+class SendRefused(BotError):
+    """The messenger refused a message WeChat would refuse, before calling WeChat."""
+
+    code = "send_refused"
+
+    def __init__(self, errcode: int, reason: str) -> None:
+        super().__init__(reason)
+        self.errcode = errcode
+        self.reason = reason
+
+
+class OutsideReplyWindow(SendRefused):
+    code = "outside_reply_window"
+
+    def __init__(self) -> None:
+        super().__init__(45015, "the customer's reply window is closed")
+
+
+class QuotaExhausted(SendRefused):
+    code = "quota_exhausted"
+
+    def __init__(self) -> None:
+        super().__init__(45047, "the customer's reply quota is used up")
+
+
+class UnsupportedMessage(SendRefused):
+    code = "unsupported_message"
+
+    def __init__(self, reason: str, errcode: int = 40008) -> None:
+        super().__init__(errcode, reason)
+
+
+class TypingRefused(SendRefused):
+    code = "typing_refused"
+
+
+def refusal_for(errcode: int, reason: str) -> SendRefused:
+    """The typed refusal for a WeChat errcode recorded on a message."""
+    if errcode == 45015:
+        return OutsideReplyWindow()
+    if errcode == 45047:
+        return QuotaExhausted()
+    return SendRefused(errcode, reason)

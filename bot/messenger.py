@@ -1,0 +1,287 @@
+"""The one way a message leaves chatshop through WeChat's customer-service API.
+
+Every message is written to the conversation (the durable outbox) before it is sent, and sent at
+most once: a row is claimed (`pending` → `sending`) and committed before WeChat is called, so a
+process killed mid-call leaves a `sending` row that recovery marks `in_doubt` instead of resending.
+Rows that were recorded but never attempted stay `pending` and the sweeper sends them after a
+restart. Before calling WeChat the messenger spends the customer's reply window and refuses what
+WeChat would refuse, with the same error codes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import metrics
+from bot.config import MessengerConfig
+from bot.errors import SendRefused, WeChatApiError, refusal_for
+from bot.models import Channel, ConversationMessage, Customer, Delivery, Direction
+from bot.outgoing import Outgoing, check_sendable, from_body, to_body, to_custom_send
+from bot.wechat_api import IN_DOUBT_ERRCODE, TRANSPORT_ERRCODE, WeChatApi
+from bot.windows import align_with_wechat, give_back, spend_window
+from commerce.db import transaction, utcnow
+
+log = logging.getLogger(__name__)
+
+# Errors after which the same message may safely be sent again: WeChat did not take it.
+RETRYABLE_ERRCODES = frozenset({-1, 45009, 40001, 42001, TRANSPORT_ERRCODE})
+
+
+@dataclass(frozen=True)
+class Claim:
+    message_id: int
+    channel: Channel
+    customer_id: int
+    payload: dict[str, object]
+
+
+class Messenger:
+    def __init__(
+        self,
+        *,
+        factory: sessionmaker[Session],
+        apis: Mapping[Channel, WeChatApi],
+        config: MessengerConfig,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._factory = factory
+        self._apis = apis
+        self._config = config
+        self._clock = clock
+
+    # -- recording -------------------------------------------------------------------------
+
+    def record(
+        self,
+        session: Session,
+        *,
+        customer: Customer,
+        message: Outgoing,
+        idempotency_key: str | None = None,
+    ) -> ConversationMessage:
+        """Write an outbound message as `pending` (or `refused`) inside the caller's transaction.
+
+        The caller sends it after commit with `deliver`; if that never happens the sweeper does.
+        A repeated idempotency key returns the message recorded the first time.
+        """
+        if idempotency_key is not None:
+            existing = session.scalar(
+                select(ConversationMessage).where(ConversationMessage.idempotency_key == idempotency_key)
+            )
+            if existing is not None:
+                return existing
+        now = self._clock()
+        row = ConversationMessage(
+            customer_id=customer.id,
+            direction=Direction.OUT,
+            kind=message.kind,
+            body=to_body(message),
+            delivery=Delivery.PENDING,
+            created_at=now,
+            idempotency_key=idempotency_key,
+            next_attempt_at=now + timedelta(seconds=self._config.outbox_grace_s),
+        )
+        try:
+            check_sendable(message, Channel(customer.channel))
+        except SendRefused as refused:
+            _mark_refused(row, refused.errcode, refused.reason)
+        session.add(row)
+        session.flush()
+        return row
+
+    def send(self, *, customer_id: int, message: Outgoing, idempotency_key: str | None = None) -> Delivery:
+        """Record and send one message now; raise the typed refusal if it cannot go out."""
+        with transaction(self._factory) as session:
+            customer = session.get_one(Customer, customer_id)
+            row = self.record(session, customer=customer, message=message, idempotency_key=idempotency_key)
+            row_id, delivery = row.id, row.delivery
+        if delivery is Delivery.PENDING:
+            delivery = self.deliver_one(row_id)
+        if delivery is Delivery.REFUSED:
+            raise self._refusal_of(row_id)
+        return delivery
+
+    # -- delivering ------------------------------------------------------------------------
+
+    def deliver(self, message_ids: Iterable[int]) -> None:
+        """Send recorded messages in order (after the transaction that recorded them committed)."""
+        for message_id in message_ids:
+            self.deliver_one(message_id)
+
+    def deliver_one(self, message_id: int) -> Delivery:
+        claim = self._claim(message_id)
+        if claim is None:
+            with transaction(self._factory) as session:
+                return Delivery(session.get_one(ConversationMessage, message_id).delivery)
+        try:
+            self._apis[claim.channel].send_custom_message(dict(claim.payload))
+        except WeChatApiError as exc:
+            return self._record_failure(claim, exc.errcode, exc.errmsg)
+        return self._record_sent(claim)
+
+    def _claim(self, message_id: int) -> Claim | None:
+        """Take the row for sending and spend the window, committed before WeChat is called."""
+        now = self._clock()
+        lease = now + timedelta(seconds=self._lease_s())
+        with transaction(self._factory) as session:
+            taken = session.execute(
+                update(ConversationMessage)
+                .where(ConversationMessage.id == message_id, ConversationMessage.delivery == Delivery.PENDING)
+                .values(
+                    delivery=Delivery.SENDING,
+                    attempts=ConversationMessage.attempts + 1,
+                    next_attempt_at=lease,
+                )
+            )
+            if taken.rowcount != 1:  # type: ignore[attr-defined]
+                return None  # someone else has it, or it is already settled
+            row = session.get_one(ConversationMessage, message_id)
+            customer = session.get_one(Customer, row.customer_id)
+            try:
+                spend_window(session, customer_id=customer.id, now=now)
+            except SendRefused as refused:
+                _mark_refused(row, refused.errcode, refused.reason)
+                metrics.record_outbound(row.kind, "refused")
+                log.info("refused message %s to customer %s: %s", row.id, customer.id, refused.reason)
+                return None
+            payload = to_custom_send(from_body(row.body), customer.openid)
+            return Claim(row.id, Channel(customer.channel), customer.id, payload)
+
+    def _record_sent(self, claim: Claim) -> Delivery:
+        now = self._clock()
+        with transaction(self._factory) as session:
+            row = session.get_one(ConversationMessage, claim.message_id)
+            row.delivery, row.sent_at, row.next_attempt_at = Delivery.SENT, now, None
+            row.error_code = row.error = None
+            # A message ends the typing indicator on WeChat's side.
+            session.execute(update(Customer).where(Customer.id == claim.customer_id).values(typing_until=None))
+            metrics.record_outbound(row.kind, "sent")
+        return Delivery.SENT
+
+    def _record_failure(self, claim: Claim, errcode: int, errmsg: str) -> Delivery:
+        now = self._clock()
+        with transaction(self._factory) as session:
+            row = session.get_one(ConversationMessage, claim.message_id)
+            row.error_code, row.error = errcode, errmsg[:255]
+            if errcode == IN_DOUBT_ERRCODE:
+                row.delivery, row.next_attempt_at = Delivery.IN_DOUBT, None
+            elif errcode in RETRYABLE_ERRCODES:
+                give_back(session, customer_id=claim.customer_id)
+                if row.attempts >= self._config.max_attempts:
+                    row.delivery, row.next_attempt_at = Delivery.FAILED, None
+                else:
+                    row.delivery = Delivery.PENDING
+                    row.next_attempt_at = now + timedelta(seconds=self._backoff_s(row.attempts))
+            else:
+                align_with_wechat(session, customer_id=claim.customer_id, errcode=errcode, now=now)
+                row.delivery, row.next_attempt_at = Delivery.REFUSED, None
+            delivery = Delivery(row.delivery)
+            metrics.record_outbound(row.kind, delivery.value)
+        log.warning("message %s: WeChat error %s (%s) -> %s", claim.message_id, errcode, errmsg, delivery)
+        return delivery
+
+    def _refusal_of(self, message_id: int) -> SendRefused:
+        with transaction(self._factory) as session:
+            row = session.get_one(ConversationMessage, message_id)
+            return refusal_for(row.error_code or 0, row.error or "refused")
+
+    def _backoff_s(self, attempts: int) -> float:
+        return self._config.retry_backoff_s * 2 ** (attempts - 1)
+
+    def _lease_s(self) -> float:
+        # A claim outlives the longest call wechatpy can make (token refresh + one retry).
+        return 3 * self._config.request_timeout_s + 10
+
+    # -- the sweeper -----------------------------------------------------------------------
+
+    def sweep(self, limit: int = 100) -> int:
+        """Send what is due (retries, and rows whose writer never sent them); settle stale claims."""
+        now = self._clock()
+        with transaction(self._factory) as session:
+            stale = session.execute(
+                update(ConversationMessage)
+                .where(
+                    ConversationMessage.delivery == Delivery.SENDING,
+                    ConversationMessage.next_attempt_at <= now,
+                )
+                .values(delivery=Delivery.IN_DOUBT, next_attempt_at=None, error="process stopped mid-send")
+            )
+            if stale.rowcount:  # type: ignore[attr-defined]
+                log.warning("%s message(s) were mid-send when a process stopped: in doubt, not resent",
+                            stale.rowcount)  # type: ignore[attr-defined]
+            due = list(
+                session.scalars(
+                    select(ConversationMessage.id)
+                    .where(
+                        ConversationMessage.delivery == Delivery.PENDING,
+                        ConversationMessage.next_attempt_at <= now,
+                    )
+                    .order_by(ConversationMessage.id)
+                    .limit(limit)
+                )
+            )
+        self.deliver(due)
+        return len(due)
+
+    # -- typing ----------------------------------------------------------------------------
+
+    def start_typing(self, customer_id: int) -> bool:
+        """Show "typing" while a slow reply is prepared, only where WeChat allows it."""
+        now = self._clock()
+        with transaction(self._factory) as session:
+            claimed = session.execute(
+                update(Customer)
+                .where(
+                    Customer.id == customer_id,
+                    Customer.last_inbound_at > now - timedelta(seconds=self._config.typing_exchange_s),
+                    (Customer.typing_until.is_(None)) | (Customer.typing_until <= now),
+                )
+                .values(typing_until=now + timedelta(seconds=self._config.typing_lasts_s))
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            customer = session.get_one(Customer, customer_id)
+            channel, openid = Channel(customer.channel), customer.openid
+        try:
+            self._apis[channel].send_typing(openid, "Typing")
+        except WeChatApiError as exc:
+            log.info("typing indicator refused for customer %s: %s", customer_id, exc)
+            return False
+        return True
+
+
+def _mark_refused(row: ConversationMessage, errcode: int, reason: str) -> None:
+    row.delivery, row.next_attempt_at = Delivery.REFUSED, None
+    row.error_code, row.error = errcode, reason[:255]
+
+
+class OutboxSweeper:
+    """A background thread that runs `Messenger.sweep` every few seconds until stopped."""
+
+    def __init__(self, messenger: Messenger, interval_s: float) -> None:
+        self._messenger = messenger
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-sweeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._messenger.sweep()
+            except Exception:  # the sweeper must outlive a database hiccup
+                log.exception("outbox sweep failed")
+            self._stop.wait(self._interval_s)

@@ -1,0 +1,138 @@
+"""Tables the conversation layer owns: customers, their conversations, reply windows, dedupe, caches."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from commerce.db import Base, UTCDateTime, utcnow
+
+
+class Channel(StrEnum):
+    OA = "oa"  # the store's Official Account
+    MP = "mp"  # the mini-program's customer service
+
+
+class Direction(StrEnum):
+    IN = "in"  # from the customer
+    OUT = "out"  # to the customer
+
+
+class Delivery(StrEnum):
+    RECEIVED = "received"  # an inbound message, stored
+    PASSIVE = "passive"  # answered in the webhook's HTTP response
+    PENDING = "pending"  # recorded, waiting to go out through the customer-service API
+    SENDING = "sending"  # claimed by a sender; WeChat is being called
+    SENT = "sent"  # WeChat accepted it
+    REFUSED = "refused"  # refused before sending (our rules) or by WeChat; not retried
+    FAILED = "failed"  # retryable errors until attempts ran out
+    IN_DOUBT = "in_doubt"  # the process stopped mid-call: WeChat may have it, so it is never resent
+
+
+# The only moves a message's delivery state may make; anything else is a bug.
+DELIVERY_TRANSITIONS: dict[Delivery, frozenset[Delivery]] = {
+    Delivery.RECEIVED: frozenset(),
+    Delivery.PASSIVE: frozenset(),
+    Delivery.PENDING: frozenset({Delivery.SENDING, Delivery.REFUSED}),
+    Delivery.SENDING: frozenset(
+        {Delivery.SENT, Delivery.REFUSED, Delivery.FAILED, Delivery.PENDING, Delivery.IN_DOUBT}
+    ),
+    Delivery.SENT: frozenset(),
+    Delivery.REFUSED: frozenset(),
+    Delivery.FAILED: frozenset(),
+    Delivery.IN_DOUBT: frozenset(),
+}
+
+
+class WindowAction(StrEnum):
+    """The customer actions that open (reset) a customer-service reply window."""
+
+    MESSAGE = "message"  # the customer wrote to the Official Account
+    CLICK = "click"  # menu click, follow, or QR-code scan
+    PAYMENT = "payment"  # a successful payment
+    MP_MESSAGE = "mp_message"  # the customer wrote in mini-program customer service
+    MP_ENTER = "mp_enter"  # the customer entered the mini-program's service session
+
+
+class InboundState(StrEnum):
+    PROCESSING = "processing"  # claimed; the bot is working on it
+    ANSWERED = "answered"  # the reply (possibly `success`) is stored for retries
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("channel", "openid"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[Channel] = mapped_column(String(8))
+    openid: Mapped[str] = mapped_column(String(64))
+    subscribed: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    typing_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ConversationMessage(Base):
+    """Every message in and out of a customer's conversation, with its delivery state.
+
+    Outbound rows double as the durable outbox: a message is written here before it is sent.
+    """
+
+    __tablename__ = "conversation_messages"
+    __table_args__ = (
+        Index("ix_conversation_messages_customer_time", "customer_id", "created_at"),
+        Index("ix_conversation_messages_outbox", "delivery", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    direction: Mapped[Direction] = mapped_column(String(3))
+    kind: Mapped[str] = mapped_column(String(32))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    delivery: Mapped[Delivery] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    wechat_msg_id: Mapped[int | None] = mapped_column(BigInteger)
+    idempotency_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(255))
+
+
+class ReplyWindow(Base):
+    """A customer's current customer-service window: until when, and how many sends are left."""
+
+    __tablename__ = "reply_windows"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    opened_by: Mapped[WindowAction] = mapped_column(String(16))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    quota: Mapped[int | None] = mapped_column(Integer)  # None: unlimited
+    used: Mapped[int] = mapped_column(default=0)
+
+
+class InboundMessage(Base):
+    """One pushed message or event, claimed once; retries get the stored reply."""
+
+    __tablename__ = "inbound_messages"
+
+    dedupe_key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    state: Mapped[InboundState] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reply_xml: Mapped[str | None] = mapped_column(Text)
+
+
+class CacheEntry(Base):
+    """Small shared values with an expiry (access tokens), for deployments without Redis."""
+
+    __tablename__ = "cache_entries"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,70 @@
+"""Access-token storage shared by every process (wechatpy's SessionStorage contract).
+
+WeChat issues one access token per account and a new fetch retires the old one, so processes
+must share it: in Redis when the deployment has one, otherwise in the database.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+from wechatpy.session import SessionStorage
+
+from bot.models import CacheEntry
+from commerce.db import transaction, utcnow
+
+# Refresh a little early so a token never expires between our check and WeChat's.
+EXPIRY_MARGIN_S = 120
+
+
+class DatabaseTokenStore(SessionStorage):  # type: ignore[misc]
+    def __init__(self, factory: sessionmaker[Session], prefix: str = "wechat:") -> None:
+        self._factory = factory
+        self._prefix = prefix
+
+    def get(self, key: str, default: Any = None) -> Any:
+        with transaction(self._factory) as session:
+            entry = session.get(CacheEntry, self._prefix + key)
+            if entry is None or (entry.expires_at is not None and entry.expires_at <= utcnow()):
+                return default
+            return entry.value
+
+    def set(self, key: str, value: Any, ttl: int | None = None) -> None:
+        if value is None:
+            return
+        expires_at = utcnow() + timedelta(seconds=max(ttl - EXPIRY_MARGIN_S, 1)) if ttl else None
+        with transaction(self._factory) as session:
+            session.merge(CacheEntry(key=self._prefix + key, value=str(value), expires_at=expires_at))
+
+    def delete(self, key: str) -> None:
+        with transaction(self._factory) as session:
+            session.execute(delete(CacheEntry).where(CacheEntry.key == self._prefix + key))
+
+    def keys(self) -> list[str]:
+        with transaction(self._factory) as session:
+            rows = session.scalars(select(CacheEntry.key).where(CacheEntry.key.startswith(self._prefix)))
+            return [row.removeprefix(self._prefix) for row in rows]
+
+
+class RedisTokenStore(SessionStorage):  # type: ignore[misc]
+    def __init__(self, url: str, prefix: str = "chatshop:wechat:") -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url, decode_responses=True)
+        self._prefix = prefix
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._redis.get(self._prefix + key)
+        return default if value is None else value
+
+    def set(self, key: str, value: Any, ttl: int | None = None) -> None:
+        if value is None:
+            return
+        expire = max(ttl - EXPIRY_MARGIN_S, 1) if ttl else None
+        self._redis.set(self._prefix + key, str(value), ex=expire)
+
+    def delete(self, key: str) -> None:
+        self._redis.delete(self._prefix + key)

@@ -1,0 +1,204 @@
+"""The message-push endpoint: `GET|POST /wechat` and `/wechat/mp`.
+
+A WeChat webhook never answers 500 or JSON: a forged or replayed request gets 403 and everything
+else that cannot be handled gets `success`, logged. A reply ready inside the time budget goes back
+in the response (encrypted if the push was); otherwise the answer is `success` and the reply goes
+out through the customer-service API when it is ready, with a typing indicator meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from werobot.replies import Article as WeRoBotArticle
+from werobot.replies import ArticlesReply, TextReply
+
+from bot import metrics
+from bot.config import WebhookConfig
+from bot.conversation import AlreadySeen, Claimed, Conversations
+from bot.dialogue import Dialogue
+from bot.inbound import Inbound, OversizedBody, PushRefused, PushVerifier
+from bot.messenger import Messenger
+from bot.models import Channel
+from bot.outgoing import PASSIVE_KINDS, News, Outgoing, Text
+
+log = logging.getLogger(__name__)
+
+SUCCESS = "success"
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    reply_xml: str  # empty: nothing passive
+    queued_ids: list[int]
+    passive_kind: str | None
+
+
+class _Turn:
+    """Decides, exactly once, whether a reply goes back passively or later through the API."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._decided: str | None = None
+
+    def _decide(self, how: str) -> bool:
+        with self._lock:
+            if self._decided is None:
+                self._decided = how
+            return self._decided == how
+
+    def take_passive(self) -> bool:
+        return self._decide("passive")
+
+    def defer(self) -> bool:
+        return self._decide("deferred")
+
+
+class WebhookEndpoint:
+    def __init__(
+        self,
+        *,
+        channel: Channel,
+        verifier: PushVerifier,
+        conversations: Conversations,
+        dialogue: Dialogue,
+        messenger: Messenger,
+        config: WebhookConfig,
+        executor: Executor,
+    ) -> None:
+        self._channel = channel
+        self._verifier = verifier
+        self._conversations = conversations
+        self._dialogue = dialogue
+        self._messenger = messenger
+        self._config = config
+        self._executor = executor
+
+    async def verify_url(self, request: Request) -> Response:
+        """WeChat's URL check: echo `echostr` byte for byte when the signature is right."""
+        try:
+            self._verifier.check_url_signature(request.query_params)
+        except PushRefused as refused:
+            return self._refuse(refused, request)
+        return PlainTextResponse(request.query_params.get("echostr", ""))
+
+    async def receive(self, request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            self._verifier.check_url_signature(request.query_params)
+            body = await _read_limited(request, self._config.max_body_bytes)
+            response = await self._answer(body, request.query_params)
+        except PushRefused as refused:
+            response = self._refuse(refused, request)
+        except Exception:
+            log.exception("%s webhook: the bot failed; answering success", self._channel)
+            metrics.WEBHOOK_ERRORS.labels(channel=self._channel, reason="bot_error").inc()
+            response = PlainTextResponse(SUCCESS)
+        metrics.WEBHOOK_LATENCY.labels(channel=self._channel).observe(time.perf_counter() - started)
+        return response
+
+    def _refuse(self, refused: PushRefused, request: Request) -> Response:
+        metrics.WEBHOOK_ERRORS.labels(channel=self._channel, reason=refused.reason).inc()
+        client = request.client.host if request.client else "?"
+        log.warning("%s webhook refused a push from %s: %s %s", self._channel, client, refused.reason,
+                    refused.args[0] if refused.args else "")
+        if refused.forbidden:
+            return PlainTextResponse("forbidden", status_code=403)
+        return PlainTextResponse(SUCCESS)
+
+    async def _answer(self, body: bytes, query: Mapping[str, str]) -> Response:
+        inbound = self._verifier.open(body, query)
+        loop = asyncio.get_running_loop()
+        seen = await loop.run_in_executor(self._executor, self._conversations.receive, inbound)
+        if isinstance(seen, AlreadySeen):
+            metrics.REPLIES.labels(channel=self._channel, kind="duplicate").inc()
+            return self._reply(seen.reply_xml or "", inbound)
+        metrics.MESSAGES_IN.labels(channel=self._channel, kind=inbound.kind).inc()
+        turn = _Turn()
+        future = loop.run_in_executor(self._executor, self._run_turn, seen, turn)
+        done, _ = await asyncio.wait({future}, timeout=self._config.reply_budget_ms / 1000)
+        if not done and turn.defer():
+            metrics.REPLIES.labels(channel=self._channel, kind="deferred").inc()
+            loop.run_in_executor(self._executor, self._messenger.start_typing, seen.customer_id)
+            return PlainTextResponse(SUCCESS)
+        result = await future
+        metrics.REPLIES.labels(channel=self._channel, kind=result.passive_kind or "none").inc()
+        deliver = BackgroundTask(self._messenger.deliver, result.queued_ids) if result.queued_ids else None
+        return self._reply(result.reply_xml, inbound, background=deliver)
+
+    def _run_turn(self, claimed: Claimed, turn: _Turn) -> TurnResult:
+        """Runs in a worker thread; may outlive the HTTP request when the bot is slow."""
+        try:
+            replies = self._dialogue.respond(claimed.inbound)
+        except Exception:
+            self._conversations.answer(claimed, passive=None, passive_xml="", queued=[])
+            raise
+        in_time = turn.take_passive()
+        passive = _passive_candidate(replies, claimed.inbound.channel) if in_time else None
+        queued = [message for message in replies if message is not passive]
+        reply_xml = render_passive(passive, claimed.inbound) if passive else ""
+        ids = self._conversations.answer(claimed, passive=passive, passive_xml=reply_xml, queued=queued)
+        if not in_time:
+            self._messenger.deliver(ids)  # the webhook already answered `success`
+        return TurnResult(reply_xml, ids, passive.kind if passive else None)
+
+    def _reply(self, reply_xml: str, inbound: Inbound, background: BackgroundTask | None = None) -> Response:
+        if not reply_xml:
+            return PlainTextResponse(SUCCESS, background=background)
+        sealed = self._verifier.seal(reply_xml, encrypt=inbound.encrypted)
+        return Response(sealed, media_type="application/xml", background=background)
+
+
+def _passive_candidate(replies: list[Outgoing], channel: Channel) -> Outgoing | None:
+    # Mini-program customer service takes no passive replies but a transfer; it answers via the API.
+    if channel is Channel.MP or not replies or replies[0].kind not in PASSIVE_KINDS:
+        return None
+    first = replies[0]
+    if isinstance(first, News) and len(first.articles) != 1:
+        return None
+    return first
+
+
+def render_passive(message: Outgoing, inbound: Inbound) -> str:
+    """The passive reply XML (werobot's templates), addressed back to the customer."""
+    own_id = str(inbound.fields.get("ToUserName", ""))
+    now = int(time.time())
+    if isinstance(message, Text):
+        return str(TextReply(target=inbound.openid, source=own_id, time=now,
+                             content=_cdata_safe(message.content)).render())
+    if isinstance(message, News):
+        reply = ArticlesReply(target=inbound.openid, source=own_id, time=now)
+        for article in message.articles:
+            reply.add_article(WeRoBotArticle(title=_cdata_safe(article.title),
+                                             description=_cdata_safe(article.description),
+                                             img=article.picurl, url=article.url))
+        return str(reply.render())
+    raise ValueError(f"{message.kind} cannot be a passive reply")
+
+
+def _cdata_safe(text: str) -> str:
+    # werobot wraps values in CDATA; a literal "]]>" would end it early and break the XML.
+    return text.replace("]]>", "]]]]><![CDATA[>")
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise OversizedBody(f"Content-Length {declared} > {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise OversizedBody(f"body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,76 @@
+"""Customer-service reply windows: opened by the customer's actions, spent by our sends.
+
+Each action resets the window to that action's rule (WECHAT_RULES.md); spending is one
+conditional UPDATE so concurrent senders can never overspend a quota.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, update
+from sqlalchemy.orm import Session
+
+from bot.config import WindowRule
+from bot.errors import OutsideReplyWindow, QuotaExhausted
+from bot.models import ReplyWindow, WindowAction
+
+
+def open_window(
+    session: Session,
+    *,
+    customer_id: int,
+    action: WindowAction,
+    rules: Mapping[WindowAction, WindowRule],
+    now: datetime,
+) -> None:
+    rule = rules[action]
+    window = session.get(ReplyWindow, customer_id, with_for_update=True)
+    if window is None:
+        window = ReplyWindow(customer_id=customer_id)
+        session.add(window)
+    window.opened_by = action
+    window.opened_at = now
+    window.expires_at = now + timedelta(seconds=rule.seconds)
+    window.quota = rule.quota
+    window.used = 0
+
+
+def spend_window(session: Session, *, customer_id: int, now: datetime) -> None:
+    """Use one send of the window, or raise the error WeChat would answer."""
+    spent = session.execute(
+        update(ReplyWindow)
+        .where(
+            ReplyWindow.customer_id == customer_id,
+            ReplyWindow.expires_at > now,
+            or_(ReplyWindow.quota.is_(None), ReplyWindow.used < ReplyWindow.quota),
+        )
+        .values(used=ReplyWindow.used + 1)
+    )
+    if spent.rowcount == 1:  # type: ignore[attr-defined]
+        return
+    window = session.get(ReplyWindow, customer_id)
+    if window is None or window.expires_at <= now:
+        raise OutsideReplyWindow()
+    raise QuotaExhausted()
+
+
+def give_back(session: Session, *, customer_id: int) -> None:
+    """Return a unit spent on a send WeChat refused as transient (it did not count there either)."""
+    session.execute(
+        update(ReplyWindow)
+        .where(ReplyWindow.customer_id == customer_id, ReplyWindow.used > 0)
+        .values(used=ReplyWindow.used - 1)
+    )
+
+
+def align_with_wechat(session: Session, *, customer_id: int, errcode: int, now: datetime) -> None:
+    """WeChat knows better: when it says the window is shut or spent, record that."""
+    window = session.get(ReplyWindow, customer_id)
+    if window is None:
+        return
+    if errcode == OutsideReplyWindow().errcode:
+        window.expires_at = min(window.expires_at, now)
+    elif errcode == QuotaExhausted().errcode and window.quota is not None:
+        window.used = window.quota

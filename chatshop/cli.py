@@ -1,0 +1,114 @@
+"""The `chatshop` command: serve, db upgrade, seed."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+from chatshop.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("chatshop")
+
+DEMO_KB = Path(__file__).resolve().parent / "demo" / "kb.yaml"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(Path(args.config) if args.config else None)
+    except SettingsError as exc:
+        print(f"chatshop: configuration error: {exc}", file=sys.stderr)
+        return 2
+    _configure_logging(settings)
+    try:
+        result: int = args.run(settings, args)
+        return result
+    except SettingsError as exc:
+        print(f"chatshop: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="settings file (default: config.yaml next to the code)")
+    parser = argparse.ArgumentParser(prog="chatshop", description=__doc__, parents=[common])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", parents=[common], help="migrate the database and serve HTTP")
+    serve.add_argument("--host", help="listen address (default: server.host)")
+    serve.add_argument("--port", type=int, help="listen port (default: server.port)")
+    serve.set_defaults(run=_serve)
+
+    db = commands.add_parser("db", parents=[common], help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", parents=[common], help="apply migrations").set_defaults(run=_db_upgrade)
+
+    seed = commands.add_parser("seed", parents=[common], help="install the demo store (never overwrites)")
+    seed.set_defaults(run=_seed)
+    return parser
+
+
+def _configure_logging(settings: Settings) -> None:
+    from chatshop.logs import configure_logging
+
+    secrets = [
+        account.app_secret.get_secret_value() for account in (settings.wechat, settings.miniprogram)
+    ] + [account.token.get_secret_value() for account in (settings.wechat, settings.miniprogram)]
+    configure_logging(settings.logging.level, secrets)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from chatshop.app import create_app
+
+    server = settings.server.model_copy(
+        update={"host": args.host or settings.server.host, "port": args.port or settings.server.port}
+    )
+    settings = settings.model_copy(update={"server": server})
+    _db_upgrade(settings, args)
+    _require_kb(settings)
+    app = create_app(settings)
+    where = "the WeChat sandbox" if settings.sandbox_enabled else settings.api_base_url
+    log.info("serving on http://%s:%s (WeChat API: %s)", server.host, server.port, where)
+    if settings.sandbox_enabled:
+        log.info("chat as a customer at %s/sandbox", settings.local_base_url)
+    # log_config=None: uvicorn's loggers go through our handler, which masks secrets in URLs.
+    uvicorn.run(app, host=server.host, port=server.port, log_config=None, access_log=True)
+    return 0
+
+
+def _db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
+    from chatshop.database import open_engine, upgrade_database
+
+    engine = open_engine(settings.database.url)
+    try:
+        upgrade_database(engine)
+    finally:
+        engine.dispose()
+    log.info("database is up to date")
+    return 0
+
+
+def _seed(settings: Settings, _args: argparse.Namespace) -> int:
+    target = settings.kb.path
+    if target.exists():
+        log.info("knowledge base %s already exists; left as it is", target)
+        return 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(DEMO_KB, target)
+    log.info("installed the demo store's knowledge base at %s", target)
+    return 0
+
+
+def _require_kb(settings: Settings) -> None:
+    if not settings.kb.path.exists():
+        raise SettingsError(f"kb.path: {settings.kb.path} does not exist (run `chatshop seed` for the demo)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

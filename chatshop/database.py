@@ -1,0 +1,58 @@
+"""Database wiring for the whole service: engine, metadata of every package, migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, MetaData, text
+
+from commerce.db import Base, make_engine
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def all_metadata() -> MetaData:
+    """The shared MetaData, after every package has registered its tables on it."""
+    import bot.models  # noqa: F401  (registers tables)
+    import commerce.models  # noqa: F401
+
+    return Base.metadata
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def ensure_sqlite_directory(url: str) -> None:
+    if url.startswith("sqlite:///") and url not in ("sqlite:///:memory:",):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def upgrade_database(engine: Engine) -> None:
+    """Apply every migration not yet applied (idempotent; safe on every start)."""
+    ensure_sqlite_directory(str(engine.url))
+    config = alembic_config()
+    with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.commit()  # close the BEGIN IMMEDIATE the engine opened on connect
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+        connection.commit()
+
+
+def database_answers(engine: Engine) -> bool:
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+def open_engine(url: str, *, echo: bool = False) -> Engine:
+    ensure_sqlite_directory(url)
+    return make_engine(url, echo=echo)

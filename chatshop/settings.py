@@ -1,0 +1,352 @@
+"""Settings: config.yaml holds every setting with its default; the environment overrides any of them.
+
+`CHATSHOP__<SECTION>__<KEY>=value` overrides `section.key`. Secrets are accepted only from the
+environment, are held as `SecretStr` so they never print, and a secret written into a config file
+stops start-up. A bad setting stops start-up with one line naming it (`SettingsError`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import string
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+ENV_PREFIX = "CHATSHOP__"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config.yaml"
+PRODUCTION_API_BASE_URL = "https://api.weixin.qq.com/"
+
+# Settings that only the environment may set.
+SECRET_KEYS = {
+    ("wechat", "app_secret"),
+    ("wechat", "token"),
+    ("wechat", "encoding_aes_key"),
+    ("miniprogram", "app_secret"),
+    ("miniprogram", "token"),
+    ("miniprogram", "encoding_aes_key"),
+}
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message is the one line start-up prints."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SandboxMode(StrEnum):
+    AUTO = "auto"  # on when no real WeChat credentials are configured
+    ON = "on"
+    OFF = "off"
+
+
+class MessageMode(StrEnum):
+    PLAIN = "plain"  # plaintext pushes, plaintext replies
+    COMPAT = "compat"  # plain fields plus Encrypt; either kind accepted
+    SAFE = "safe"  # only Encrypt; a plaintext push is refused
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    public_base_url: str = ""
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///var/chatshop.db"
+    echo: bool = False
+
+
+class RedisSettings(_Section):
+    url: str = ""
+
+
+class LoggingSettings(_Section):
+    level: str = "INFO"
+
+    @field_validator("level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return value.upper()
+
+
+class AccountSettings(_Section):
+    """One WeChat account that pushes messages to us (Official Account or mini-program)."""
+
+    app_id: str = ""
+    app_secret: SecretStr = SecretStr("")
+    token: SecretStr = SecretStr("")
+    encoding_aes_key: SecretStr = SecretStr("")
+    message_mode: MessageMode = MessageMode.SAFE
+    original_id: str = ""
+
+    @field_validator("encoding_aes_key")
+    @classmethod
+    def _aes_key_shape(cls, value: SecretStr) -> SecretStr:
+        raw = value.get_secret_value()
+        allowed = set(string.ascii_letters + string.digits)
+        if raw and (len(raw) != 43 or not set(raw) <= allowed):
+            raise ValueError("must be 43 letters and digits (the EncodingAESKey from the WeChat console)")
+        return value
+
+    @field_validator("token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        raw = value.get_secret_value()
+        allowed = set(string.ascii_letters + string.digits)
+        if raw and (not 3 <= len(raw) <= 32 or not set(raw) <= allowed):
+            raise ValueError("must be 3 to 32 letters and digits")
+        return value
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.app_id and self.app_secret.get_secret_value() and self.token.get_secret_value())
+
+
+class WechatSettings(AccountSettings):
+    sandbox: SandboxMode = SandboxMode.AUTO
+    api_base_url: str = ""
+    max_clock_skew_s: int = Field(300, ge=0)
+    reply_budget_ms: int = Field(4000, gt=0, le=4900)
+    max_body_bytes: int = Field(65536, ge=1024)
+    request_timeout_s: float = Field(5.0, gt=0)
+
+
+class MessengerSettings(_Section):
+    user_message_window_s: int = Field(172800, gt=0)
+    user_message_quota: int = Field(5, gt=0)
+    click_window_s: int = Field(60, gt=0)
+    click_quota: int = Field(3, gt=0)
+    payment_window_s: int = Field(172800, gt=0)
+    mp_message_window_s: int = Field(172800, gt=0)
+    mp_message_quota: int = Field(5, gt=0)
+    mp_enter_window_s: int = Field(60, gt=0)
+    mp_enter_quota: int = Field(2, gt=0)
+    max_attempts: int = Field(4, ge=1)
+    retry_backoff_s: float = Field(0.5, gt=0)
+    outbox_poll_s: float = Field(1.0, gt=0)
+    typing_exchange_s: int = Field(30, gt=0)
+    typing_lasts_s: int = Field(15, gt=0)
+
+
+class KbSettings(_Section):
+    path: Path = Path("var/kb.yaml")
+    match_threshold: float = Field(0.5, gt=0, le=1)
+
+
+class BotSettings(_Section):
+    welcome: str = "欢迎关注！我是店铺小助手，可以回答发货、退换、尺码、美妆等问题。"
+    menu_head: str = "猜你想问："
+    menu_tail: str = "点击问题即可查看回答"
+    menu_size: int = Field(5, ge=1, le=10)
+    fallback: str = "抱歉，这个问题我还不太会回答，您可以换个说法，或回复「人工」联系客服。"
+
+
+class SandboxSettings(_Section):
+    credentials_path: Path = Path("var/sandbox-credentials.json")
+
+
+class PathsSettings(_Section):
+    var_dir: Path = Path("var")
+
+
+class Settings(_Section):
+    server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    logging: LoggingSettings = LoggingSettings()
+    wechat: WechatSettings = WechatSettings()
+    miniprogram: AccountSettings = AccountSettings()
+    messenger: MessengerSettings = MessengerSettings()
+    kb: KbSettings = KbSettings()
+    bot: BotSettings = BotSettings()
+    sandbox: SandboxSettings = SandboxSettings()
+    paths: PathsSettings = PathsSettings()
+
+    @property
+    def sandbox_enabled(self) -> bool:
+        mode = self.wechat.sandbox
+        return mode is SandboxMode.ON or (mode is SandboxMode.AUTO and not self.wechat.configured)
+
+    @property
+    def api_base_url(self) -> str:
+        """Where every WeChat API call goes: the real servers, or the sandbox this process serves."""
+        if self.wechat.api_base_url:
+            return _with_trailing_slash(self.wechat.api_base_url)
+        if self.sandbox_enabled:
+            return f"{self.local_base_url}/sandbox/api/"
+        return PRODUCTION_API_BASE_URL
+
+    @property
+    def local_base_url(self) -> str:
+        if self.server.public_base_url:
+            return self.server.public_base_url.rstrip("/")
+        host = "127.0.0.1" if self.server.host in ("0.0.0.0", "::") else self.server.host
+        return f"http://{host}:{self.server.port}"
+
+
+def _with_trailing_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
+
+
+def load_settings(
+    config_path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the config file, apply environment overrides, validate, and resolve paths."""
+    path = (config_path or DEFAULT_CONFIG_PATH).resolve()
+    environ = os.environ if environ is None else environ
+    raw = _read_config_file(path)
+    _refuse_secrets_in_file(raw, path)
+    _apply_environment(raw, environ)
+    settings = _validate(raw)
+    return _resolve_paths(settings, base=path.parent)
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"config file {path} is not valid YAML: {_one_line(exc)}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise SettingsError(f"config file {path} must hold a mapping of sections")
+    return {str(k): dict(v or {}) if isinstance(v, dict) or v is None else v for k, v in loaded.items()}
+
+
+def _refuse_secrets_in_file(raw: Mapping[str, Any], path: Path) -> None:
+    for section, key in sorted(SECRET_KEYS):
+        block = raw.get(section)
+        if isinstance(block, dict) and block.get(key):
+            env_name = f"{ENV_PREFIX}{section.upper()}__{key.upper()}"
+            raise SettingsError(
+                f"{section}.{key}: secrets are read only from the environment ({env_name}), "
+                f"remove it from {path}"
+            )
+
+
+def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        if len(parts) != 2 or not all(parts):
+            raise SettingsError(f"{name}: expected {ENV_PREFIX}<SECTION>__<KEY>")
+        section, key = parts
+        if section not in Settings.model_fields:
+            raise SettingsError(f"{name}: unknown settings section '{section}'")
+        block = raw.setdefault(section, {})
+        if not isinstance(block, dict):
+            raise SettingsError(f"{section}: must be a mapping")
+        block[key] = _parse_env_value(section, key, value)
+
+
+def _parse_env_value(section: str, key: str, value: str) -> Any:
+    # Secrets stay strings verbatim; other values are YAML scalars so "300" and "true" type-check.
+    if (section, key) in SECRET_KEYS:
+        return value
+    try:
+        return yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        return value
+
+
+def _validate(raw: dict[str, Any]) -> Settings:
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        got = first.get("input")
+        shown = "" if _is_secret_location(first["loc"]) or isinstance(got, dict) else f" (got {got!r})"
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown setting"
+        raise SettingsError(f"{where}: {message}{shown}") from None
+
+
+def _is_secret_location(loc: tuple[Any, ...]) -> bool:
+    return len(loc) >= 2 and (str(loc[0]), str(loc[1])) in SECRET_KEYS
+
+
+def _resolve_paths(settings: Settings, *, base: Path) -> Settings:
+    def resolve(p: Path) -> Path:
+        return p if p.is_absolute() else (base / p).resolve()
+
+    database = settings.database
+    url = database.url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+        url = "sqlite:///" + str(resolve(Path(url.removeprefix("sqlite:///"))))
+    return settings.model_copy(
+        update={
+            "database": database.model_copy(update={"url": url}),
+            "kb": settings.kb.model_copy(update={"path": resolve(settings.kb.path)}),
+            "sandbox": settings.sandbox.model_copy(
+                update={"credentials_path": resolve(settings.sandbox.credentials_path)}
+            ),
+            "paths": settings.paths.model_copy(update={"var_dir": resolve(settings.paths.var_dir)}),
+        }
+    )
+
+
+def with_sandbox_credentials(settings: Settings) -> Settings:
+    """Fill unset account credentials with the sandbox's, generated once and kept under var/.
+
+    Only used when the sandbox is on: the demo then needs no secrets at all, and none are committed.
+    """
+    creds = _load_or_create_sandbox_credentials(settings.sandbox.credentials_path)
+    return settings.model_copy(
+        update={
+            "wechat": _fill_account(settings.wechat, creds["oa"]),
+            "miniprogram": _fill_account(settings.miniprogram, creds["mp"]),
+        }
+    )
+
+
+def _fill_account(account: Any, creds: Mapping[str, str]) -> Any:
+    update: dict[str, Any] = {}
+    for key in ("app_id", "original_id"):
+        if not getattr(account, key):
+            update[key] = creds[key]
+    for key in ("app_secret", "token", "encoding_aes_key"):
+        if not getattr(account, key).get_secret_value():
+            update[key] = SecretStr(creds[key])
+    return account.model_copy(update=update)
+
+
+def _load_or_create_sandbox_credentials(path: Path) -> dict[str, dict[str, str]]:
+    if path.exists():
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    creds = {"oa": _new_sandbox_account("oa"), "mp": _new_sandbox_account("mp")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(creds, indent=2), encoding="utf-8")
+    path.chmod(0o600)
+    return creds
+
+
+def _new_sandbox_account(kind: str) -> dict[str, str]:
+    alphabet = string.ascii_letters + string.digits
+    return {
+        "app_id": "wx" + secrets.token_hex(8),
+        "original_id": f"gh_{kind}{secrets.token_hex(5)}",
+        "app_secret": secrets.token_hex(16),
+        "token": "".join(secrets.choice(alphabet) for _ in range(32)),
+        "encoding_aes_key": "".join(secrets.choice(alphabet) for _ in range(43)),
+    }
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
