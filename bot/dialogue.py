@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from intents.kb import KnowledgeBaseSource
 
 from bot.config import DialogueConfig
@@ -13,6 +15,12 @@ from bot.outgoing import MenuItem, MsgMenu, Outgoing, Text
 MEDIA_KINDS = frozenset({"image", "voice", "video", "shortvideo"})
 MEDIA_REPLY = "收到啦～目前我只能看懂文字，请用文字描述您的问题，或回复「人工」联系客服。"
 CLICK_FAQ_PREFIX = "faq:"
+
+
+class Responder(Protocol):
+    """Anything that answers an inbound message with messages to send."""
+
+    def respond(self, inbound: Inbound) -> list[Outgoing]: ...
 
 
 class Dialogue:

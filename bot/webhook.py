@@ -25,7 +25,7 @@ from werobot.replies import ArticlesReply, TextReply
 from bot import metrics
 from bot.config import WebhookConfig
 from bot.conversation import AlreadySeen, Claimed, Conversations
-from bot.dialogue import Dialogue
+from bot.dialogue import Responder
 from bot.inbound import Inbound, OversizedBody, PushRefused, PushVerifier
 from bot.messenger import Messenger
 from bot.models import Channel
@@ -70,7 +70,7 @@ class WebhookEndpoint:
         channel: Channel,
         verifier: PushVerifier,
         conversations: Conversations,
-        dialogue: Dialogue,
+        dialogue: Responder,
         messenger: Messenger,
         config: WebhookConfig,
         executor: Executor,

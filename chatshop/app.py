@@ -24,7 +24,7 @@ from bot.config import (
     WindowRule,
 )
 from bot.conversation import Conversations
-from bot.dialogue import Dialogue
+from bot.dialogue import Dialogue, Responder
 from bot.inbound import PushVerifier
 from bot.messenger import Messenger, OutboxSweeper
 from bot.metrics import REGISTRY
@@ -52,11 +52,12 @@ class Services:
     executor: ThreadPoolExecutor
 
 
-def create_app(settings: Settings, *, start_sweeper: bool = True) -> FastAPI:
+def create_app(settings: Settings, *, start_sweeper: bool = True, dialogue: Responder | None = None) -> FastAPI:
+    """The whole service. `dialogue` replaces the bot (a store's own, or a test's slow one)."""
     if settings.sandbox_enabled:
         settings = with_sandbox_credentials(settings)
     services = build_services(settings)
-    dialogue = Dialogue(
+    dialogue = dialogue or Dialogue(
         kb=KnowledgeBaseSource(settings.kb.path, settings.kb.match_threshold),
         config=DialogueConfig(**settings.bot.model_dump()),
     )
@@ -151,7 +152,7 @@ def _account_config(channel: Channel, account: AccountSettings) -> AccountConfig
 
 
 def _webhook(
-    channel: Channel, account: AccountSettings, settings: Settings, services: Services, dialogue: Dialogue
+    channel: Channel, account: AccountSettings, settings: Settings, services: Services, dialogue: Responder
 ) -> WebhookEndpoint:
     wechat = settings.wechat
     return WebhookEndpoint(

@@ -122,6 +122,14 @@ class WechatSettings(AccountSettings):
     max_body_bytes: int = Field(65536, ge=1024)
     request_timeout_s: float = Field(5.0, gt=0)
 
+    @field_validator("sandbox", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, value: Any) -> Any:
+        # YAML reads a bare on/off as a boolean.
+        if isinstance(value, bool):
+            return SandboxMode.ON if value else SandboxMode.OFF
+        return value
+
 
 class MessengerSettings(_Section):
     user_message_window_s: int = Field(172800, gt=0)
@@ -251,17 +259,8 @@ def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
         block = raw.setdefault(section, {})
         if not isinstance(block, dict):
             raise SettingsError(f"{section}: must be a mapping")
-        block[key] = _parse_env_value(section, key, value)
-
-
-def _parse_env_value(section: str, key: str, value: str) -> Any:
-    # Secrets stay strings verbatim; other values are YAML scalars so "300" and "true" type-check.
-    if (section, key) in SECRET_KEYS:
-        return value
-    try:
-        return yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError:
-        return value
+        # Strings as given: pydantic's lax mode turns "300" and "true" into the field's type.
+        block[key] = value
 
 
 def _validate(raw: dict[str, Any]) -> Settings:

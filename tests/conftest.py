@@ -1,0 +1,65 @@
+"""Shared fixtures: a migrated database (SQLite, or PostgreSQL from CHATSHOP_TEST_DATABASE_URL)
+emptied before each test, and live servers speaking real HTTP."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from chatshop.database import all_metadata, open_engine, upgrade_database
+from tests.support import LiveServer, start_server
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("CHATSHOP_TEST_DATABASE_URL") or (
+        f"sqlite:///{tmp_path_factory.mktemp('db') / 'chatshop-test.db'}"
+    )
+    engine = open_engine(url)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:  # start from nothing: migrations must build it all
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    upgrade_database(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def empty_database(database_url: str) -> str:
+    """The test database with every table emptied (schema and migrations kept)."""
+    engine = open_engine(database_url)
+    tables = [table.name for table in reversed(all_metadata().sorted_tables)]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                connection.execute(text(f"DELETE FROM {name}"))
+    engine.dispose()
+    return database_url
+
+
+@pytest.fixture
+def server_factory(empty_database: str, tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
+    """Start live servers (app + sandbox) with setting overrides; all are stopped afterwards."""
+    started: list[LiveServer] = []
+
+    def start(overrides: dict[str, str] | None = None, **options: Any) -> LiveServer:
+        server = start_server(empty_database, tmp_path, overrides, **options)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def server(server_factory: Callable[..., LiveServer]) -> LiveServer:
+    return server_factory()
