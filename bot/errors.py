@@ -50,8 +50,8 @@ class UnsupportedMessage(SendRefused):
         super().__init__(errcode, reason)
 
 
-class TypingRefused(SendRefused):
-    code = "typing_refused"
+# Invalid message type, too many articles, empty content.
+UNSUPPORTED_ERRCODES = frozenset({40008, 45008, 44003})
 
 
 def refusal_for(errcode: int, reason: str) -> SendRefused:
@@ -60,4 +60,6 @@ def refusal_for(errcode: int, reason: str) -> SendRefused:
         return OutsideReplyWindow()
     if errcode == 45047:
         return QuotaExhausted()
+    if errcode in UNSUPPORTED_ERRCODES:
+        return UnsupportedMessage(reason, errcode)
     return SendRefused(errcode, reason)

@@ -150,7 +150,7 @@ class MessengerSettings(_Section):
 
 class KbSettings(_Section):
     path: Path = Path("var/kb.yaml")
-    match_threshold: float = Field(0.5, gt=0, le=1)
+    match_threshold: float = Field(0.38, gt=0, le=1)
 
 
 class BotSettings(_Section):

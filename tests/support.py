@@ -111,6 +111,41 @@ def settings_for_test(database_url: str, tmp_path: Path, overrides: Mapping[str,
     return with_sandbox_credentials(settings) if settings.sandbox_enabled else settings
 
 
+@dataclass
+class LiveSandbox:
+    """A sandbox in its own server, outliving app restarts as WeChat does."""
+
+    base_url: str
+    _server: uvicorn.Server = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=15)
+
+
+def start_sandbox(settings: Settings) -> LiveSandbox:
+    from chatshop.app import sandbox_config
+    from chatshop.sandbox import create_sandbox_app
+
+    port = free_port()
+    server, thread = _serve(create_sandbox_app(sandbox_config(settings)), port)
+    return LiveSandbox(f"http://127.0.0.1:{port}", server, thread)
+
+
+def _serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.01)
+    return server, thread
+
+
 def start_server(
     database_url: str,
     tmp_path: Path,
@@ -122,15 +157,7 @@ def start_server(
     port = port or free_port()
     settings = settings_for_test(database_url, tmp_path, overrides or {}, port)
     app = create_app(settings, **app_options)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
+    server, thread = _serve(app, port)
     return LiveServer(f"http://127.0.0.1:{port}", settings, app, server, thread)
 
 
