@@ -32,9 +32,10 @@ def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(redact)
+    handler.set_name("chatshop")
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
+    for old in [h for h in root.handlers if h.get_name() == "chatshop"]:
+        root.removeHandler(old)  # configuring twice must not print every line twice
     root.addHandler(handler)
     root.setLevel(level)
     # urllib3 logs full URLs (with secrets) at DEBUG; uvicorn's loggers bring their own handlers.

@@ -192,7 +192,8 @@ def make_push(
     encrypt = xmltodict.parse(sealed)["xml"]["Encrypt"]
     params |= {"encrypt_type": "aes", "msg_signature": sha1_signature(account.token, timestamp_s, nonce, encrypt)}
     if mode == "safe":
-        body = f"<xml><ToUserName><![CDATA[{account.original_id}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+        to = f"<ToUserName><![CDATA[{account.original_id}]]></ToUserName>"
+        body = f"<xml>{to}<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
     else:  # compat: the plain fields plus Encrypt
         body = xml.replace("</xml>", f"<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>")
     return Push(params, body.encode())

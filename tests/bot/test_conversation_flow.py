@@ -15,7 +15,7 @@ from bot.dialogue import Dialogue
 from bot.inbound import Inbound
 from bot.models import ConversationMessage, Delivery, Direction, InboundMessage
 from bot.outgoing import Outgoing
-from tests.bot.sandbox_client import SandboxCustomer, wait_until
+from tests.bot.sandbox_client import SandboxCustomer
 from tests.support import DEMO_KB, LiveServer, make_push, next_msg_id, open_reply, render_fixture
 
 ServerFactory = Callable[..., LiveServer]

@@ -192,7 +192,7 @@ def test_bad_input_is_answered_success_and_the_server_stays_healthy(
 
 
 def test_oversized_body_is_answered_success_without_being_read(server: LiveServer) -> None:
-    account, push = text_push(server, "大" * 70000, mode="safe")
+    _, push = text_push(server, "大" * 70000, mode="safe")
     status, body = post(server, push)
     assert (status, body) == (200, "success")
     assert count(server, ConversationMessage) == 0

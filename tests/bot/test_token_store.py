@@ -1,0 +1,54 @@
+"""Access tokens are fetched once and shared by every process (database or Redis)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import redis
+from wechatpy.session import SessionStorage
+
+from bot.outgoing import Text, to_custom_send
+from bot.token_store import DatabaseTokenStore, RedisTokenStore
+from bot.wechat_api import WeChatApi
+from tests.bot.sandbox_client import SandboxCustomer
+from tests.support import LiveServer
+
+REDIS_URL = os.environ.get("CHATSHOP_TEST_REDIS_URL", "redis://localhost:6379/15")
+
+
+def api_for(server: LiveServer, store: SessionStorage) -> WeChatApi:
+    account = server.settings.wechat
+    return WeChatApi(app_id=account.app_id, app_secret=account.app_secret.get_secret_value(),
+                     base_url=server.settings.api_base_url, token_store=store)
+
+
+def redis_store(prefix: str) -> RedisTokenStore:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.RedisError:
+        if os.environ.get("CI"):
+            raise  # CI has Redis: a missing one is a failure there, never a skip
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    return RedisTokenStore(REDIS_URL, prefix=prefix)
+
+
+@pytest.mark.parametrize("backend", ["database", "redis"])
+def test_two_processes_share_one_access_token(server: LiveServer, backend: str) -> None:
+    # Given two independent clients (as two processes would build them) over one shared store
+    prefix = f"chatshop-test:{uuid.uuid4().hex}:"
+
+    def store() -> SessionStorage:
+        return DatabaseTokenStore(server.services.factory) if backend == "database" else redis_store(prefix)
+
+    first, second = api_for(server, store()), api_for(server, store())
+    customer = SandboxCustomer(server, f"o_shared_{backend}")
+    customer.says("在吗")
+    # When both send
+    first.send_custom_message(to_custom_send(Text("一"), customer.openid))
+    second.send_custom_message(to_custom_send(Text("二"), customer.openid))
+    # Then WeChat issued one token, not one per process
+    assert len(customer.calls("cgi-bin/token")) == 1
+    assert first.access_token() == second.access_token()
