@@ -23,8 +23,8 @@ from werobot.utils import check_signature
 
 from chatshop.sandbox import SandboxAccount
 
-PUSH_TIMEOUT_S = 0.8  # short, so the retry-on-timeout tests stay fast
-SLOW_S = 1.3  # a receiver this slow misses the deadline
+PUSH_TIMEOUT_S = 0.5  # short, so the retry-on-timeout tests stay fast
+SLOW_S = 0.8  # a receiver this slow misses the deadline
 
 
 def _account(kind: str, name: str, mode: str, key_char: str) -> SandboxAccount:
@@ -154,6 +154,7 @@ class Receiver:
     delays: list[float] = field(default_factory=list)  # per push, in arrival order
     reply: Callable[[dict[str, Any]], str | None] = lambda _message: None
     encrypt_reply: bool = True
+    status: int = 200
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def clear(self) -> None:
@@ -163,6 +164,7 @@ class Receiver:
             self.delays.clear()
         self.reply = lambda _message: None
         self.encrypt_reply = True
+        self.status = 200
 
     def account_for(self, original_id: str) -> SandboxAccount:
         return next(a for a in self.accounts.values() if a.original_id == original_id)
@@ -210,10 +212,10 @@ def build_receiver_app(receiver: Receiver) -> FastAPI:
             await asyncio.sleep(delay)
         reply = receiver.reply(got.message)
         if reply is None:
-            return PlainTextResponse("success")
+            return PlainTextResponse("success", status_code=receiver.status)
         if got.params.get("encrypt_type") == "aes" and receiver.encrypt_reply:
             reply = receiver.crypt(got.account).encrypt_message(reply)
-        return Response(reply, media_type="application/xml")
+        return Response(reply, media_type="application/xml", status_code=receiver.status)
 
     return app
 

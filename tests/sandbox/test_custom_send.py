@@ -23,7 +23,8 @@ def advance(http: httpx.Client, seconds: float) -> None:
 def send_until_refused(client: WeChatClient, openid: str = USER, limit: int = 30) -> tuple[int, int]:
     """(how many sends succeeded, the errcode that stopped them)."""
     for sent in range(limit):
-        code = errcode(lambda: client.message.send_text(openid, f"第 {sent + 1} 条"))
+        text = f"第 {sent + 1} 条"
+        code = errcode(lambda: client.message.send_text(openid, text))  # noqa: B023 - called at once
         if code:
             return sent, code
     return limit, 0

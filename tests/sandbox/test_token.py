@@ -60,7 +60,9 @@ def test_tokens_are_per_account(http: httpx.Client, token: Callable[[str], str])
     # A mini-program token works, but only for the mini-program: tags are OA-only.
     assert api(http, SEND, mp_token)["errcode"] == 48001
     token("oa")  # fetching an OA token does not retire the mini-program's
-    assert api(http, "cgi-bin/message/custom/typing", mp_token, {"touser": "x", "command": "Typing"})["errcode"] == 40003
+    assert (
+        api(http, "cgi-bin/message/custom/typing", mp_token, {"touser": "x", "command": "Typing"})["errcode"] == 40003
+    )
 
 
 def test_expire_tokens_control(http: httpx.Client, token: Callable[[str], str]) -> None:

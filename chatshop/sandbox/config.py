@@ -1,0 +1,56 @@
+"""Configuration of the WeChat sandbox: the simulated accounts and the platform rules.
+
+Every default mirrors /work/shared/WECHAT_RULES.md; tests shrink them when they need to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+AccountKind = Literal["oa", "mp"]
+MessageMode = Literal["plain", "compat", "safe"]
+
+
+@dataclass(frozen=True)
+class SandboxAccount:
+    """One Official Account ("oa") or mini-program ("mp") hosted by the sandbox."""
+
+    kind: AccountKind
+    app_id: str
+    app_secret: str
+    token: str  # message-push token
+    encoding_aes_key: str  # 43 chars
+    original_id: str  # "gh_..." used as ToUserName in pushes
+    webhook_url: str  # where message pushes go, e.g. http://127.0.0.1:8000/wechat
+    message_mode: MessageMode = "safe"
+
+
+@dataclass(frozen=True)
+class SandboxRules:
+    """WeChat's limits; the defaults are the documented values."""
+
+    user_message_window_s: int = 172800
+    user_message_quota: int = 5
+    click_window_s: int = 60  # menu click / follow / QR scan
+    click_quota: int = 3
+    payment_window_s: int = 172800  # unlimited quota
+    mp_message_window_s: int = 172800
+    mp_message_quota: int = 5
+    mp_enter_window_s: int = 60
+    mp_enter_quota: int = 2
+    token_ttl_s: int = 7200
+    token_grace_s: int = 300
+    typing_exchange_s: int = 30
+    typing_lasts_s: int = 15
+    max_tags: int = 100
+    max_tags_per_user: int = 20
+    batch_tagging_max: int = 50
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    accounts: tuple[SandboxAccount, ...]
+    rules: SandboxRules = SandboxRules()
+    push_timeout_s: float = 5.0  # WeChat drops the connection after 5 s ...
+    push_tries: int = 3  # ... and tries 3 times in all
