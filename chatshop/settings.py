@@ -307,9 +307,11 @@ def with_sandbox_credentials(settings: Settings) -> Settings:
     Only used when the sandbox is on: the demo then needs no secrets at all, and none are committed.
     """
     creds = _load_or_create_sandbox_credentials(settings.sandbox.credentials_path)
+    # Filled-in credentials would read as "configured": pin the sandbox on so `auto` stays decided.
+    wechat = settings.wechat.model_copy(update={"sandbox": SandboxMode.ON})
     return settings.model_copy(
         update={
-            "wechat": _fill_account(settings.wechat, creds["oa"]),
+            "wechat": _fill_account(wechat, creds["oa"]),
             "miniprogram": _fill_account(settings.miniprogram, creds["mp"]),
         }
     )

@@ -113,6 +113,9 @@ def test_sandbox_credentials_are_generated_once_and_kept(tmp_path: Path) -> None
     assert first.wechat.app_id == again.wechat.app_id
     assert len(first.wechat.encoding_aes_key.get_secret_value()) == 43
     assert (tmp_path / "creds.json").stat().st_mode & 0o777 == 0o600
+    # The sandbox stays on (and the API local) once its credentials fill the account
+    assert first.sandbox_enabled
+    assert first.api_base_url == "http://127.0.0.1:8000/sandbox/api/"
 
 
 def test_secrets_are_masked_in_log_lines(caplog: pytest.LogCaptureFixture) -> None:

@@ -156,12 +156,16 @@ def _event_extras(req: ChatSend, payload: dict[str, Any]) -> XmlFields:
     return []
 
 
-def build_customer_message(account: SandboxAccount, req: ChatSend, media_id: str | None) -> CustomerMessage:
+def check_request(account: SandboxAccount, req: ChatSend) -> None:
     allowed = OA_MESSAGE_TYPES if account.kind == "oa" else MP_MESSAGE_TYPES
     if req.type not in allowed:
         raise BadRequest(f"a {account.kind} customer cannot send {req.type}")
     if not OPENID.match(req.openid):
         raise BadRequest("openid must be 1-64 characters of [A-Za-z0-9_-]")
+
+
+def build_customer_message(account: SandboxAccount, req: ChatSend, media_id: str | None) -> CustomerMessage:
+    """The push fields, transcript entry and window action for a checked request."""
     if req.type == "text":
         return _text(account, req)
     if req.type == "event":
@@ -177,8 +181,10 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 async def send_as_customer(state: SandboxState, account: SandboxAccount, req: ChatSend) -> dict[str, Any]:
+    check_request(account, req)
     media_id = None
     if req.type in ("image", "miniprogrampage"):
+        # What the customer sends is stored as media of the account, downloadable with media/get.
         kind = "image" if req.type == "image" else "thumb"
         media_id = state.store_media(account.app_id, kind, "customer.png", "image/png", PLACEHOLDER_PNG).media_id
     message = build_customer_message(account, req, media_id)

@@ -66,7 +66,8 @@ async def deliver(url: str, push: SignedPush, timeout_s: float, tries: int) -> D
     """POST the same bytes up to `tries` times, giving each try `timeout_s` in all (WeChat's deadline)."""
     started = time.monotonic()
     error: str | None = None
-    async with httpx.AsyncClient(timeout=None) as client:
+    # trust_env=False: a proxy from the environment must not intercept pushes to a local webhook.
+    async with httpx.AsyncClient(timeout=None, trust_env=False) as client:
         for attempt in range(1, tries + 1):
             try:
                 request = client.post(url, params=push.params, content=push.body, headers=PUSH_HEADERS)
@@ -146,7 +147,7 @@ async def verify_url(account: SandboxAccount, timeout_s: float) -> dict[str, Any
     params = {"signature": sign(account.token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
     params["echostr"] = echostr
     try:
-        async with httpx.AsyncClient(timeout=timeout_s) as client:
+        async with httpx.AsyncClient(timeout=timeout_s, trust_env=False) as client:
             response = await client.get(account.webhook_url, params=params)
     except httpx.HTTPError as exc:
         return {"ok": False, "status": None, "body": "", "error": repr(exc)}
