@@ -80,6 +80,28 @@ def test_documented_url_check_echoes_echostr(server_factory: ServerFactory, time
     assert response.content == echostr.encode()
 
 
+def test_mini_program_url_check_uses_its_own_token(server: LiveServer) -> None:
+    timestamp, nonce = str(int(time.time())), "42"
+    mp, oa = server.account("mp"), server.account("oa")
+    with server.client() as client:
+        good = client.get("/wechat/mp", params={"signature": sha1_signature(mp.token, timestamp, nonce),
+                                                "timestamp": timestamp, "nonce": nonce, "echostr": "mp-ok"})
+        wrong = client.get("/wechat/mp", params={"signature": sha1_signature(oa.token, timestamp, nonce),
+                                                 "timestamp": timestamp, "nonce": nonce, "echostr": "x"})
+    assert (good.status_code, good.text) == (200, "mp-ok")
+    assert wrong.status_code == 403
+
+
+def test_a_retried_event_is_handled_once(server: LiveServer) -> None:
+    account = server.account()
+    xml = render_fixture("wechat/subscribe.xml", to=account.original_id, openid="o_double_follow",
+                         create_time=int(time.time()))
+    push = make_push(xml, account)
+    first, again = post(server, push), post(server, push)
+    assert open_reply(first[1], account, encrypted=True) == open_reply(again[1], account, encrypted=True)
+    assert count(server, InboundMessage) == 1
+
+
 def test_url_check_with_a_wrong_signature_is_forbidden(server: LiveServer) -> None:
     with server.client() as client:
         response = client.get("/wechat", params={"signature": "0" * 40, "timestamp": str(int(time.time())),
