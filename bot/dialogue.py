@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from intents.kb import KnowledgeBaseSource
-
 from bot.config import DialogueConfig
 from bot.inbound import Inbound
 from bot.models import Channel
 from bot.outgoing import MenuItem, MsgMenu, Outgoing, Text
+from intents.kb import KnowledgeBaseSource
 
 # Message kinds the bot reads; anything else (location, link, unknown types) gets no answer.
 MEDIA_KINDS = frozenset({"image", "voice", "video", "shortvideo"})

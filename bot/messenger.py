@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import metrics
 from bot.config import MessengerConfig
 from bot.errors import SendRefused, WeChatApiError, refusal_for
-from bot.models import Channel, ConversationMessage, Customer, Delivery, Direction
+from bot.models import Channel, ConversationMessage, Customer, Delivery, Direction, move_delivery
 from bot.outgoing import Outgoing, check_sendable, from_body, to_body, to_custom_send
 from bot.wechat_api import IN_DOUBT_ERRCODE, TRANSPORT_ERRCODE, WeChatApi
 from bot.windows import align_with_wechat, give_back, spend_window
@@ -129,36 +129,36 @@ class Messenger:
     def _claim(self, message_id: int) -> Claim | None:
         """Take the row for sending and spend the window, committed before WeChat is called."""
         now = self._clock()
-        lease = now + timedelta(seconds=self._lease_s())
         with transaction(self._factory) as session:
-            taken = session.execute(
-                update(ConversationMessage)
+            # The row lock makes a concurrent claimer wait, then see the row is no longer pending.
+            row = session.scalar(
+                select(ConversationMessage)
                 .where(ConversationMessage.id == message_id, ConversationMessage.delivery == Delivery.PENDING)
-                .values(
-                    delivery=Delivery.SENDING,
-                    attempts=ConversationMessage.attempts + 1,
-                    next_attempt_at=lease,
-                )
+                .with_for_update()
             )
-            if taken.rowcount != 1:  # type: ignore[attr-defined]
+            if row is None:
                 return None  # someone else has it, or it is already settled
-            row = session.get_one(ConversationMessage, message_id)
             customer = session.get_one(Customer, row.customer_id)
+            row.attempts += 1
             try:
                 spend_window(session, customer_id=customer.id, now=now)
             except SendRefused as refused:
-                _mark_refused(row, refused.errcode, refused.reason)
+                move_delivery(session, row, Delivery.REFUSED, at=now, error_code=refused.errcode)
+                row.next_attempt_at, row.error_code, row.error = None, refused.errcode, refused.reason
                 metrics.record_outbound(row.kind, "refused")
                 log.info("refused message %s to customer %s: %s", row.id, customer.id, refused.reason)
                 return None
+            move_delivery(session, row, Delivery.SENDING, at=now)
+            row.next_attempt_at = now + timedelta(seconds=self._lease_s())  # the claim's lease
             payload = to_custom_send(from_body(row.body), customer.openid)
             return Claim(row.id, Channel(customer.channel), customer.id, payload)
 
     def _record_sent(self, claim: Claim) -> Delivery:
         now = self._clock()
         with transaction(self._factory) as session:
-            row = session.get_one(ConversationMessage, claim.message_id)
-            row.delivery, row.sent_at, row.next_attempt_at = Delivery.SENT, now, None
+            row = session.get_one(ConversationMessage, claim.message_id, with_for_update=True)
+            move_delivery(session, row, Delivery.SENT, at=now)
+            row.sent_at, row.next_attempt_at = now, None
             row.error_code = row.error = None
             # A message ends the typing indicator on WeChat's side.
             session.execute(update(Customer).where(Customer.id == claim.customer_id).values(typing_until=None))
@@ -168,24 +168,29 @@ class Messenger:
     def _record_failure(self, claim: Claim, errcode: int, errmsg: str) -> Delivery:
         now = self._clock()
         with transaction(self._factory) as session:
-            row = session.get_one(ConversationMessage, claim.message_id)
-            row.error_code, row.error = errcode, errmsg[:255]
-            if errcode == IN_DOUBT_ERRCODE:
-                row.delivery, row.next_attempt_at = Delivery.IN_DOUBT, None
-            elif errcode in RETRYABLE_ERRCODES:
+            row = session.get_one(ConversationMessage, claim.message_id, with_for_update=True)
+            row.error_code, row.error, row.next_attempt_at = errcode, errmsg[:255], None
+            outcome = self._failure_outcome(row, errcode)
+            if errcode in RETRYABLE_ERRCODES:
                 give_back(session, customer_id=claim.customer_id)
-                if row.attempts >= self._config.max_attempts:
-                    row.delivery, row.next_attempt_at = Delivery.FAILED, None
-                else:
-                    row.delivery = Delivery.PENDING
-                    row.next_attempt_at = now + timedelta(seconds=self._backoff_s(row.attempts))
-            else:
+            elif outcome is Delivery.REFUSED:
                 align_with_wechat(session, customer_id=claim.customer_id, errcode=errcode, now=now)
-                row.delivery, row.next_attempt_at = Delivery.REFUSED, None
-            delivery = Delivery(row.delivery)
-            metrics.record_outbound(row.kind, delivery.value)
-        log.warning("message %s: WeChat error %s (%s) -> %s", claim.message_id, errcode, errmsg, delivery)
-        return delivery
+            if outcome != row.delivery:
+                move_delivery(session, row, outcome, at=now, error_code=errcode)
+            if outcome is Delivery.PENDING:
+                row.next_attempt_at = now + timedelta(seconds=self._backoff_s(row.attempts))
+            metrics.record_outbound(row.kind, outcome.value)
+        log.warning("message %s: WeChat error %s (%s) -> %s", claim.message_id, errcode, errmsg, outcome)
+        return outcome
+
+    def _failure_outcome(self, row: ConversationMessage, errcode: int) -> Delivery:
+        if errcode == IN_DOUBT_ERRCODE:
+            return Delivery.IN_DOUBT
+        if errcode not in RETRYABLE_ERRCODES:
+            return Delivery.REFUSED
+        if row.delivery != Delivery.SENDING or row.attempts >= self._config.max_attempts:
+            return Delivery.FAILED  # out of attempts, or already settled as in doubt: never resent
+        return Delivery.PENDING
 
     def _refusal_of(self, message_id: int) -> SendRefused:
         with transaction(self._factory) as session:
@@ -205,17 +210,7 @@ class Messenger:
         """Send what is due (retries, and rows whose writer never sent them); settle stale claims."""
         now = self._clock()
         with transaction(self._factory) as session:
-            stale = session.execute(
-                update(ConversationMessage)
-                .where(
-                    ConversationMessage.delivery == Delivery.SENDING,
-                    ConversationMessage.next_attempt_at <= now,
-                )
-                .values(delivery=Delivery.IN_DOUBT, next_attempt_at=None, error="process stopped mid-send")
-            )
-            if stale.rowcount:  # type: ignore[attr-defined]
-                log.warning("%s message(s) were mid-send when a process stopped: in doubt, not resent",
-                            stale.rowcount)  # type: ignore[attr-defined]
+            self._settle_stale_claims(session, now)
             due = list(
                 session.scalars(
                     select(ConversationMessage.id)
@@ -229,6 +224,19 @@ class Messenger:
             )
         self.deliver(due)
         return len(due)
+
+    def _settle_stale_claims(self, session: Session, now: datetime) -> None:
+        """A `sending` row past its lease belongs to a process that stopped mid-call."""
+        stale = session.scalars(
+            select(ConversationMessage)
+            .where(ConversationMessage.delivery == Delivery.SENDING, ConversationMessage.next_attempt_at <= now)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for row in stale:
+            move_delivery(session, row, Delivery.IN_DOUBT, at=now)
+            row.next_attempt_at, row.error = None, "process stopped mid-send"
+        if stale:
+            log.warning("%s message(s) were mid-send when a process stopped: in doubt, not resent", len(stale))
 
     # -- typing ----------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from commerce.db import Base, UTCDateTime, utcnow
 
@@ -44,7 +44,8 @@ DELIVERY_TRANSITIONS: dict[Delivery, frozenset[Delivery]] = {
     Delivery.SENT: frozenset(),
     Delivery.REFUSED: frozenset(),
     Delivery.FAILED: frozenset(),
-    Delivery.IN_DOUBT: frozenset(),
+    # A late answer from WeChat settles the doubt; a doubtful message is never sent again.
+    Delivery.IN_DOUBT: frozenset({Delivery.SENT, Delivery.REFUSED, Delivery.FAILED}),
 }
 
 
@@ -102,6 +103,34 @@ class ConversationMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(255))
+
+
+class DeliveryEvent(Base):
+    """One row per delivery-state transition of an outbound message: the audit trail."""
+
+    __tablename__ = "delivery_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("conversation_messages.id"), index=True)
+    from_state: Mapped[Delivery] = mapped_column(String(16))
+    to_state: Mapped[Delivery] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    error_code: Mapped[int | None] = mapped_column(Integer)
+
+
+class IllegalTransition(RuntimeError):
+    """A delivery state change the table does not allow: a bug, never a runtime condition."""
+
+
+def move_delivery(
+    session: Session, message: ConversationMessage, to: Delivery, *, at: datetime, error_code: int | None = None
+) -> None:
+    """Change a message's delivery state as the table allows, and record the transition."""
+    current = Delivery(message.delivery)
+    if to not in DELIVERY_TRANSITIONS[current]:
+        raise IllegalTransition(f"message {message.id}: {current} -> {to}")
+    message.delivery = to
+    session.add(DeliveryEvent(message_id=message.id, from_state=current, to_state=to, at=at, error_code=error_code))
 
 
 class ReplyWindow(Base):

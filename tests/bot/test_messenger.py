@@ -10,7 +10,16 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.errors import OutsideReplyWindow, QuotaExhausted, UnsupportedMessage
-from bot.models import DELIVERY_TRANSITIONS, Channel, ConversationMessage, Customer, Delivery
+from bot.models import (
+    DELIVERY_TRANSITIONS,
+    Channel,
+    ConversationMessage,
+    Customer,
+    Delivery,
+    DeliveryEvent,
+    IllegalTransition,
+    move_delivery,
+)
 from bot.outgoing import MenuItem, MsgMenu, Text
 from commerce.db import transaction, utcnow
 from tests.bot.sandbox_client import SandboxCustomer, wait_until
@@ -207,9 +216,34 @@ def test_typing_is_shown_only_where_wechat_allows_it(server: LiveServer) -> None
     assert [call["errcode"] for call in customer.calls("cgi-bin/message/custom/typing")] == [0]
 
 
+def test_every_delivery_transition_is_recorded(server_factory: ServerFactory) -> None:
+    server = server_factory(FAST_RETRIES)
+    customer = SandboxCustomer(server, "o_audited")
+    customer.says("在吗")
+    customer.inject_fault(CUSTOM_SEND, 45009, times=1)
+    server.services.messenger.send(customer_id=customer_id(server, "o_audited"), message=Text("记一笔"))
+    wait_until(lambda: customer.received_via_api(), lambda got: len(got) == 1)
+    with server.services.factory() as session:
+        events = session.scalars(select(DeliveryEvent).order_by(DeliveryEvent.id)).all()
+        assert [(e.from_state, e.to_state, e.error_code) for e in events] == [
+            ("pending", "sending", None), ("sending", "pending", 45009),
+            ("pending", "sending", None), ("sending", "sent", None),
+        ]
+
+
+def test_a_transition_outside_the_table_is_refused(server: LiveServer) -> None:
+    customer = SandboxCustomer(server, "o_strict")
+    customer.says("在吗")
+    with transaction(server.services.factory) as session:
+        row = server.services.messenger.record(
+            session, customer=session.get_one(Customer, customer_id(server, "o_strict")), message=Text("x"))
+        with pytest.raises(IllegalTransition):
+            move_delivery(session, row, Delivery.SENT, at=utcnow())  # pending -> sent skips the claim
+
+
 def test_delivery_states_form_a_closed_table() -> None:
     assert set(DELIVERY_TRANSITIONS) == set(Delivery)
     terminal = {state for state, moves in DELIVERY_TRANSITIONS.items() if not moves}
-    assert terminal == {Delivery.RECEIVED, Delivery.PASSIVE, Delivery.SENT, Delivery.REFUSED,
-                        Delivery.FAILED, Delivery.IN_DOUBT}
-    assert Delivery.SENDING not in DELIVERY_TRANSITIONS[Delivery.IN_DOUBT]  # never resent
+    assert terminal == {Delivery.RECEIVED, Delivery.PASSIVE, Delivery.SENT, Delivery.REFUSED, Delivery.FAILED}
+    # A doubtful message may be settled by a late answer, but never sent again
+    assert DELIVERY_TRANSITIONS[Delivery.IN_DOUBT] == {Delivery.SENT, Delivery.REFUSED, Delivery.FAILED}
