@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI
-from intents.kb import KnowledgeBaseSource
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,6 +35,7 @@ from chatshop.database import database_answers, open_engine
 from chatshop.sandbox import SandboxAccount, SandboxConfig, SandboxRules, create_sandbox_app
 from chatshop.settings import AccountSettings, Settings, with_sandbox_credentials
 from commerce.db import make_session_factory
+from intents.kb import KnowledgeBaseSource
 
 WEBHOOK_PATHS = {Channel.OA: "/wechat", Channel.MP: "/wechat/mp"}
 
