@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,8 +49,10 @@ class Conversations:
         factory: sessionmaker[Session],
         messenger: Messenger,
         windows: Mapping[WindowAction, WindowRule],
+        dedupe_ttl_s: int = 86400,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        self._dedupe_ttl_s = dedupe_ttl_s
         self._factory = factory
         self._messenger = messenger
         self._windows = windows
@@ -96,6 +98,13 @@ class Conversations:
             stored = session.get_one(InboundMessage, key_base)
             stored.state, stored.reply_xml = InboundState.ANSWERED, passive_xml
         return ids
+
+    def forget_old_deliveries(self) -> int:
+        """Drop dedupe records WeChat can no longer retry (it gives up within seconds)."""
+        cutoff = self._clock() - timedelta(seconds=self._dedupe_ttl_s)
+        with transaction(self._factory) as session:
+            removed = session.execute(delete(InboundMessage).where(InboundMessage.received_at < cutoff))
+            return int(removed.rowcount)  # type: ignore[attr-defined]
 
     def _customer_id(self, inbound: Inbound) -> int:
         for _ in range(3):  # two first messages of a new customer may race to create the row

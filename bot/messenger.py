@@ -270,14 +270,14 @@ def _mark_refused(row: ConversationMessage, errcode: int, reason: str) -> None:
     row.error_code, row.error = errcode, reason[:255]
 
 
-class OutboxSweeper:
-    """A background thread that runs `Messenger.sweep` every few seconds until stopped."""
+class BackgroundLoop:
+    """A daemon thread running housekeeping tasks (outbox sweep, dedupe pruning) every few seconds."""
 
-    def __init__(self, messenger: Messenger, interval_s: float) -> None:
-        self._messenger = messenger
+    def __init__(self, tasks: list[Callable[[], object]], interval_s: float) -> None:
+        self._tasks = tasks
         self._interval_s = interval_s
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="outbox-sweeper", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="chatshop-background", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -288,8 +288,9 @@ class OutboxSweeper:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                self._messenger.sweep()
-            except Exception:  # the sweeper must outlive a database hiccup
-                log.exception("outbox sweep failed")
+            for task in self._tasks:
+                try:
+                    task()
+                except Exception:  # the loop must outlive a database hiccup
+                    log.exception("background task %s failed", getattr(task, "__name__", task))
             self._stop.wait(self._interval_s)

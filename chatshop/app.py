@@ -25,7 +25,7 @@ from bot.config import (
 from bot.conversation import Conversations
 from bot.dialogue import Dialogue, Responder
 from bot.inbound import PushVerifier
-from bot.messenger import Messenger, OutboxSweeper
+from bot.messenger import BackgroundLoop, Messenger
 from bot.metrics import REGISTRY
 from bot.models import Channel, WindowAction
 from bot.token_store import DatabaseTokenStore, RedisTokenStore
@@ -52,7 +52,7 @@ class Services:
     executor: ThreadPoolExecutor
 
 
-def create_app(settings: Settings, *, start_sweeper: bool = True, dialogue: Responder | None = None) -> FastAPI:
+def create_app(settings: Settings, *, start_background: bool = True, dialogue: Responder | None = None) -> FastAPI:
     """The whole service. `dialogue` replaces the bot (a store's own, or a test's slow one)."""
     if settings.sandbox_enabled:
         settings = with_sandbox_credentials(settings)
@@ -61,15 +61,17 @@ def create_app(settings: Settings, *, start_sweeper: bool = True, dialogue: Resp
         kb=KnowledgeBaseSource(settings.kb.path, settings.kb.match_threshold),
         config=DialogueConfig(**settings.bot.model_dump()),
     )
-    sweeper = OutboxSweeper(services.messenger, settings.messenger.outbox_poll_s)
+    background = BackgroundLoop(
+        [services.messenger.sweep, services.conversations.forget_old_deliveries], settings.messenger.outbox_poll_s
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if start_sweeper:
-            sweeper.start()
+        if start_background:
+            background.start()
         yield
-        if start_sweeper:
-            sweeper.stop()
+        if start_background:
+            background.stop()
         services.executor.shutdown(wait=True, cancel_futures=False)
         services.engine.dispose()
 
@@ -103,7 +105,10 @@ def build_services(settings: Settings) -> Services:
         for channel, account in accounts(settings).items()
     }
     messenger = Messenger(factory=factory, apis=apis, config=messenger_config)
-    conversations = Conversations(factory=factory, messenger=messenger, windows=messenger_config.windows)
+    conversations = Conversations(
+        factory=factory, messenger=messenger, windows=messenger_config.windows,
+        dedupe_ttl_s=settings.wechat.dedupe_ttl_s,
+    )
     # Sync database work and the bot run here, never on the event loop.
     executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="chatshop")
     return Services(settings, engine, factory, messenger, conversations, executor)

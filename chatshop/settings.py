@@ -120,6 +120,7 @@ class WechatSettings(AccountSettings):
     max_clock_skew_s: int = Field(300, ge=0)
     reply_budget_ms: int = Field(4000, gt=0, le=4900)
     max_body_bytes: int = Field(65536, ge=1024)
+    dedupe_ttl_s: int = Field(86400, ge=60)
     request_timeout_s: float = Field(5.0, gt=0)
 
     @field_validator("sandbox", mode="before")

@@ -201,3 +201,18 @@ def test_metrics_count_messages_replies_and_latency(server: LiveServer) -> None:
     with server.services.factory() as session:
         out = session.scalars(select(ConversationMessage).where(ConversationMessage.direction == Direction.OUT))
         assert [row.delivery for row in out] == [Delivery.PASSIVE]
+
+
+def test_dedupe_records_are_forgotten_after_their_ttl(server: LiveServer) -> None:
+    from datetime import timedelta
+
+    from bot.models import InboundState
+    from commerce.db import transaction, utcnow
+
+    SandboxCustomer(server, "o_recent").says("在吗")
+    with transaction(server.services.factory) as session:
+        session.add(InboundMessage(dedupe_key="oa:msg:1", state=InboundState.ANSWERED,
+                                   received_at=utcnow() - timedelta(days=2), reply_xml=""))
+    assert server.services.conversations.forget_old_deliveries() == 1
+    with server.services.factory() as session:
+        assert session.scalar(select(func.count()).select_from(InboundMessage)) == 1  # the recent one stays
