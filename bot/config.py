@@ -62,6 +62,7 @@ class WebhookConfig:
 @dataclass(frozen=True)
 class DialogueConfig:
     welcome: str
+    mp_welcome: str
     menu_head: str
     menu_tail: str
     menu_size: int

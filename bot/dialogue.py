@@ -41,14 +41,14 @@ class Dialogue:
         return []
 
     def _welcome(self, channel: Channel) -> list[Outgoing]:
-        welcome = Text(self._config.welcome)
+        welcome = Text(self._config.welcome if channel is Channel.OA else self._config.mp_welcome)
         popular = self._kb.knowledge_base().popular(self._config.menu_size)
         if not popular:
             return [welcome]
         if channel is Channel.MP:
             # Mini-program service cannot send menus: list the questions in the text instead.
             lines = "\n".join(f"· {faq.question}" for faq in popular)
-            return [Text(f"{self._config.welcome}\n{self._config.menu_head}\n{lines}")]
+            return [Text(f"{self._config.mp_welcome}\n{self._config.menu_head}\n{lines}")]
         items = tuple(MenuItem(id=faq.id, content=faq.question) for faq in popular)
         return [welcome, MsgMenu(head=self._config.menu_head, items=items, tail=self._config.menu_tail)]
 

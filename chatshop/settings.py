@@ -156,6 +156,7 @@ class KbSettings(_Section):
 
 class BotSettings(_Section):
     welcome: str = "欢迎关注！我是店铺小助手，可以回答发货、退换、尺码、美妆等问题。"
+    mp_welcome: str = "您好！我是店铺小助手，可以回答发货、退换、尺码、美妆等问题。"
     menu_head: str = "猜你想问："
     menu_tail: str = "点击问题即可查看回答"
     menu_size: int = Field(5, ge=1, le=10)
