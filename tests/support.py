@@ -214,3 +214,12 @@ def _field(xml: str, name: str) -> str:
         return ""
     value = xml[start + len(name) + 2 : xml.find(f"</{name}>")]
     return value.removeprefix("<![CDATA[").removesuffix("]]>")
+
+
+def text_push(server: LiveServer, content: str, *, openid: str = "o_test_customer", mode: str = "safe",
+              timestamp: int | None = None) -> tuple[Account, Push]:
+    """A customer's text message to the Official Account, pushed as WeChat would (fresh MsgId)."""
+    account = server.account()
+    xml = render_fixture("wechat/text.xml", to=account.original_id, openid=openid,
+                         create_time=int(time.time()), content=content, msg_id=next_msg_id())
+    return account, make_push(xml, account, mode=mode, timestamp=timestamp)

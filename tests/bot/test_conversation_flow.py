@@ -16,7 +16,7 @@ from bot.inbound import Inbound
 from bot.models import ConversationMessage, Delivery, Direction, InboundMessage
 from bot.outgoing import Outgoing
 from tests.bot.sandbox_client import SandboxCustomer
-from tests.support import DEMO_KB, LiveServer, make_push, next_msg_id, open_reply, render_fixture
+from tests.support import DEMO_KB, LiveServer, open_reply, text_push
 
 ServerFactory = Callable[..., LiveServer]
 DEMO_FAQS = yaml.safe_load(Path(DEMO_KB).read_text(encoding="utf-8"))["faqs"]
@@ -63,10 +63,7 @@ def test_questions_are_answered_from_the_kb_and_unknown_ones_get_the_fallback(se
 
 def test_a_retry_gets_the_same_reply_byte_for_byte_even_after_a_restart(server_factory: ServerFactory) -> None:
     server = server_factory()
-    account = server.account()
-    xml = render_fixture("wechat/text.xml", to=account.original_id, openid="o_retry",
-                         create_time=int(time.time()), content="怎么退货", msg_id=next_msg_id())
-    push = make_push(xml, account)
+    account, push = text_push(server, "怎么退货", openid="o_retry")
     with server.client() as client:
         first = client.post("/wechat", params=push.params, content=push.body)
         again = client.post("/wechat", params=push.params, content=push.body)
@@ -82,10 +79,7 @@ def test_a_retry_gets_the_same_reply_byte_for_byte_even_after_a_restart(server_f
 
 
 def test_concurrent_copies_of_one_message_are_handled_once(server: LiveServer) -> None:
-    account = server.account()
-    xml = render_fixture("wechat/text.xml", to=account.original_id, openid="o_burst",
-                         create_time=int(time.time()), content="运费多少", msg_id=next_msg_id())
-    push = make_push(xml, account)
+    account, push = text_push(server, "运费多少", openid="o_burst")
     bodies: list[str] = []
 
     def post() -> None:
@@ -154,10 +148,7 @@ def test_over_budget_the_webhook_says_success_and_the_reply_follows_through_the_
 
 def test_a_failing_bot_answers_success_and_retries_do_not_rerun_it(server_factory: ServerFactory) -> None:
     server = server_factory(dialogue=BrokenDialogue())
-    account = server.account()
-    xml = render_fixture("wechat/text.xml", to=account.original_id, openid="o_unlucky",
-                         create_time=int(time.time()), content="在吗", msg_id=next_msg_id())
-    push = make_push(xml, account)
+    _, push = text_push(server, "在吗", openid="o_unlucky")
     with server.client() as client:
         first = client.post("/wechat", params=push.params, content=push.body)
         retry = client.post("/wechat", params=push.params, content=push.body)

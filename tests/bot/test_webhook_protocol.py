@@ -12,12 +12,14 @@ from bot.models import ConversationMessage, Customer, InboundMessage
 from tests.support import (
     Account,
     LiveServer,
+    Push,
     fixture_text,
     make_push,
     next_msg_id,
     open_reply,
     render_fixture,
     sha1_signature,
+    text_push,
 )
 
 ServerFactory = Callable[..., LiveServer]
@@ -54,17 +56,9 @@ def metric(server: LiveServer, name: str, **labels: str) -> float:
     return 0.0
 
 
-def text_push(server: LiveServer, content: str, *, mode: str = "safe", openid: str = "o_test_customer",
-              msg_id: int | None = None, **options: object) -> tuple[Account, object]:
-    account = server.account()
-    xml = render_fixture("wechat/text.xml", to=account.original_id, openid=openid,
-                         create_time=int(time.time()), content=content, msg_id=msg_id or next_msg_id())
-    return account, make_push(xml, account, mode=mode, **options)  # type: ignore[arg-type]
-
-
-def post(server: LiveServer, push: object, path: str = "/wechat") -> tuple[int, str]:
+def post(server: LiveServer, push: Push, path: str = "/wechat") -> tuple[int, str]:
     with server.client() as client:
-        response = client.post(path, params=push.params, content=push.body)  # type: ignore[attr-defined]
+        response = client.post(path, params=push.params, content=push.body)
     return response.status_code, response.text
 
 
@@ -224,10 +218,10 @@ def test_oversized_body_is_answered_success_without_being_read(server: LiveServe
 def test_garbage_ciphertext_is_answered_success(server: LiveServer) -> None:
     account, push = text_push(server, "你好")
     encrypt = "bm90IHJlYWxseSBjaXBoZXJ0ZXh0IGF0IGFsbCEhISE="
-    ts, nonce = push.params["timestamp"], push.params["nonce"]  # type: ignore[attr-defined]
-    push.params["msg_signature"] = sha1_signature(account.token, ts, nonce, encrypt)  # type: ignore[attr-defined]
+    ts, nonce = push.params["timestamp"], push.params["nonce"]
+    push.params["msg_signature"] = sha1_signature(account.token, ts, nonce, encrypt)
     body = f"<xml><ToUserName>{account.original_id}</ToUserName><Encrypt>{encrypt}</Encrypt></xml>".encode()
     with server.client() as client:
-        response = client.post("/wechat", params=push.params, content=body)  # type: ignore[attr-defined]
+        response = client.post("/wechat", params=push.params, content=body)
     assert (response.status_code, response.text) == (200, "success")
     assert count(server, ConversationMessage) == 0
