@@ -1,19 +1,24 @@
-"""Conversation bookkeeping around one inbound message: claim it once, log it, store the answer."""
+"""Conversation bookkeeping around one inbound message: claim it once, log it, store the answer.
+
+This is the webhook's hot path, so it runs as Core statements through the group-commit writer:
+one short job to claim and log the message, one to store the answer.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Table, delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import WindowRule
 from bot.inbound import Inbound
 from bot.messenger import Messenger
 from bot.models import (
+    Channel,
     ConversationMessage,
     Customer,
     Delivery,
@@ -24,7 +29,12 @@ from bot.models import (
 )
 from bot.outgoing import Outgoing, to_body
 from bot.windows import open_window
-from commerce.db import transaction, utcnow
+from commerce.db import insert_ignoring_conflicts, transaction, utcnow
+from commerce.group_commit import GroupCommitWriter
+
+CUSTOMERS = cast(Table, Customer.__table__)
+MESSAGES = cast(Table, ConversationMessage.__table__)
+INBOUND = cast(Table, InboundMessage.__table__)
 
 
 @dataclass(frozen=True)
@@ -46,31 +56,26 @@ class Conversations:
     def __init__(
         self,
         *,
+        writer: GroupCommitWriter,
         factory: sessionmaker[Session],
         messenger: Messenger,
         windows: Mapping[WindowAction, WindowRule],
         dedupe_ttl_s: int = 86400,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._dedupe_ttl_s = dedupe_ttl_s
+        self._writer = writer
         self._factory = factory
         self._messenger = messenger
         self._windows = windows
+        self._dedupe_ttl_s = dedupe_ttl_s
         self._clock = clock
+        # Customers are never deleted, so an id once seen stays right; only the writer thread touches this.
+        self._customer_ids: dict[tuple[str, str], int] = {}
 
-    def receive(self, inbound: Inbound) -> Claimed | AlreadySeen:
+    async def receive(self, inbound: Inbound) -> Claimed | AlreadySeen:
         """Claim the message (dedupe that survives restarts), log it, and open the reply window."""
-        customer_id = self._customer_id(inbound)
         now = self._clock()
-        try:
-            with transaction(self._factory) as session:
-                session.add(InboundMessage(dedupe_key=inbound.dedupe_key, state=InboundState.PROCESSING,
-                                           received_at=now))
-                session.flush()
-                self._log_inbound(session, inbound, customer_id, now)
-        except IntegrityError:
-            return self._stored_reply(inbound.dedupe_key)
-        return Claimed(inbound, customer_id)
+        return await self._writer.run_async(lambda connection: self._claim(connection, inbound, now))
 
     def answer(
         self,
@@ -83,21 +88,9 @@ class Conversations:
         """Store the answer in one transaction: the passive reply (kept for retries) and the
         messages to send through the customer-service API. Returns the ids to deliver."""
         now = self._clock()
-        with transaction(self._factory) as session:
-            customer = session.get_one(Customer, claimed.customer_id)
-            if passive is not None:
-                session.add(ConversationMessage(customer_id=customer.id, direction=Direction.OUT,
-                                                kind=passive.kind, body=to_body(passive),
-                                                delivery=Delivery.PASSIVE, created_at=now, sent_at=now))
-            key_base = claimed.inbound.dedupe_key
-            ids = [
-                self._messenger.record(session, customer=customer, message=message,
-                                       idempotency_key=f"reply:{key_base}:{index}").id
-                for index, message in enumerate(queued)
-            ]
-            stored = session.get_one(InboundMessage, key_base)
-            stored.state, stored.reply_xml = InboundState.ANSWERED, passive_xml
-        return ids
+        return self._writer.run(
+            lambda connection: self._store_answer(connection, claimed, passive, passive_xml, queued, now)
+        )
 
     def forget_old_deliveries(self) -> int:
         """Drop dedupe records WeChat can no longer retry (it gives up within seconds)."""
@@ -106,47 +99,81 @@ class Conversations:
             removed = session.execute(delete(InboundMessage).where(InboundMessage.received_at < cutoff))
             return int(removed.rowcount)  # type: ignore[attr-defined]
 
-    def _customer_id(self, inbound: Inbound) -> int:
-        for _ in range(3):  # two first messages of a new customer may race to create the row
-            try:
-                with transaction(self._factory) as session:
-                    return _get_or_create_customer(session, inbound)
-            except IntegrityError:
-                continue
-        raise RuntimeError(f"could not create customer {inbound.channel}:{inbound.openid}")
+    # -- jobs run by the writer thread ------------------------------------------------------
 
-    def _log_inbound(self, session: Session, inbound: Inbound, customer_id: int, now: datetime) -> None:
-        customer = session.get_one(Customer, customer_id)
-        customer.last_inbound_at = now
-        if inbound.kind == "subscribe":
-            customer.subscribed = True
-        elif inbound.kind == "unsubscribe":
-            customer.subscribed = False
-        session.add(ConversationMessage(
-            customer_id=customer_id, direction=Direction.IN, kind=inbound.kind,
-            body=_inbound_body(inbound), delivery=Delivery.RECEIVED, created_at=now,
-            wechat_msg_id=inbound.msg_id,
+    def _claim(self, connection: Connection, inbound: Inbound, now: datetime) -> Claimed | AlreadySeen:
+        customer_id = self._customer_id(connection, inbound.channel, inbound.openid)
+        claimed = connection.execute(
+            insert_ignoring_conflicts(connection, INBOUND)
+            .values(dedupe_key=inbound.dedupe_key, state=InboundState.PROCESSING, received_at=now)
+            .returning(INBOUND.c.dedupe_key)  # a row back means we inserted it (rowcount is unreliable here)
+        ).first()
+        if claimed is None:
+            stored = connection.execute(
+                select(INBOUND.c.state, INBOUND.c.reply_xml).where(INBOUND.c.dedupe_key == inbound.dedupe_key)
+            ).one()
+            return AlreadySeen(stored.reply_xml if stored.state == InboundState.ANSWERED else None)
+        connection.execute(update(CUSTOMERS).where(CUSTOMERS.c.id == customer_id).values(**_customer_update(
+            inbound, now)))
+        connection.execute(insert(MESSAGES).values(
+            customer_id=customer_id, direction=Direction.IN, kind=inbound.kind, body=_inbound_body(inbound),
+            delivery=Delivery.RECEIVED, created_at=now, wechat_msg_id=inbound.msg_id, attempts=0,
         ))
         action = inbound.window_action
         if action is not None:
-            open_window(session, customer_id=customer_id, action=action, rules=self._windows, now=now)
+            open_window(connection, customer_id=customer_id, action=action, rules=self._windows, now=now)
+        return Claimed(inbound, customer_id)
 
-    def _stored_reply(self, dedupe_key: str) -> AlreadySeen:
-        with transaction(self._factory) as session:
-            stored = session.get_one(InboundMessage, dedupe_key)
-            return AlreadySeen(stored.reply_xml if stored.state == InboundState.ANSWERED else None)
+    def _store_answer(
+        self,
+        connection: Connection,
+        claimed: Claimed,
+        passive: Outgoing | None,
+        passive_xml: str,
+        queued: list[Outgoing],
+        now: datetime,
+    ) -> list[int]:
+        customer_id, channel = claimed.customer_id, claimed.inbound.channel
+        if passive is not None:
+            connection.execute(insert(MESSAGES).values(
+                customer_id=customer_id, direction=Direction.OUT, kind=passive.kind, body=to_body(passive),
+                delivery=Delivery.PASSIVE, created_at=now, sent_at=now, attempts=0,
+            ))
+        key = claimed.inbound.dedupe_key
+        ids = [
+            self._messenger.record_reply(connection, customer_id=customer_id, channel=channel, message=message,
+                                         idempotency_key=f"reply:{key}:{index}", now=now)
+            for index, message in enumerate(queued)
+        ]
+        connection.execute(
+            update(INBOUND).where(INBOUND.c.dedupe_key == key).values(state=InboundState.ANSWERED,
+                                                                      reply_xml=passive_xml)
+        )
+        return ids
+
+    def _customer_id(self, connection: Connection, channel: Channel, openid: str) -> int:
+        cached = self._customer_ids.get((channel, openid))
+        if cached is not None:
+            return cached
+        lookup = select(CUSTOMERS.c.id).where(CUSTOMERS.c.channel == channel, CUSTOMERS.c.openid == openid)
+        found = connection.execute(lookup).scalar()
+        if found is not None:
+            # Cached only once committed by an earlier transaction: this batch might still roll back.
+            self._customer_ids[(channel, openid)] = int(found)
+            return int(found)
+        # Another process may create the same customer at the same moment: insert-or-ignore, then read.
+        connection.execute(insert_ignoring_conflicts(connection, CUSTOMERS).values(
+            channel=channel, openid=openid, subscribed=False, created_at=self._clock()))
+        return int(connection.execute(lookup).scalar_one())
 
 
-def _get_or_create_customer(session: Session, inbound: Inbound) -> int:
-    found = session.scalar(
-        select(Customer.id).where(Customer.channel == inbound.channel, Customer.openid == inbound.openid)
-    )
-    if found is not None:
-        return found
-    customer = Customer(channel=inbound.channel, openid=inbound.openid)
-    session.add(customer)
-    session.flush()
-    return customer.id
+def _customer_update(inbound: Inbound, now: datetime) -> dict[str, Any]:
+    values: dict[str, Any] = {"last_inbound_at": now}
+    if inbound.kind == "subscribe":
+        values["subscribed"] = True
+    elif inbound.kind == "unsubscribe":
+        values["subscribed"] = False
+    return values
 
 
 def _inbound_body(inbound: Inbound) -> dict[str, str]:

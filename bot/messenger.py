@@ -15,8 +15,9 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import metrics
@@ -77,24 +78,49 @@ class Messenger:
             )
             if existing is not None:
                 return existing
-        now = self._clock()
-        row = ConversationMessage(
-            customer_id=customer.id,
-            direction=Direction.OUT,
-            kind=message.kind,
-            body=to_body(message),
-            delivery=Delivery.PENDING,
-            created_at=now,
-            idempotency_key=idempotency_key,
-            next_attempt_at=now + timedelta(seconds=self._config.outbox_grace_s),
-        )
-        try:
-            check_sendable(message, Channel(customer.channel))
-        except SendRefused as refused:
-            _mark_refused(row, refused.errcode, refused.reason)
+        values = self._outbox_values(customer.id, Channel(customer.channel), message, idempotency_key, self._clock())
+        row = ConversationMessage(**values)
         session.add(row)
         session.flush()
         return row
+
+    def record_reply(
+        self,
+        connection: Connection,
+        *,
+        customer_id: int,
+        channel: Channel,
+        message: Outgoing,
+        idempotency_key: str,
+        now: datetime,
+    ) -> int:
+        """`record` for the webhook's hot path: one Core INSERT, keyed by the claimed inbound message."""
+        values = self._outbox_values(customer_id, channel, message, idempotency_key, now)
+        inserted = connection.execute(insert(ConversationMessage).values(**values))
+        key = inserted.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def _outbox_values(
+        self, customer_id: int, channel: Channel, message: Outgoing, idempotency_key: str | None, now: datetime
+    ) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "customer_id": customer_id,
+            "direction": Direction.OUT,
+            "kind": message.kind,
+            "body": to_body(message),
+            "delivery": Delivery.PENDING,
+            "created_at": now,
+            "idempotency_key": idempotency_key,
+            "attempts": 0,
+            "next_attempt_at": now + timedelta(seconds=self._config.outbox_grace_s),
+        }
+        try:
+            check_sendable(message, channel)
+        except SendRefused as refused:
+            values |= {"delivery": Delivery.REFUSED, "next_attempt_at": None,
+                       "error_code": refused.errcode, "error": refused.reason[:255]}
+        return values
 
     def send(self, *, customer_id: int, message: Outgoing, idempotency_key: str | None = None) -> Delivery:
         """Record and send one message now; raise the typed refusal if it cannot go out."""
@@ -263,11 +289,6 @@ class Messenger:
             log.info("typing indicator refused for customer %s: %s", customer_id, exc)
             return False
         return True
-
-
-def _mark_refused(row: ConversationMessage, errcode: int, reason: str) -> None:
-    row.delivery, row.next_attempt_at = Delivery.REFUSED, None
-    row.error_code, row.error = errcode, reason[:255]
 
 
 class BackgroundLoop:

@@ -118,7 +118,7 @@ class WebhookEndpoint:
     async def _answer(self, body: bytes, query: Mapping[str, str]) -> Response:
         inbound = self._verifier.open(body, query)
         loop = asyncio.get_running_loop()
-        seen = await loop.run_in_executor(self._executor, self._conversations.receive, inbound)
+        seen = await self._conversations.receive(inbound)
         if isinstance(seen, AlreadySeen):
             metrics.REPLIES.labels(channel=self._channel, kind="duplicate").inc()
             return self._reply(seen.reply_xml or "", inbound)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import Connection, insert, or_, update
 from sqlalchemy.orm import Session
 
 from bot.config import WindowRule
@@ -18,23 +18,25 @@ from bot.models import ReplyWindow, WindowAction
 
 
 def open_window(
-    session: Session,
+    connection: Connection | Session,
     *,
     customer_id: int,
     action: WindowAction,
     rules: Mapping[WindowAction, WindowRule],
     now: datetime,
 ) -> None:
+    """Reset the customer's window to the rule of the action they just took."""
     rule = rules[action]
-    window = session.get(ReplyWindow, customer_id, with_for_update=True)
-    if window is None:
-        window = ReplyWindow(customer_id=customer_id)
-        session.add(window)
-    window.opened_by = action
-    window.opened_at = now
-    window.expires_at = now + timedelta(seconds=rule.seconds)
-    window.quota = rule.quota
-    window.used = 0
+    values = {
+        "opened_by": action,
+        "opened_at": now,
+        "expires_at": now + timedelta(seconds=rule.seconds),
+        "quota": rule.quota,
+        "used": 0,
+    }
+    reset = connection.execute(update(ReplyWindow).where(ReplyWindow.customer_id == customer_id).values(**values))
+    if reset.rowcount == 0:  # type: ignore[attr-defined]
+        connection.execute(insert(ReplyWindow).values(customer_id=customer_id, **values))
 
 
 def spend_window(session: Session, *, customer_id: int, now: datetime) -> None:

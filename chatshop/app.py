@@ -35,6 +35,7 @@ from chatshop.database import database_answers, open_engine
 from chatshop.sandbox import SandboxAccount, SandboxConfig, SandboxRules, create_sandbox_app
 from chatshop.settings import AccountSettings, Settings, with_sandbox_credentials
 from commerce.db import make_session_factory
+from commerce.group_commit import GroupCommitWriter
 from intents.kb import KnowledgeBaseSource
 
 WEBHOOK_PATHS = {Channel.OA: "/wechat", Channel.MP: "/wechat/mp"}
@@ -50,6 +51,7 @@ class Services:
     messenger: Messenger
     conversations: Conversations
     executor: ThreadPoolExecutor
+    writer: GroupCommitWriter
 
 
 def create_app(settings: Settings, *, start_background: bool = True, dialogue: Responder | None = None) -> FastAPI:
@@ -73,6 +75,7 @@ def create_app(settings: Settings, *, start_background: bool = True, dialogue: R
         if start_background:
             background.stop()
         services.executor.shutdown(wait=True, cancel_futures=False)
+        services.writer.close()
         services.engine.dispose()
 
     app = FastAPI(title="chatshop", lifespan=lifespan)
@@ -81,8 +84,9 @@ def create_app(settings: Settings, *, start_background: bool = True, dialogue: R
         if account.app_id and account.token:
             endpoint = _webhook(channel, account, settings, services, dialogue)
             path = WEBHOOK_PATHS[channel]
-            app.add_api_route(path, endpoint.verify_url, methods=["GET"], include_in_schema=False)
-            app.add_api_route(path, endpoint.receive, methods=["POST"], include_in_schema=False)
+            # Plain Starlette routes: the webhook reads raw bytes and needs none of FastAPI's parsing.
+            app.add_route(path, endpoint.verify_url, methods=["GET"], include_in_schema=False)
+            app.add_route(path, endpoint.receive, methods=["POST"], include_in_schema=False)
     _add_operations_routes(app, services.engine)
     if settings.sandbox_enabled:
         app.mount("/sandbox", create_sandbox_app(sandbox_config(settings)))
@@ -105,13 +109,14 @@ def build_services(settings: Settings) -> Services:
         for channel, account in accounts(settings).items()
     }
     messenger = Messenger(factory=factory, apis=apis, config=messenger_config)
+    writer = GroupCommitWriter(engine)
     conversations = Conversations(
-        factory=factory, messenger=messenger, windows=messenger_config.windows,
+        writer=writer, factory=factory, messenger=messenger, windows=messenger_config.windows,
         dedupe_ttl_s=settings.wechat.dedupe_ttl_s,
     )
-    # Sync database work and the bot run here, never on the event loop.
-    executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="chatshop")
-    return Services(settings, engine, factory, messenger, conversations, executor)
+    # The bot runs here, never on the event loop. Few threads: more only fight over the GIL.
+    executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chatshop")
+    return Services(settings, engine, factory, messenger, conversations, executor, writer)
 
 
 def accounts(settings: Settings) -> dict[Channel, AccountSettings]:
