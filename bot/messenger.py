@@ -17,13 +17,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import metrics
 from bot.config import MessengerConfig
 from bot.errors import SendRefused, WeChatApiError, refusal_for
-from bot.models import Channel, ConversationMessage, Customer, Delivery, Direction, move_delivery
+from bot.models import (
+    OUTBOX_PREDICATE,
+    Channel,
+    ConversationMessage,
+    Customer,
+    Delivery,
+    Direction,
+    ReplyWindow,
+    move_delivery,
+)
 from bot.outgoing import Outgoing, check_sendable, from_body, to_body, to_custom_send
 from bot.wechat_api import IN_DOUBT_ERRCODE, TRANSPORT_ERRCODE, WeChatApi
 from bot.windows import align_with_wechat, give_back, spend_window
@@ -33,6 +42,12 @@ log = logging.getLogger(__name__)
 
 # Errors after which the same message may safely be sent again: WeChat did not take it.
 RETRYABLE_ERRCODES = frozenset({-1, 45009, 40001, 42001, TRANSPORT_ERRCODE})
+
+
+INSERT_OUTBOX = insert(ConversationMessage)  # built once; run with parameters (see bot.conversation)
+
+# The partial outbox index's own predicate, spelled the same so SQLite's planner uses the index.
+OUTBOX_ROWS = text(OUTBOX_PREDICATE)
 
 
 @dataclass(frozen=True)
@@ -96,7 +111,7 @@ class Messenger:
     ) -> int:
         """`record` for the webhook's hot path: one Core INSERT, keyed by the claimed inbound message."""
         values = self._outbox_values(customer_id, channel, message, idempotency_key, now)
-        inserted = connection.execute(insert(ConversationMessage).values(**values))
+        inserted = connection.execute(INSERT_OUTBOX, values)
         key = inserted.inserted_primary_key
         assert key is not None
         return int(key[0])
@@ -241,6 +256,7 @@ class Messenger:
                 session.scalars(
                     select(ConversationMessage.id)
                     .where(
+                        OUTBOX_ROWS,
                         ConversationMessage.delivery == Delivery.PENDING,
                         ConversationMessage.next_attempt_at <= now,
                     )
@@ -255,7 +271,11 @@ class Messenger:
         """A `sending` row past its lease belongs to a process that stopped mid-call."""
         stale = session.scalars(
             select(ConversationMessage)
-            .where(ConversationMessage.delivery == Delivery.SENDING, ConversationMessage.next_attempt_at <= now)
+            .where(
+                OUTBOX_ROWS,
+                ConversationMessage.delivery == Delivery.SENDING,
+                ConversationMessage.next_attempt_at <= now,
+            )
             .with_for_update(skip_locked=True)
         ).all()
         for row in stale:
@@ -269,12 +289,17 @@ class Messenger:
     def start_typing(self, customer_id: int) -> bool:
         """Show "typing" while a slow reply is prepared, only where WeChat allows it."""
         now = self._clock()
+        # The customer's last action reset their reply window, so its opening time is their last exchange.
+        recent_exchange = select(ReplyWindow.customer_id).where(
+            ReplyWindow.customer_id == customer_id,
+            ReplyWindow.opened_at > now - timedelta(seconds=self._config.typing_exchange_s),
+        )
         with transaction(self._factory) as session:
             claimed = session.execute(
                 update(Customer)
                 .where(
                     Customer.id == customer_id,
-                    Customer.last_inbound_at > now - timedelta(seconds=self._config.typing_exchange_s),
+                    Customer.id.in_(recent_exchange),
                     (Customer.typing_until.is_(None)) | (Customer.typing_until <= now),
                 )
                 .values(typing_until=now + timedelta(seconds=self._config.typing_lasts_s))

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from commerce.db import Base, UTCDateTime, utcnow
@@ -64,6 +64,10 @@ class InboundState(StrEnum):
     ANSWERED = "answered"  # the reply (possibly `success`) is stored for retries
 
 
+# Rows the outbox sweeper looks at; the partial index below covers exactly these.
+OUTBOX_PREDICATE = "delivery IN ('pending', 'sending')"
+
+
 class Customer(Base):
     __tablename__ = "customers"
     __table_args__ = (UniqueConstraint("channel", "openid"),)
@@ -73,7 +77,6 @@ class Customer(Base):
     openid: Mapped[str] = mapped_column(String(64))
     subscribed: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     typing_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -86,7 +89,13 @@ class ConversationMessage(Base):
     __tablename__ = "conversation_messages"
     __table_args__ = (
         Index("ix_conversation_messages_customer_time", "customer_id", "created_at"),
-        Index("ix_conversation_messages_outbox", "delivery", "next_attempt_at"),
+        # Partial indexes: most rows (received, passive) never enter the outbox or carry a key,
+        # so the webhook's inserts do not pay to maintain them.
+        Index("ix_conversation_messages_outbox", "delivery", "next_attempt_at",
+              sqlite_where=text(OUTBOX_PREDICATE), postgresql_where=text(OUTBOX_PREDICATE)),
+        Index("uq_conversation_messages_idempotency_key", "idempotency_key", unique=True,
+              sqlite_where=text("idempotency_key IS NOT NULL"),
+              postgresql_where=text("idempotency_key IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -97,7 +106,7 @@ class ConversationMessage(Base):
     delivery: Mapped[Delivery] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     wechat_msg_id: Mapped[int | None] = mapped_column(BigInteger)
-    idempotency_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(80))
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

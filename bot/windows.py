@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import cache
+from typing import cast
 
-from sqlalchemy import Connection, insert, or_, update
+from sqlalchemy import Connection, Insert, Table, or_, update
 from sqlalchemy.orm import Session
 
 from bot.config import WindowRule
 from bot.errors import OutsideReplyWindow, QuotaExhausted
 from bot.models import ReplyWindow, WindowAction
+from commerce.db import dialect_insert, dialect_name
+
+WINDOWS = cast(Table, ReplyWindow.__table__)
 
 
 def open_window(
@@ -25,18 +30,26 @@ def open_window(
     rules: Mapping[WindowAction, WindowRule],
     now: datetime,
 ) -> None:
-    """Reset the customer's window to the rule of the action they just took."""
+    """Reset the customer's window to the rule of the action they just took (one upsert)."""
     rule = rules[action]
-    values = {
+    connection.execute(_upsert_window(dialect_name(connection)), {
+        "customer_id": customer_id,
         "opened_by": action,
         "opened_at": now,
         "expires_at": now + timedelta(seconds=rule.seconds),
         "quota": rule.quota,
         "used": 0,
-    }
-    reset = connection.execute(update(ReplyWindow).where(ReplyWindow.customer_id == customer_id).values(**values))
-    if reset.rowcount == 0:  # type: ignore[attr-defined]
-        connection.execute(insert(ReplyWindow).values(customer_id=customer_id, **values))
+    })
+
+
+@cache
+def _upsert_window(dialect: str) -> Insert:
+    # Built once and run with parameters: rebuilding a statement per message costs more than running it.
+    upsert = dialect_insert(dialect, WINDOWS)
+    reset = ("opened_by", "opened_at", "expires_at", "quota", "used")
+    return upsert.on_conflict_do_update(
+        index_elements=[WINDOWS.c.customer_id], set_={column: upsert.excluded[column] for column in reset}
+    )
 
 
 def spend_window(session: Session, *, customer_id: int, now: datetime) -> None:

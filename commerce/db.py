@@ -105,11 +105,20 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-def insert_ignoring_conflicts(connection: Connection | Session, table: Table) -> Insert:
-    """INSERT that skips rows violating a unique key; add RETURNING to learn whether it inserted."""
-    dialect = connection.get_bind().dialect.name if isinstance(connection, Session) else connection.dialect.name
+def dialect_name(connection: Connection | Session) -> str:
+    return connection.get_bind().dialect.name if isinstance(connection, Session) else connection.dialect.name
+
+
+def dialect_insert(connection: Connection | Session | str, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """The backend's own INSERT, which has ON CONFLICT (ignore or upsert) on both SQLite and PostgreSQL."""
+    dialect = connection if isinstance(connection, str) else dialect_name(connection)
     if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
+        return postgresql.insert(table)
     if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing()
-    raise NotImplementedError(f"no conflict-ignoring insert for {dialect}")
+        return sqlite.insert(table)
+    raise NotImplementedError(f"no ON CONFLICT insert for {dialect}")
+
+
+def insert_ignoring_conflicts(connection: Connection | Session | str, table: Table) -> Insert:
+    """INSERT that skips rows violating a unique key; add RETURNING to learn whether it inserted."""
+    return dialect_insert(connection, table).on_conflict_do_nothing()
