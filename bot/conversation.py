@@ -103,7 +103,7 @@ class Conversations:
         now = self._clock()
         return await self._writer.run_async(lambda connection: self._claim(connection, inbound, now))
 
-    def answer(
+    async def answer(
         self,
         claimed: Claimed,
         *,
@@ -114,7 +114,7 @@ class Conversations:
         """Store the answer in one transaction: the passive reply (kept for retries) and the
         messages to send through the customer-service API. Returns the ids to deliver."""
         now = self._clock()
-        return self._writer.run(
+        return await self._writer.run_async(
             lambda connection: self._store_answer(connection, claimed, passive, passive_xml, queued, now)
         )
 

@@ -7,7 +7,9 @@ an entity bomb or an external entity never reaches a parser that would expand it
 
 from __future__ import annotations
 
+import base64
 import hmac
+import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ from xml.etree.ElementTree import Element
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError
 from defusedxml.ElementTree import fromstring as safe_fromstring
-from werobot.crypto import MessageCrypt
+from werobot.crypto import MessageCrypt, PrpCrypto
 from werobot.parser import process_message
 from werobot.utils import get_signature
 
@@ -99,11 +101,7 @@ class PushVerifier:
     def __init__(self, account: AccountConfig, *, max_clock_skew_s: int) -> None:
         self._account = account
         self._max_skew = max_clock_skew_s
-        self._crypt = (
-            MessageCrypt(account.token, account.encoding_aes_key, account.app_id)
-            if account.encoding_aes_key
-            else None
-        )
+        self._crypt = _message_crypt(account) if account.encoding_aes_key else None
 
     @property
     def mode(self) -> MessageMode:
@@ -155,7 +153,20 @@ class PushVerifier:
         """The response body for a rendered reply: encrypted when the push was."""
         if not encrypt or self._crypt is None:
             return reply_xml
-        return str(self._crypt.encrypt_message(reply_xml))
+        return str(self._crypt.encrypt_message(reply_xml, nonce=secrets.token_hex(5)))
+
+
+class _PrpCrypto(PrpCrypto):  # type: ignore[misc]
+    """werobot's cipher, drawing its 16 random prefix bytes with one call to the OS, not sixteen."""
+
+    def get_random_string(self) -> str:
+        return secrets.token_hex(8)
+
+
+def _message_crypt(account: AccountConfig) -> MessageCrypt:
+    crypt = MessageCrypt(account.token, account.encoding_aes_key, account.app_id)
+    crypt.prp_crypto = _PrpCrypto(base64.b64decode(account.encoding_aes_key + "="))
+    return crypt
 
 
 def _same(given: str, expected: str) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Executor
@@ -44,17 +43,18 @@ class TurnResult:
 
 
 class _Turn:
-    """Decides, exactly once, whether a reply goes back passively or later through the API."""
+    """Decides, exactly once, whether a reply goes back passively or later through the API.
+
+    Both sides decide on the event loop's thread, so the first to ask wins without a lock.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._decided: str | None = None
 
     def _decide(self, how: str) -> bool:
-        with self._lock:
-            if self._decided is None:
-                self._decided = how
-            return self._decided == how
+        if self._decided is None:
+            self._decided = how
+        return self._decided == how
 
     def take_passive(self) -> bool:
         return self._decide("passive")
@@ -82,6 +82,7 @@ class WebhookEndpoint:
         self._messenger = messenger
         self._config = config
         self._executor = executor
+        self._turns: set[asyncio.Task[TurnResult]] = set()  # turns that outlive their request
 
     async def verify_url(self, request: Request) -> Response:
         """WeChat's URL check: echo `echostr` byte for byte when the signature is right."""
@@ -117,39 +118,53 @@ class WebhookEndpoint:
 
     async def _answer(self, body: bytes, query: Mapping[str, str]) -> Response:
         inbound = self._verifier.open(body, query)
-        loop = asyncio.get_running_loop()
         seen = await self._conversations.receive(inbound)
         if isinstance(seen, AlreadySeen):
             metrics.REPLIES.labels(channel=self._channel, kind="duplicate").inc()
             return self._reply(seen.reply_xml or "", inbound)
         metrics.MESSAGES_IN.labels(channel=self._channel, kind=inbound.kind).inc()
         turn = _Turn()
-        future = loop.run_in_executor(self._executor, self._run_turn, seen, turn)
-        done, _ = await asyncio.wait({future}, timeout=self._config.reply_budget_ms / 1000)
+        task = asyncio.ensure_future(self._run_turn(seen, turn))
+        done, _ = await asyncio.wait({task}, timeout=self._config.reply_budget_ms / 1000)
         if not done and turn.defer():
             metrics.REPLIES.labels(channel=self._channel, kind="deferred").inc()
+            self._keep_running(task)
+            loop = asyncio.get_running_loop()
             loop.run_in_executor(self._executor, self._messenger.start_typing, seen.customer_id)
             return PlainTextResponse(SUCCESS)
-        result = await future
+        result = await task
         metrics.REPLIES.labels(channel=self._channel, kind=result.passive_kind or "none").inc()
         deliver = BackgroundTask(self._messenger.deliver, result.queued_ids) if result.queued_ids else None
         return self._reply(result.reply_xml, inbound, background=deliver)
 
-    def _run_turn(self, claimed: Claimed, turn: _Turn) -> TurnResult:
-        """Runs in a worker thread; may outlive the HTTP request when the bot is slow."""
+    async def _run_turn(self, claimed: Claimed, turn: _Turn) -> TurnResult:
+        """The bot's answer, stored; it may outlive the HTTP request when the bot is slow."""
+        loop = asyncio.get_running_loop()
         try:
-            replies = self._dialogue.respond(claimed.inbound)
+            # The bot runs off the event loop: a slow one must not hold up other customers.
+            replies = await loop.run_in_executor(self._executor, self._dialogue.respond, claimed.inbound)
         except Exception:
-            self._conversations.answer(claimed, passive=None, passive_xml="", queued=[])
+            await self._conversations.answer(claimed, passive=None, passive_xml="", queued=[])
             raise
         in_time = turn.take_passive()
         passive = _passive_candidate(replies, claimed.inbound.channel) if in_time else None
         queued = [message for message in replies if message is not passive]
         reply_xml = render_passive(passive, claimed.inbound) if passive else ""
-        ids = self._conversations.answer(claimed, passive=passive, passive_xml=reply_xml, queued=queued)
-        if not in_time:
-            self._messenger.deliver(ids)  # the webhook already answered `success`
+        ids = await self._conversations.answer(claimed, passive=passive, passive_xml=reply_xml, queued=queued)
+        if not in_time:  # the webhook already answered `success`: send through the API now
+            await loop.run_in_executor(self._executor, self._messenger.deliver, ids)
         return TurnResult(reply_xml, ids, passive.kind if passive else None)
+
+    def _keep_running(self, task: asyncio.Task[TurnResult]) -> None:
+        """Hold a reference to a turn that outlives its request, and log it if it fails."""
+        self._turns.add(task)
+
+        def finished(done: asyncio.Task[TurnResult]) -> None:
+            self._turns.discard(done)
+            if not done.cancelled() and done.exception() is not None:
+                log.error("%s webhook: a deferred reply failed", self._channel, exc_info=done.exception())
+
+        task.add_done_callback(finished)
 
     def _reply(self, reply_xml: str, inbound: Inbound, background: BackgroundTask | None = None) -> Response:
         if not reply_xml:

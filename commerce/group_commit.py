@@ -5,6 +5,8 @@ serialises the writers through its busy-timeout back-off (slow, with a long tail
 pays for a commit. Here the jobs queue up and the writer runs whatever has gathered in one
 transaction: commit cost is shared, and writers never contend inside the process. A job that fails
 does not take the others with it: the batch is retried one job per transaction.
+
+Results go back to asyncio callers with one wake-up of their event loop per batch, not per job.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import asyncio
 import logging
 import queue
 import threading
+from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -29,7 +32,8 @@ Job = Callable[[Connection], Any]
 @dataclass
 class _Pending:
     job: Job
-    future: Future[Any] = field(default_factory=Future)
+    future: Future[Any] | asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop | None = None  # set for asyncio futures
 
 
 class GroupCommitWriter:
@@ -41,16 +45,19 @@ class GroupCommitWriter:
         self._thread.start()
 
     def submit(self, job: Callable[[Connection], T]) -> Future[T]:
-        pending = _Pending(job)
-        self._queue.put(pending)
-        return pending.future
+        future: Future[T] = Future()
+        self._queue.put(_Pending(job, future))
+        return future
 
     def run(self, job: Callable[[Connection], T]) -> T:
         """Run a job and wait for its commit (from a thread that is not the writer)."""
         return self.submit(job).result()
 
     async def run_async(self, job: Callable[[Connection], T]) -> T:
-        return await asyncio.wrap_future(self.submit(job))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Pending(job, future, loop))
+        return await future
 
     def close(self) -> None:
         self._queue.put(None)
@@ -63,7 +70,7 @@ class GroupCommitWriter:
                 return
             batch = [first]
             stop = self._gather(batch)
-            self._commit(batch)
+            _settle(self._commit(batch))
             if stop:
                 return
 
@@ -79,17 +86,41 @@ class GroupCommitWriter:
             batch.append(item)
         return False
 
-    def _commit(self, batch: list[_Pending]) -> None:
+    def _commit(self, batch: list[_Pending]) -> list[tuple[_Pending, Any, BaseException | None]]:
         try:
             with self._engine.begin() as connection:
                 results = [pending.job(connection) for pending in batch]
         except Exception as exc:
             if len(batch) == 1:
-                batch[0].future.set_exception(exc)
-                return
+                return [(batch[0], None, exc)]
             log.warning("a batch of %s writes failed; retrying them one by one", len(batch))
-            for pending in batch:  # find the culprit; the others still commit
-                self._commit([pending])
-            return
-        for pending, result in zip(batch, results, strict=True):
-            pending.future.set_result(result)
+            return [outcome for pending in batch for outcome in self._commit([pending])]
+        return [(pending, result, None) for pending, result in zip(batch, results, strict=True)]
+
+
+def _settle(outcomes: list[tuple[_Pending, Any, BaseException | None]]) -> None:
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any, BaseException | None]]] = defaultdict(list)
+    for pending, result, error in outcomes:
+        if pending.loop is None:
+            thread_future: Future[Any] = pending.future  # type: ignore[assignment]
+            if error is None:
+                thread_future.set_result(result)
+            else:
+                thread_future.set_exception(error)
+        else:
+            by_loop[pending.loop].append((pending.future, result, error))
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_in_loop, settled)
+        except RuntimeError:  # the loop closed while we wrote: nobody is waiting any more
+            log.warning("a write finished after its event loop closed")
+
+
+def _settle_in_loop(settled: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, error in settled:
+        if future.cancelled():
+            continue
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
