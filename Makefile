@@ -28,8 +28,9 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy chatshop bot intents commerce scheduler miniprogram
 
+# ARGS passes options through, e.g. make bench ARGS="--customers 50 --duration 10".
 bench: install
-	$(BIN)/python bench/webhook.py
+	$(BIN)/python bench/webhook.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache
