@@ -39,7 +39,6 @@ def default_window_rules() -> dict[WindowAction, WindowRule]:
 
 @dataclass(frozen=True)
 class MessengerConfig:
-    api_base_url: str
     windows: Mapping[WindowAction, WindowRule] = field(default_factory=default_window_rules)
     max_attempts: int = 4
     retry_backoff_s: float = 0.5

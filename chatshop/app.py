@@ -54,7 +54,7 @@ class Services:
     writer: GroupCommitWriter
 
 
-def create_app(settings: Settings, *, start_background: bool = True, dialogue: Responder | None = None) -> FastAPI:
+def create_app(settings: Settings, *, dialogue: Responder | None = None) -> FastAPI:
     """The whole service. `dialogue` replaces the bot (a store's own, or a test's slow one)."""
     if settings.sandbox_enabled:
         settings = with_sandbox_credentials(settings)
@@ -69,11 +69,9 @@ def create_app(settings: Settings, *, start_background: bool = True, dialogue: R
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if start_background:
-            background.start()
+        background.start()
         yield
-        if start_background:
-            background.stop()
+        background.stop()
         services.executor.shutdown(wait=True, cancel_futures=False)
         services.writer.close()
         services.engine.dispose()
@@ -139,7 +137,6 @@ def _messenger_config(settings: Settings) -> MessengerConfig:
         WindowAction.MP_ENTER: WindowRule(m.mp_enter_window_s, m.mp_enter_quota),
     }
     return MessengerConfig(
-        api_base_url=settings.api_base_url,
         windows=windows,
         max_attempts=m.max_attempts,
         retry_backoff_s=m.retry_backoff_s,
