@@ -78,10 +78,11 @@ class Inbound:
 
     @property
     def dedupe_key(self) -> str:
-        # WeChat retries carry the same MsgId; events have none, so sender + time identifies them.
+        # WeChat retries carry the same MsgId; events have none, so sender + time identifies them
+        # (plus the event's name: a follow and an unfollow can share a second).
         if self.msg_id is not None:
             return f"{self.channel}:msg:{self.msg_id}"
-        return f"{self.channel}:event:{self.openid}:{self.create_time}"
+        return f"{self.channel}:event:{self.openid}:{self.create_time}:{self.kind}"
 
     @property
     def window_action(self) -> WindowAction | None:

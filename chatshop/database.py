@@ -32,16 +32,27 @@ def ensure_sqlite_directory(url: str) -> None:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
+# Any constant works: it names the lock that keeps two starting processes from migrating at once.
+MIGRATION_LOCK_ID = 0x63687368
+
+
 def upgrade_database(engine: Engine) -> None:
-    """Apply every migration not yet applied (idempotent; safe on every start)."""
+    """Apply every migration not yet applied (idempotent; safe on every start, from many processes)."""
     ensure_sqlite_directory(str(engine.url))
     config = alembic_config()
     with engine.connect() as connection:
-        if connection.dialect.name == "sqlite":
-            connection.commit()  # close the BEGIN IMMEDIATE the engine opened on connect
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-        connection.commit()
+        postgres = connection.dialect.name == "postgresql"
+        if postgres:  # SQLite needs nothing: its write lock already serialises the migration
+            connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+            connection.commit()
+        try:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+            connection.commit()
+        finally:
+            if postgres:
+                connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
+                connection.commit()
 
 
 def database_answers(engine: Engine) -> bool:
