@@ -50,6 +50,7 @@ class _Turn:
 
     def __init__(self) -> None:
         self._decided: str | None = None
+        self.typing: asyncio.Future[bool] | None = None  # the indicator shown while the customer waits
 
     def _decide(self, how: str) -> bool:
         if self._decided is None:
@@ -128,9 +129,9 @@ class WebhookEndpoint:
         done, _ = await asyncio.wait({task}, timeout=self._config.reply_budget_ms / 1000)
         if not done and turn.defer():
             metrics.REPLIES.labels(channel=self._channel, kind="deferred").inc()
-            self._keep_running(task)
             loop = asyncio.get_running_loop()
-            loop.run_in_executor(self._executor, self._messenger.start_typing, seen.customer_id)
+            turn.typing = loop.run_in_executor(self._executor, self._messenger.start_typing, seen.customer_id)
+            self._keep_running(task)
             return PlainTextResponse(SUCCESS)
         result = await task
         metrics.REPLIES.labels(channel=self._channel, kind=result.passive_kind or "none").inc()
@@ -152,6 +153,9 @@ class WebhookEndpoint:
         reply_xml = render_passive(passive, claimed.inbound) if passive else ""
         ids = await self._conversations.answer(claimed, passive=passive, passive_xml=reply_xml, queued=queued)
         if not in_time:  # the webhook already answered `success`: send through the API now
+            if turn.typing is not None:
+                # "Typing" must reach WeChat before the answer, or it would linger after it.
+                await asyncio.gather(turn.typing, return_exceptions=True)
             await loop.run_in_executor(self._executor, self._messenger.deliver, ids)
         return TurnResult(reply_xml, ids, passive.kind if passive else None)
 

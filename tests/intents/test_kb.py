@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -237,21 +236,6 @@ def test_messy_customer_input_still_matches(matcher: FaqMatcher) -> None:
     for text in ["亲，请问什么时候发货呀？😊", "ＳＨＯＰ 包邮吗？？", "  运费 多少 钱  ", "包油不!!!"]:
         found = matcher.match(text)
         assert found is not None and found.faq.id in {"shipping_time", "shipping_fee"}, text
-
-
-def test_match_is_fast_with_hundreds_of_faqs(demo_kb: KnowledgeBase) -> None:
-    # Five renamed copies of the demo KB: about 320 FAQs and 2,800 phrasings.
-    faqs = tuple(
-        Faq(f"{faq.id}_{copy}", faq.question, faq.similar, faq.answer) for copy in range(5) for faq in demo_kb.faqs
-    )
-    big = FaqMatcher(KnowledgeBase(faqs))
-    texts = [text for text, _ in HELD_OUT_REWORDINGS] + OFF_TOPIC
-    start = time.perf_counter()
-    for _ in range(5):
-        for text in texts:
-            big.match(text)
-    per_match = (time.perf_counter() - start) / (5 * len(texts))
-    assert per_match < 0.002, f"{per_match * 1000:.2f} ms per match"
 
 
 # --------------------------------------------------------------------------- matcher mechanics
