@@ -192,6 +192,8 @@ def _element_value(element: Element) -> Any:
 
 
 def _to_inbound(fields: dict[str, Any], channel: Channel, *, encrypted: bool) -> Inbound:
+    if not str(fields.get("FromUserName") or "").strip():
+        raise MalformedPush("no FromUserName")
     try:
         message = process_message(dict(fields))  # werobot's typed message
         msg_type = str(fields["MsgType"]).lower()
