@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from .config import AccountKind, SandboxAccount
 from .errors import WeChatError, ok
 from .state import SandboxState, normalize_api
+from .tags import TagBook
 
 MAX_MENU_BUTTONS = 3
 MAX_SUB_BUTTONS = 5
@@ -161,18 +162,18 @@ def tags_delete(ctx: CallContext) -> Result:
 
 
 def tags_batch_tag(ctx: CallContext) -> Result:
-    body = ctx.json()
-    with ctx.state.lock:
-        known = ctx.state.known_openids(ctx.app_id)
-        ctx.state.tag_book(ctx.app_id).tag(body.get("openid_list"), body.get("tagid"), known)
-    return ok()
+    return _tag_members(ctx, TagBook.tag)
 
 
 def tags_batch_untag(ctx: CallContext) -> Result:
+    return _tag_members(ctx, TagBook.untag)
+
+
+def _tag_members(ctx: CallContext, change: Callable[[TagBook, Any, Any, set[str]], None]) -> Result:
     body = ctx.json()
     with ctx.state.lock:
         known = ctx.state.known_openids(ctx.app_id)
-        ctx.state.tag_book(ctx.app_id).untag(body.get("openid_list"), body.get("tagid"), known)
+        change(ctx.state.tag_book(ctx.app_id), body.get("openid_list"), body.get("tagid"), known)
     return ok()
 
 
