@@ -55,6 +55,10 @@ class SandboxCustomer:
         body = {"api": api, "errcode": errcode, "times": times, "account": self.account}
         assert self._http.post("/control/faults", json=body).status_code == 200
 
+    def advance_clock(self, seconds: float) -> None:
+        """Move WeChat's clock (windows, tokens) forward without sleeping."""
+        assert self._http.post("/control/advance-clock", json={"seconds": seconds}).status_code == 200
+
     def expire_tokens(self) -> None:
         assert self._http.post("/control/expire-tokens", json={"account": self.account}).status_code == 200
 

@@ -52,3 +52,21 @@ def test_two_processes_share_one_access_token(server: LiveServer, backend: str) 
     # Then WeChat issued one token, not one per process
     assert len(customer.calls("cgi-bin/token")) == 1
     assert first.access_token() == second.access_token()
+
+
+def test_a_token_retired_by_another_fetch_is_refreshed_on_40001(server: LiveServer) -> None:
+    # Given two clients that do not share a store, so the second fetch retires the first's token
+    from wechatpy.session.memorystorage import MemoryStorage
+
+    first, second = api_for(server, MemoryStorage()), api_for(server, MemoryStorage())
+    customer = SandboxCustomer(server, "o_retired")
+    customer.says("在吗")
+    first.send_custom_message(to_custom_send(Text("一"), customer.openid))
+    second.send_custom_message(to_custom_send(Text("二"), customer.openid))
+    # When WeChat's 5-minute grace for the old token has passed
+    customer.advance_clock(301)
+    # Then the first client's call meets 40001, fetches a new token and goes through
+    first.send_custom_message(to_custom_send(Text("三"), customer.openid))
+    codes = [call["errcode"] for call in customer.calls("cgi-bin/message/custom/send", any_account=True)]
+    assert codes == [0, 0, 40001, 0]
+    assert len(customer.calls("cgi-bin/token")) == 3
