@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 from wechatpy.session import SessionStorage
 
@@ -42,11 +42,6 @@ class DatabaseTokenStore(SessionStorage):  # type: ignore[misc]
     def delete(self, key: str) -> None:
         with transaction(self._factory) as session:
             session.execute(delete(CacheEntry).where(CacheEntry.key == self._prefix + key))
-
-    def keys(self) -> list[str]:
-        with transaction(self._factory) as session:
-            rows = session.scalars(select(CacheEntry.key).where(CacheEntry.key.startswith(self._prefix)))
-            return [row.removeprefix(self._prefix) for row in rows]
 
 
 class RedisTokenStore(SessionStorage):  # type: ignore[misc]

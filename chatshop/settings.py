@@ -167,10 +167,6 @@ class SandboxSettings(_Section):
     credentials_path: Path = Path("var/sandbox-credentials.json")
 
 
-class PathsSettings(_Section):
-    var_dir: Path = Path("var")
-
-
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -182,7 +178,6 @@ class Settings(_Section):
     kb: KbSettings = KbSettings()
     bot: BotSettings = BotSettings()
     sandbox: SandboxSettings = SandboxSettings()
-    paths: PathsSettings = PathsSettings()
 
     @property
     def sandbox_enabled(self) -> bool:
@@ -298,7 +293,6 @@ def _resolve_paths(settings: Settings, *, base: Path) -> Settings:
             "sandbox": settings.sandbox.model_copy(
                 update={"credentials_path": resolve(settings.sandbox.credentials_path)}
             ),
-            "paths": settings.paths.model_copy(update={"var_dir": resolve(settings.paths.var_dir)}),
         }
     )
 

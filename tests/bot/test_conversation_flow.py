@@ -10,10 +10,13 @@ import httpx
 import yaml
 from sqlalchemy import func, select
 
+from bot.config import DialogueConfig
 from bot.dialogue import Dialogue
 from bot.inbound import Inbound
 from bot.models import ConversationMessage, Delivery, Direction, InboundMessage
 from bot.outgoing import Outgoing
+from chatshop.settings import BotSettings
+from intents.kb import KnowledgeBaseSource
 from tests.bot.sandbox_client import SandboxCustomer
 from tests.support import DEMO_KB, LiveServer, open_reply, text_push
 
@@ -116,19 +119,14 @@ class BrokenDialogue:
         raise RuntimeError("the bot's backend is down")
 
 
-def demo_dialogue(server_settings_bot: object) -> Dialogue:
-    from bot.config import DialogueConfig
-    from intents.kb import KnowledgeBaseSource
-
-    config = DialogueConfig(**server_settings_bot.model_dump())  # type: ignore[attr-defined]
+def demo_dialogue(bot_settings: BotSettings) -> Dialogue:
+    config = DialogueConfig(**bot_settings.model_dump())
     return Dialogue(kb=KnowledgeBaseSource(DEMO_KB, 0.38), config=config)
 
 
 def test_over_budget_the_webhook_says_success_and_the_reply_follows_through_the_api(
     server_factory: ServerFactory,
 ) -> None:
-    from chatshop.settings import BotSettings
-
     slow = SlowDialogue(demo_dialogue(BotSettings()))
     server = server_factory({"CHATSHOP__WECHAT__REPLY_BUDGET_MS": "200"}, dialogue=slow)
     customer = SandboxCustomer(server, "o_patient")
