@@ -32,6 +32,8 @@ SECRET_KEYS = {
     ("miniprogram", "app_secret"),
     ("miniprogram", "token"),
     ("miniprogram", "encoding_aes_key"),
+    ("pay", "apiv3_key"),
+    ("admin", "api_key"),
 }
 
 
@@ -163,8 +165,32 @@ class BotSettings(_Section):
     fallback: str = "抱歉，这个问题我还不太会回答，您可以换个说法，或回复「人工」联系客服。"
 
 
+class PaySettings(_Section):
+    """WeChat Pay API v3. The APIv3 key is a secret (CHATSHOP__PAY__APIV3_KEY); key files are paths."""
+
+    mchid: str = ""
+    appid: str = ""  # the mini-program's app id when empty
+    apiv3_key: SecretStr = SecretStr("")
+    merchant_private_key_path: Path | None = None
+    merchant_cert_serial_no: str = ""
+    platform_public_key_path: Path | None = None
+    platform_public_key_id: str = ""
+    api_base_url: str = ""  # empty: https://api.mch.weixin.qq.com/, or the sandbox's gateway when it is on
+    notify_url: str = ""  # empty: this service's /pay/notify
+    order_ttl_s: int = Field(1800, gt=0)
+    max_clock_skew_s: int = Field(300, ge=0)
+
+
+class AdminSettings(_Section):
+    """Staff endpoints under /admin/ need this key (CHATSHOP__ADMIN__API_KEY); unset, they are closed."""
+
+    api_key: SecretStr = SecretStr("")
+
+
 class SandboxSettings(_Section):
     credentials_path: Path = Path("var/sandbox-credentials.json")
+    # The sandbox's WeChat Pay platform key; generated under var/ when unset.
+    pay_platform_private_key_path: Path | None = None
 
 
 class Settings(_Section):
@@ -177,6 +203,8 @@ class Settings(_Section):
     messenger: MessengerSettings = MessengerSettings()
     kb: KbSettings = KbSettings()
     bot: BotSettings = BotSettings()
+    pay: PaySettings = PaySettings()
+    admin: AdminSettings = AdminSettings()
     sandbox: SandboxSettings = SandboxSettings()
 
     @property
