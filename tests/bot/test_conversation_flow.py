@@ -17,7 +17,7 @@ from bot.models import ConversationMessage, Delivery, Direction, InboundMessage
 from bot.outgoing import Outgoing
 from chatshop.settings import BotSettings
 from intents.kb import KnowledgeBaseSource
-from tests.bot.sandbox_client import SandboxCustomer
+from tests.bot.sandbox_client import SandboxCustomer, wait_until
 from tests.support import DEMO_KB, LiveServer, open_reply, text_push
 
 ServerFactory = Callable[..., LiveServer]
@@ -25,6 +25,18 @@ DEMO_FAQS = yaml.safe_load(Path(DEMO_KB).read_text(encoding="utf-8"))["faqs"]
 
 
 def conversation(server: LiveServer) -> list[tuple[str, str, str]]:
+    """The conversation log, once every send has settled.
+
+    The sandbox records a call before the service hears WeChat's answer and marks the row sent,
+    so a test that saw the message arrive must still wait for the service's own bookkeeping.
+    """
+    return wait_until(lambda: _conversation_rows(server), lambda rows: not any(d in IN_FLIGHT for *_, d in rows))
+
+
+IN_FLIGHT = frozenset({Delivery.PENDING, Delivery.SENDING})
+
+
+def _conversation_rows(server: LiveServer) -> list[tuple[str, str, str]]:
     with server.services.factory() as session:
         rows = session.scalars(select(ConversationMessage).order_by(ConversationMessage.id))
         return [(row.direction, row.kind, row.delivery) for row in rows]
