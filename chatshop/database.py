@@ -17,6 +17,7 @@ def all_metadata() -> MetaData:
     """The shared MetaData, after every package has registered its tables on it."""
     import bot.models  # noqa: F401  (registers tables)
     import commerce.models  # noqa: F401
+    import miniprogram.models  # noqa: F401
 
     return Base.metadata
 

@@ -181,6 +181,14 @@ class PaySettings(_Section):
     max_clock_skew_s: int = Field(300, ge=0)
 
 
+class MpApiSettings(_Section):
+    """The mini-program's JSON API under /mp/."""
+
+    session_ttl_s: int = Field(604800, gt=0)  # a login's bearer token expires after this
+    max_body_bytes: int = Field(16384, ge=1024)  # larger request bodies to /mp/ and /admin/ get 413
+    notify_max_body_bytes: int = Field(65536, ge=1024)  # larger bodies to /pay/notify are refused unread
+
+
 class AdminSettings(_Section):
     """Staff endpoints under /admin/ need this key (CHATSHOP__ADMIN__API_KEY); unset, they are closed."""
 
@@ -204,6 +212,7 @@ class Settings(_Section):
     kb: KbSettings = KbSettings()
     bot: BotSettings = BotSettings()
     pay: PaySettings = PaySettings()
+    mp_api: MpApiSettings = MpApiSettings()
     admin: AdminSettings = AdminSettings()
     sandbox: SandboxSettings = SandboxSettings()
 

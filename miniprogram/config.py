@@ -1,0 +1,24 @@
+"""Typed configuration of the mini-program API, the pay notification endpoints and the admin API.
+
+The composition root builds these from settings; nothing here reads settings itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MpApiConfig:
+    session_ttl_s: int = 604800  # how long a login's bearer token is good for
+    max_body_bytes: int = 16384  # larger JSON bodies are refused unread (413)
+
+
+@dataclass(frozen=True)
+class PayNotifyConfig:
+    max_body_bytes: int = 65536  # WeChat Pay's notifications are a few KiB
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    api_key: str = ""  # empty: every /admin/ endpoint answers 503
