@@ -32,6 +32,7 @@ from bot.token_store import DatabaseTokenStore, RedisTokenStore
 from bot.webhook import WebhookEndpoint
 from bot.wechat_api import WeChatApi
 from chatshop.database import database_answers, open_engine
+from chatshop.http_api import add_http_apis
 from chatshop.sandbox import SandboxAccount, SandboxConfig, SandboxRules, create_sandbox_app
 from chatshop.settings import AccountSettings, Settings, with_sandbox_credentials
 from commerce.db import make_session_factory
@@ -52,6 +53,7 @@ class Services:
     conversations: Conversations
     executor: ThreadPoolExecutor
     writer: GroupCommitWriter
+    apis: dict[Channel, WeChatApi]  # one client per account, sharing the access-token store
 
 
 def create_app(settings: Settings, *, dialogue: Responder | None = None) -> FastAPI:
@@ -86,6 +88,7 @@ def create_app(settings: Settings, *, dialogue: Responder | None = None) -> Fast
             app.add_route(path, endpoint.verify_url, methods=["GET"], include_in_schema=False)
             app.add_route(path, endpoint.receive, methods=["POST"], include_in_schema=False)
     _add_operations_routes(app, services.engine)
+    add_http_apis(app, services)
     if settings.sandbox_enabled:
         app.mount("/sandbox", create_sandbox_app(sandbox_config(settings)))
     return app
@@ -114,7 +117,7 @@ def build_services(settings: Settings) -> Services:
     )
     # The bot runs here, never on the event loop. Few threads: more only fight over the GIL.
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chatshop")
-    return Services(settings, engine, factory, messenger, conversations, executor, writer)
+    return Services(settings, engine, factory, messenger, conversations, executor, writer, apis)
 
 
 def accounts(settings: Settings) -> dict[Channel, AccountSettings]:
