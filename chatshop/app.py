@@ -33,6 +33,7 @@ from bot.webhook import WebhookEndpoint
 from bot.wechat_api import WeChatApi
 from chatshop.database import database_answers, open_engine
 from chatshop.http_api import add_http_apis
+from chatshop.pay_wiring import sandbox_pay_config
 from chatshop.sandbox import SandboxAccount, SandboxConfig, SandboxRules, create_sandbox_app
 from chatshop.settings import AccountSettings, Settings, with_sandbox_credentials
 from commerce.db import make_session_factory
@@ -205,7 +206,7 @@ def sandbox_config(settings: Settings) -> SandboxConfig:
         for channel, account in accounts(settings).items()
         if account.app_id
     )
-    return SandboxConfig(accounts=sandbox_accounts, rules=rules)
+    return SandboxConfig(accounts=sandbox_accounts, rules=rules, pay=sandbox_pay_config(settings))
 
 
 def _add_operations_routes(app: FastAPI, engine: Engine) -> None:

@@ -177,6 +177,8 @@ class PaySettings(_Section):
     platform_public_key_id: str = ""
     api_base_url: str = ""  # empty: https://api.mch.weixin.qq.com/, or the sandbox's gateway when it is on
     notify_url: str = ""  # empty: this service's /pay/notify
+    refund_notify_url: str = ""  # empty: this service's /pay/refund-notify
+    request_timeout_s: float = Field(10.0, gt=0)
     order_ttl_s: int = Field(1800, gt=0)
     max_clock_skew_s: int = Field(300, ge=0)
 
@@ -319,6 +321,9 @@ def _resolve_paths(settings: Settings, *, base: Path) -> Settings:
     def resolve(p: Path) -> Path:
         return p if p.is_absolute() else (base / p).resolve()
 
+    def resolve_key(p: Path | None) -> Path | None:
+        return None if p is None else resolve(p)
+
     database = settings.database
     url = database.url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
@@ -328,7 +333,16 @@ def _resolve_paths(settings: Settings, *, base: Path) -> Settings:
             "database": database.model_copy(update={"url": url}),
             "kb": settings.kb.model_copy(update={"path": resolve(settings.kb.path)}),
             "sandbox": settings.sandbox.model_copy(
-                update={"credentials_path": resolve(settings.sandbox.credentials_path)}
+                update={
+                    "credentials_path": resolve(settings.sandbox.credentials_path),
+                    "pay_platform_private_key_path": resolve_key(settings.sandbox.pay_platform_private_key_path),
+                }
+            ),
+            "pay": settings.pay.model_copy(
+                update={
+                    "merchant_private_key_path": resolve_key(settings.pay.merchant_private_key_path),
+                    "platform_public_key_path": resolve_key(settings.pay.platform_public_key_path),
+                }
             ),
         }
     )
@@ -342,12 +356,16 @@ def with_sandbox_credentials(settings: Settings) -> Settings:
     creds = _load_or_create_sandbox_credentials(settings.sandbox.credentials_path)
     # Filled-in credentials would read as "configured": pin the sandbox on so `auto` stays decided.
     wechat = settings.wechat.model_copy(update={"sandbox": SandboxMode.ON})
-    return settings.model_copy(
+    filled = settings.model_copy(
         update={
             "wechat": _fill_account(wechat, creds["oa"]),
             "miniprogram": _fill_account(settings.miniprogram, creds["mp"]),
         }
     )
+    # The WeChat Pay merchant is a sandbox credential too; its module builds on this one.
+    from chatshop.pay_wiring import with_sandbox_pay
+
+    return with_sandbox_pay(filled)
 
 
 def _fill_account(account: Any, creds: Mapping[str, str]) -> Any:

@@ -10,6 +10,7 @@ from .control import build_control_router
 from .crypto import aes_key_from
 from .customer import build_customer_router
 from .page import build_page_router
+from .pay import build_pay
 from .state import SandboxState
 
 
@@ -37,4 +38,8 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
     app.include_router(build_customer_router(state))
     app.include_router(build_control_router(state))
     app.include_router(build_page_router())
+    if config.pay is not None:
+        app.state.pay, pay_routers = build_pay(config.pay, state)
+        for router in pay_routers:
+            app.include_router(router)
     return app

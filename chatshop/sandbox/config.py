@@ -6,7 +6,10 @@ Every default mirrors /work/shared/WECHAT_RULES.md; tests shrink them when they 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .pay.config import SandboxPayConfig
 
 AccountKind = Literal["oa", "mp"]
 MessageMode = Literal["plain", "compat", "safe"]
@@ -54,3 +57,4 @@ class SandboxConfig:
     rules: SandboxRules = SandboxRules()
     push_timeout_s: float = 5.0  # WeChat drops the connection after 5 s ...
     push_tries: int = 3  # ... and tries 3 times in all
+    pay: SandboxPayConfig | None = None  # the WeChat Pay merchant; None: no pay gateway
