@@ -1,0 +1,361 @@
+"""Orders: placement with atomic stock reservation, the state machine, shipping and delivery.
+
+Every state change goes through `transition`, which checks the allowed-transition table, writes an
+order_events row, and records the domain event in the outbox in the same transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from .cart import clear_cart, get_cart
+from .db import utcnow
+from .errors import EmptyCart, IllegalTransition, InvalidInput, NotFound, OutOfStock
+from .models import Order, OrderEvent, OrderItem, Sku
+from .outbox import record_event
+from .sql import affected_rows
+from .states import REFUNDABLE, EventKind, OrderStatus, check_transition
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ORDER_TTL_S = 1800
+ORDER_NO = re.compile(r"^\d{20}$")
+TRACKING_NO = re.compile(r"^[A-Za-z0-9\-]{4,40}$")
+# Address fields: name -> (required, longest).
+ADDRESS_FIELDS = {
+    "name": (True, 20),
+    "phone": (True, 20),
+    "province": (False, 20),
+    "city": (False, 20),
+    "district": (False, 20),
+    "detail": (True, 120),
+    "postal_code": (False, 10),
+}
+PHONE = re.compile(r"^\+?[0-9][0-9\- ]{4,19}$")
+MAX_DESCRIPTION_BYTES = 127
+
+
+# ----- order numbers -------------------------------------------------------------------------
+
+
+def new_order_no(now: datetime) -> str:
+    """out_trade_no: UTC yyyymmddHHMMSS + 6 random digits (20 digits, within WeChat Pay's 6-32)."""
+    return now.astimezone(UTC).strftime("%Y%m%d%H%M%S") + f"{secrets.randbelow(10**6):06d}"
+
+
+def _unused_order_no(session: Session, now: datetime) -> str:
+    for _ in range(5):
+        order_no = new_order_no(now)
+        if session.get(Order, order_no) is None:
+            return order_no
+    raise RuntimeError("could not draw an unused order number")
+
+
+# ----- validation ----------------------------------------------------------------------------
+
+
+def validate_address(address: Any) -> dict[str, str]:
+    if not isinstance(address, dict):
+        raise InvalidInput("address must be an object", field="address")
+    unknown = sorted(set(address) - set(ADDRESS_FIELDS))
+    if unknown:
+        raise InvalidInput(f"unknown address field {unknown[0]}", field=f"address.{unknown[0]}")
+    clean: dict[str, str] = {}
+    for name, (required, longest) in ADDRESS_FIELDS.items():
+        value = address.get(name)
+        if value is None or value == "":
+            if required:
+                raise InvalidInput(f"address.{name} is required", field=f"address.{name}")
+            continue
+        if not isinstance(value, str) or not value.strip() or len(value.strip()) > longest:
+            raise InvalidInput(f"address.{name} must be text of at most {longest} characters", field=f"address.{name}")
+        clean[name] = value.strip()
+    if not PHONE.match(clean["phone"]):
+        raise InvalidInput("address.phone is not a phone number", field="address.phone")
+    return clean
+
+
+def _check_order_no(order_no: str) -> None:
+    if not isinstance(order_no, str) or not ORDER_NO.match(order_no):
+        raise NotFound(f"no order {order_no!r}")
+
+
+# ----- stock ---------------------------------------------------------------------------------
+
+
+def reserve_stock(session: Session, quantities: Iterable[tuple[str, int]]) -> None:
+    """Take units of each SKU with a conditional UPDATE, SKUs in sorted order (a fixed lock order).
+
+    Never read-then-write: `stock >= qty` is in the WHERE, so two checkouts cannot both take the
+    last unit. Raises OutOfStock(sku_id) on the first SKU short of units; the caller's transaction
+    (or savepoint) must then be rolled back, which returns what earlier SKUs took.
+    """
+    for sku_id, quantity in sorted(_merge(quantities).items()):
+        result = session.execute(
+            update(Sku)
+            .where(Sku.sku_id == sku_id, Sku.active.is_(True), Sku.stock >= quantity)
+            .values(stock=Sku.stock - quantity)
+            .execution_options(synchronize_session=False)
+        )
+        if affected_rows(result) != 1:
+            log.info("out of stock: %s (wanted %d)", sku_id, quantity)
+            raise OutOfStock(sku_id)
+
+
+def release_stock(session: Session, quantities: Iterable[tuple[str, int]]) -> None:
+    for sku_id, quantity in sorted(_merge(quantities).items()):
+        session.execute(
+            update(Sku).where(Sku.sku_id == sku_id).values(stock=Sku.stock + quantity)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _merge(quantities: Iterable[tuple[str, int]]) -> dict[str, int]:
+    merged: dict[str, int] = {}
+    for sku_id, quantity in quantities:
+        merged[sku_id] = merged.get(sku_id, 0) + quantity
+    return merged
+
+
+def order_quantities(order: Order) -> list[tuple[str, int]]:
+    return [(item.sku_id, item.quantity) for item in order.items]
+
+
+# ----- placing -------------------------------------------------------------------------------
+
+
+def place_order(
+    session: Session, *, openid: str, address: dict[str, Any], now: datetime, ttl_s: int = DEFAULT_ORDER_TTL_S
+) -> Order:
+    """Turn the customer's cart into an order, reserving stock atomically; the cart is emptied.
+
+    Raises EmptyCart, NotFound (a SKU taken off sale), OutOfStock(sku_id) or InvalidInput; on any of
+    them the caller rolls back and nothing has changed.
+    """
+    clean_address = validate_address(address)
+    cart = get_cart(session, openid=openid)
+    if not cart.lines:
+        raise EmptyCart("the cart is empty")
+    for line in cart.lines:
+        if not line.available:
+            raise NotFound(f"SKU {line.sku_id} is no longer on sale")
+    reserve_stock(session, ((line.sku_id, line.quantity) for line in cart.lines))
+    order = Order(
+        order_no=_unused_order_no(session, now), openid=openid, status=OrderStatus.PENDING_PAYMENT.value,
+        amount_fen=cart.total_fen, refunded_fen=0, address=clean_address, description=_description(cart.lines),
+        created_at=now, expires_at=now + timedelta(seconds=ttl_s),
+    )
+    order.items = [
+        OrderItem(sku_id=line.sku_id, product_id=line.product_id, title=line.title, specs=line.specs,
+                  price_fen=line.price_fen, quantity=line.quantity)
+        for line in cart.lines
+    ]
+    session.add(order)
+    clear_cart(session, openid=openid)
+    _audit(session, order, None, OrderStatus.PENDING_PAYMENT, reason="placed", actor="customer", now=now)
+    record_event(session, EventKind.ORDER_PLACED, order_no=order.order_no, openid=openid, now=now, payload={
+        "amount_fen": order.amount_fen, "expires_at": order.expires_at.isoformat(),
+        "items": [{"sku_id": i.sku_id, "title": i.title, "quantity": i.quantity} for i in order.items],
+    })
+    session.flush()
+    log.info("order %s placed: %d fen, %d lines", order.order_no, order.amount_fen, len(order.items))
+    return order
+
+
+def _description(lines: list[Any]) -> str:
+    """What the payer sees in WeChat Pay: the first item, and how many more (≤ 127 bytes)."""
+    text = lines[0].title + (f" 等{sum(line.quantity for line in lines)}件" if len(lines) > 1 else "")
+    while len(text.encode("utf-8")) > MAX_DESCRIPTION_BYTES:
+        text = text[:-1]
+    return text
+
+
+# ----- reading -------------------------------------------------------------------------------
+
+
+def get_order(session: Session, *, order_no: str, openid: str | None = None) -> Order:
+    """An order; with `openid`, only that customer's (another customer's order is NotFound)."""
+    _check_order_no(order_no)
+    order = session.get(Order, order_no)
+    if order is None or (openid is not None and order.openid != openid):
+        raise NotFound(f"no order {order_no}")
+    return order
+
+
+def lock_order(session: Session, *, order_no: str, openid: str | None = None) -> Order:
+    """The order row, locked for this transaction (FOR UPDATE; SQLite's BEGIN IMMEDIATE serialises)."""
+    _check_order_no(order_no)
+    order = session.scalars(
+        select(Order).where(Order.order_no == order_no).with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if order is None or (openid is not None and order.openid != openid):
+        raise NotFound(f"no order {order_no}")
+    return order
+
+
+def list_orders(
+    session: Session, *, openid: str, status: OrderStatus | None = None, limit: int = 20, offset: int = 0
+) -> list[Order]:
+    if not 1 <= limit <= 100 or offset < 0:
+        raise InvalidInput("limit must be 1-100 and offset not negative", field="limit")
+    query = select(Order).where(Order.openid == openid)
+    if status is not None:
+        query = query.where(Order.status == status.value)
+    query = query.order_by(Order.created_at.desc(), Order.order_no.desc())
+    return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def order_history(session: Session, *, order_no: str) -> list[OrderEvent]:
+    return list(session.scalars(select(OrderEvent).where(OrderEvent.order_no == order_no).order_by(OrderEvent.id)))
+
+
+def record_prepay(session: Session, *, order_no: str, prepay_id: str) -> None:
+    """Remember WeChat Pay's prepay_id (a second prepay with the same parameters returns the same one)."""
+    order = lock_order(session, order_no=order_no)
+    if order.state is not OrderStatus.PENDING_PAYMENT:
+        raise IllegalTransition(order_no, order.status, "prepaid")
+    order.prepay_id = prepay_id
+
+
+# ----- transitions ---------------------------------------------------------------------------
+
+EVENT_FOR_STATUS = {
+    OrderStatus.PAID: EventKind.ORDER_PAID,
+    OrderStatus.CANCELLED: EventKind.ORDER_CANCELLED,
+    OrderStatus.SHIPPED: EventKind.ORDER_SHIPPED,
+    OrderStatus.DELIVERED: EventKind.ORDER_DELIVERED,
+    OrderStatus.COMPLETED: EventKind.ORDER_COMPLETED,
+    OrderStatus.REFUNDING: EventKind.REFUND_REQUESTED,
+    OrderStatus.REFUNDED: EventKind.ORDER_REFUNDED,
+}
+
+
+def transition(
+    session: Session, order: Order, target: OrderStatus, *, reason: str, actor: str, now: datetime,
+    payload: dict[str, Any] | None = None, event: EventKind | None = None,
+) -> None:
+    """Move a (locked) order to `target`: checked against the table, audited, event recorded."""
+    current = order.state
+    check_transition(order.order_no, current, target)
+    order.status = target.value
+    _audit(session, order, current, target, reason=reason, actor=actor, now=now)
+    kind = event or EVENT_FOR_STATUS.get(target)
+    if kind is not None:
+        body = {"from": current.value, "to": target.value, "reason": reason, "amount_fen": order.amount_fen}
+        record_event(session, kind, order_no=order.order_no, openid=order.openid, now=now,
+                     payload=body | (payload or {}))
+    log.info("order %s: %s -> %s (%s, by %s)", order.order_no, current, target, reason, actor)
+
+
+def _audit(
+    session: Session, order: Order, current: OrderStatus | None, target: OrderStatus, *, reason: str, actor: str,
+    now: datetime,
+) -> None:
+    session.add(OrderEvent(order_no=order.order_no, from_status=current.value if current else None,
+                           to_status=target.value, reason=reason[:120], actor=actor, created_at=now))
+
+
+def cancel_order(
+    session: Session, *, order_no: str, openid: str | None = None, reason: str, actor: str = "customer",
+    now: datetime | None = None,
+) -> Order:
+    """Cancel an unpaid order and release its stock.
+
+    Call it after WeChat Pay's order is closed (payments.close_and_cancel does both): a payment that
+    still arrives is then handled as a late payment, never lost.
+    """
+    now = now or utcnow()
+    order = lock_order(session, order_no=order_no, openid=openid)
+    transition(session, order, OrderStatus.CANCELLED, reason=reason, actor=actor, now=now)
+    order.cancelled_at, order.cancel_reason = now, reason[:120]
+    release_stock(session, order_quantities(order))
+    return order
+
+
+def request_refund(
+    session: Session, *, order_no: str, openid: str | None = None, reason: str, now: datetime | None = None
+) -> Order:
+    """The customer asks for the whole order to be refunded; staff then refund or decline."""
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 120:
+        raise InvalidInput("reason must be 1-120 characters", field="reason")
+    now = now or utcnow()
+    order = lock_order(session, order_no=order_no, openid=openid)
+    if order.state is OrderStatus.REFUNDING or order.state not in REFUNDABLE:
+        raise IllegalTransition(order_no, order.status, OrderStatus.REFUNDING.value)
+    resume = order.state
+    transition(session, order, OrderStatus.REFUNDING, reason=reason.strip(), actor="customer", now=now)
+    order.resume_status, order.refund_reason = resume.value, reason.strip()
+    return order
+
+
+def decline_refund(session: Session, *, order_no: str, reason: str, now: datetime | None = None) -> Order:
+    """Staff turn down a refund request: the order goes back to where it was."""
+    now = now or utcnow()
+    order = lock_order(session, order_no=order_no)
+    from .refunds import refunds_in_flight  # a cycle at import time otherwise
+
+    if order.state is not OrderStatus.REFUNDING or refunds_in_flight(order):
+        raise IllegalTransition(order_no, order.status, "refund declined")
+    resume_order(session, order, reason=reason, actor="staff", now=now)
+    return order
+
+
+def resume_order(session: Session, order: Order, *, reason: str, actor: str, now: datetime) -> None:
+    """From refunding back to the state before the refund was asked for."""
+    target = OrderStatus(order.resume_status or OrderStatus.PAID.value)
+    transition(session, order, target, reason=reason, actor=actor, now=now)
+    order.resume_status = None
+
+
+def ship_order(
+    session: Session, *, order_no: str, carrier: str, tracking_no: str, now: datetime | None = None
+) -> Order:
+    if not isinstance(carrier, str) or not carrier.strip() or len(carrier.strip()) > 40:
+        raise InvalidInput("carrier must be 1-40 characters", field="carrier")
+    if not isinstance(tracking_no, str) or not TRACKING_NO.match(tracking_no.strip()):
+        raise InvalidInput("tracking_no must be 4-40 letters, digits or '-'", field="tracking_no")
+    now = now or utcnow()
+    order = lock_order(session, order_no=order_no)
+    payload = {"carrier": carrier.strip(), "tracking_no": tracking_no.strip()}
+    transition(session, order, OrderStatus.SHIPPED, reason="shipped", actor="staff", now=now, payload=payload)
+    order.carrier, order.tracking_no, order.shipped_at = carrier.strip(), tracking_no.strip(), now
+    return order
+
+
+def mark_delivered(
+    session: Session, *, order_no: str, openid: str | None = None, actor: str = "customer",
+    now: datetime | None = None,
+) -> Order:
+    now = now or utcnow()
+    order = lock_order(session, order_no=order_no, openid=openid)
+    transition(session, order, OrderStatus.DELIVERED, reason="delivered", actor=actor, now=now)
+    order.delivered_at = now
+    return order
+
+
+def complete_order(session: Session, *, order_no: str, actor: str = "scheduler", now: datetime | None = None) -> Order:
+    now = now or utcnow()
+    order = lock_order(session, order_no=order_no)
+    transition(session, order, OrderStatus.COMPLETED, reason="completed", actor=actor, now=now)
+    order.completed_at = now
+    return order
+
+
+def orders_due(session: Session, *, status: OrderStatus, before: datetime, limit: int = 100) -> list[str]:
+    """Order numbers in `status` whose clock for that status ran out before `before`."""
+    column = {
+        OrderStatus.PENDING_PAYMENT: Order.expires_at,
+        OrderStatus.SHIPPED: Order.shipped_at,
+        OrderStatus.DELIVERED: Order.delivered_at,
+    }[status]
+    query = select(Order.order_no).where(Order.status == status.value, column <= before)
+    return list(session.scalars(query.order_by(column).limit(limit)))

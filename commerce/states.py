@@ -1,0 +1,78 @@
+"""Order states and the one table of allowed transitions.
+
+Refunds: partial refunds are refund rows with amounts; the order stays in its state while they are
+made. A refund that brings the refunded total to the order amount moves the order to `refunding`
+and, once WeChat Pay confirms it, to `refunded`. A refund request or a full refund that fails (or
+that staff decline) returns the order to the state it was in before (`Order.resume_status`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from .errors import IllegalTransition
+
+
+class OrderStatus(StrEnum):
+    PENDING_PAYMENT = "pending_payment"  # placed, stock reserved, waiting for WeChat Pay
+    PAID = "paid"  # payment applied; waiting to be shipped
+    SHIPPED = "shipped"  # handed to a carrier (carrier + tracking number recorded)
+    DELIVERED = "delivered"  # received (by the customer's confirmation or after auto_deliver_days)
+    COMPLETED = "completed"  # closed for good after auto_complete_days; after-sale refunds still possible
+    CANCELLED = "cancelled"  # never paid (cancelled or expired); stock released
+    REFUNDING = "refunding"  # a full refund is requested or on its way
+    REFUNDED = "refunded"  # every fen paid has been returned
+
+
+S = OrderStatus
+
+# Every transition the commerce core may make; anything else raises IllegalTransition.
+ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.PENDING_PAYMENT: frozenset({S.PAID, S.CANCELLED}),
+    S.PAID: frozenset({S.SHIPPED, S.REFUNDING}),
+    S.SHIPPED: frozenset({S.DELIVERED, S.REFUNDING}),
+    S.DELIVERED: frozenset({S.COMPLETED, S.REFUNDING}),
+    S.COMPLETED: frozenset({S.REFUNDING}),
+    # Back to where it was when a refund is declined or fails, or forward when it is done.
+    S.REFUNDING: frozenset({S.REFUNDED, S.PAID, S.SHIPPED, S.DELIVERED, S.COMPLETED}),
+    # A payment that arrives after expiry is applied if the stock can be reserved again.
+    S.CANCELLED: frozenset({S.PAID}),
+    S.REFUNDED: frozenset(),
+}
+
+# States from which a refund may start (the order has been paid and not fully refunded).
+REFUNDABLE = frozenset({S.PAID, S.SHIPPED, S.DELIVERED, S.COMPLETED, S.REFUNDING})
+
+
+def can_transition(current: OrderStatus, target: OrderStatus) -> bool:
+    return target in ALLOWED_TRANSITIONS[current]
+
+
+def check_transition(order_no: str, current: OrderStatus, target: OrderStatus) -> None:
+    if not can_transition(current, target):
+        raise IllegalTransition(order_no, current.value, target.value)
+
+
+class RefundStatus(StrEnum):
+    PENDING = "pending"  # recorded, not yet accepted by WeChat Pay (submitted after commit, retried)
+    PROCESSING = "processing"  # accepted by WeChat Pay, money on its way
+    SUCCEEDED = "succeeded"  # WeChat Pay confirmed the money returned
+    FAILED = "failed"  # refused, closed or abnormal; needs staff
+
+
+class EventKind(StrEnum):
+    """Domain events written to the outbox in the transaction that caused them."""
+
+    ORDER_PLACED = "order_placed"
+    ORDER_PAID = "order_paid"
+    ORDER_CANCELLED = "order_cancelled"
+    ORDER_SHIPPED = "order_shipped"
+    ORDER_DELIVERED = "order_delivered"
+    ORDER_COMPLETED = "order_completed"
+    REFUND_REQUESTED = "refund_requested"  # the customer asked for a refund
+    REFUND_STARTED = "refund_started"  # a refund row was created (full or partial)
+    REFUND_SUCCEEDED = "refund_succeeded"  # money returned (partial or full)
+    REFUND_FAILED = "refund_failed"
+    ORDER_REFUNDED = "order_refunded"  # the whole order has been refunded
+    LATE_PAYMENT_REFUNDED = "late_payment_refunded"  # paid after expiry with no stock left
+    PAYMENT_ALERT = "payment_alert"  # a notice that did not match its order
