@@ -7,8 +7,8 @@ from typing import Protocol
 from bot.config import DialogueConfig
 from bot.inbound import Inbound
 from bot.models import Channel
-from bot.outgoing import MenuItem, MsgMenu, Outgoing, Text
-from intents.kb import KnowledgeBaseSource
+from bot.outgoing import MenuItem, MiniProgramCard, MsgMenu, Outgoing, Text
+from intents.kb import Faq, KnowledgeBaseSource
 
 # Message kinds the bot reads; anything else (location, link, unknown types) gets no answer.
 MEDIA_KINDS = frozenset({"image", "voice", "video", "shortvideo"})
@@ -54,8 +54,17 @@ class Dialogue:
 
     def _answer_by_id(self, faq_id: str) -> list[Outgoing]:
         faq = self._kb.knowledge_base().by_id(faq_id)
-        return [Text(faq.answer if faq else self._config.fallback)]
+        return _faq_reply(faq) if faq else [Text(self._config.fallback)]
 
     def _answer_question(self, text: str) -> list[Outgoing]:
-        match = self._kb.matcher().match(text)
-        return [Text(match.faq.answer if match else self._config.fallback)]
+        faq = self._kb.matcher().match(text).answer
+        return _faq_reply(faq) if faq else [Text(self._config.fallback)]
+
+
+def _faq_reply(faq: Faq) -> list[Outgoing]:
+    """An FAQ's answer: its text, its mini-program card, or both (text first)."""
+    replies: list[Outgoing] = [Text(faq.answer)] if faq.answer else []
+    if faq.card:
+        card = faq.card
+        replies.append(MiniProgramCard(card.title, card.appid, card.pagepath, card.thumb_media_id))
+    return replies

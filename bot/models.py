@@ -174,3 +174,18 @@ class CacheEntry(Base):
     key: Mapped[str] = mapped_column(String(160), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UnansweredQuestion(Base):
+    """A customer question the bot could not answer (fallback) or was unsure of (suggest):
+    the raw material of `chatshop kb gaps`, which shows staff which FAQs to add."""
+
+    __tablename__ = "unanswered_questions"
+    __table_args__ = (Index("ix_unanswered_questions_created_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[Channel] = mapped_column(String(8))
+    openid: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(16))  # intents.kb.Outcome: fallback or suggest
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -63,7 +63,9 @@ def create_app(settings: Settings, *, dialogue: Responder | None = None) -> Fast
         settings = with_sandbox_credentials(settings)
     services = build_services(settings)
     dialogue = dialogue or Dialogue(
-        kb=KnowledgeBaseSource(settings.kb.path, settings.kb.match_threshold),
+        kb=KnowledgeBaseSource(
+            settings.kb.path, settings.kb.answer_threshold, settings.kb.suggest_threshold
+        ),
         config=DialogueConfig(**settings.bot.model_dump()),
     )
     background = BackgroundLoop(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "CHATSHOP__"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -153,7 +153,14 @@ class MessengerSettings(_Section):
 
 class KbSettings(_Section):
     path: Path = Path("var/kb.yaml")
-    match_threshold: float = Field(0.38, gt=0, le=1)
+    answer_threshold: float = Field(0.5, gt=0, le=1)  # score at or above which the bot answers
+    suggest_threshold: float = Field(0.3, gt=0, le=1)  # at or above (but below answer): "猜你想问" menu
+
+    @model_validator(mode="after")
+    def _suggest_below_answer(self) -> KbSettings:
+        if self.suggest_threshold > self.answer_threshold:
+            raise ValueError("suggest_threshold must not exceed answer_threshold")
+        return self
 
 
 class BotSettings(_Section):

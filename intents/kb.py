@@ -1,63 +1,69 @@
-"""FAQ knowledge base: loading, validation, hot reload and a lightweight matcher.
+"""FAQ knowledge base: entries, validation, the YAML file, match results and hot reload.
 
-The matcher is deliberately simple (character n-grams, no word segmentation, no extra
-dependencies); it is meant to be swapped for real NLU later, so its interface stays small:
-``FaqMatcher(kb, threshold).match(text) -> FaqMatch | None``.
+The file format (YAML, `faqs:` list) is what `kb.path` holds; CSV and XLSX are import/export
+formats handled by ``intents.kb_io``, which validates through the same `parse_faq`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import re
 import threading
 import time
-import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from intents.errors import KnowledgeBaseError
+from intents.text import Tokeniser, normalise
+
+if TYPE_CHECKING:
+    from intents.matcher import FaqMatcher
 
 __all__ = [
-    "DEFAULT_THRESHOLD",
+    "DEFAULT_ANSWER_THRESHOLD",
+    "DEFAULT_SUGGEST_THRESHOLD",
+    "PHRASING_SEPARATOR",
+    "Candidate",
+    "Card",
     "Faq",
-    "FaqMatch",
-    "FaqMatcher",
     "KnowledgeBase",
     "KnowledgeBaseSource",
+    "MatchResult",
+    "Outcome",
+    "RawEntry",
     "load_knowledge_base",
-    "normalise",
+    "parse_faq",
+    "parse_faqs",
 ]
 
 logger = logging.getLogger(__name__)
 
-# Tuned on the demo KB against held-out rewordings and chit-chat: greetings, thanks and
-# small talk top out around 0.35, while correct rewordings mostly score 0.38 and above.
-DEFAULT_THRESHOLD = 0.38
+# Chosen on the development set (tests/fixtures/nlu/kb_dev.yaml), see README "Knowledge base".
+DEFAULT_ANSWER_THRESHOLD = 0.5
+DEFAULT_SUGGEST_THRESHOLD = 0.3
 
-# Bigrams carry word-level meaning ("发货", "退款"); single characters are only a back-off
-# for typos and one-character differences, so they count for less.
-_BIGRAM_BOOST = 1.5
-# F-beta with beta > 1 rewards covering a stored phrasing over matching every character of
-# the message, so "亲，请问什么时候发货呀" still matches "什么时候发货" while a bare "收到"
-# does not match the much longer "多久能收到".
-_BETA_SQUARED = 4.0
-
-# How customers ask, not what they ask about: "退款什么时候到账" must follow 退款/到账, not the
-# 什么时候 it shares with "什么时候发货". N-grams inside these words count half.
-_QUESTION_WORDS = (
-    "什么时候", "怎么办", "怎么样", "怎么", "什么", "哪里", "哪儿", "能不能", "可不可以", "可以",
-    "是不是", "有没有", "请问", "吗", "呢", "吧", "啊", "呀", "了", "的", "我", "你", "您", "们",
-)  # fmt: skip
-_QUESTION_WORD_WEIGHT = 0.5
-
+# Similar phrasings share one CSV/XLSX cell joined by this; a phrasing may therefore not hold it.
+PHRASING_SEPARATOR = "|"
 
 _ID_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
-_FAQ_KEYS = frozenset({"id", "question", "similar", "answer", "category", "popular"})
+_FAQ_KEYS = frozenset({"id", "question", "similar", "answer", "card", "category", "enabled", "popular"})
+_CARD_KEYS = frozenset({"title", "pagepath", "thumb_media_id", "appid"})
+_MAX_TEXT = 2000  # WeChat's customer-service text limit is 2048 bytes; longer answers fail to send
+
+
+@dataclass(frozen=True)
+class Card:
+    """A mini-program page card answer (WeChat's `miniprogrampage`); appid "" means the store's own."""
+
+    title: str
+    pagepath: str
+    thumb_media_id: str
+    appid: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,8 +71,10 @@ class Faq:
     id: str
     question: str
     similar: tuple[str, ...]
-    answer: str
+    answer: str  # may be "" when the answer is a card
+    card: Card | None = None
     category: str = ""
+    enabled: bool = True  # a disabled FAQ is kept in the file but never matched nor offered
     popular: bool = False
 
     def phrasings(self) -> tuple[str, ...]:
@@ -76,96 +84,131 @@ class Faq:
 
 @dataclass(frozen=True)
 class KnowledgeBase:
-    faqs: tuple[Faq, ...]
+    faqs: tuple[Faq, ...]  # every entry, enabled or not, in file order
     _by_id: dict[str, Faq] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Frozen dataclass: the lookup table is derived once, so bypass the frozen setattr.
         object.__setattr__(self, "_by_id", {faq.id: faq for faq in self.faqs})
 
+    @property
+    def enabled(self) -> tuple[Faq, ...]:
+        return tuple(faq for faq in self.faqs if faq.enabled)
+
     def by_id(self, faq_id: str) -> Faq | None:
-        return self._by_id.get(faq_id)
+        """The enabled FAQ with this id (a tap on an old menu item of a disabled FAQ gets None)."""
+        faq = self._by_id.get(faq_id)
+        return faq if faq is not None and faq.enabled else None
 
     def popular(self, limit: int) -> list[Faq]:
-        """Popular FAQs first, then the rest, each group in file order, at most ``limit``."""
+        """Enabled FAQs, popular ones first, each group in file order, at most ``limit``."""
         if limit <= 0:
             return []
-        ranked = [faq for faq in self.faqs if faq.popular]
-        ranked += [faq for faq in self.faqs if not faq.popular]
-        return ranked[:limit]
+        enabled = self.enabled
+        return ([faq for faq in enabled if faq.popular] + [faq for faq in enabled if not faq.popular])[:limit]
 
 
-# --------------------------------------------------------------------------- loading
+# --------------------------------------------------------------------------- match results
 
 
-def load_knowledge_base(path: Path) -> KnowledgeBase:
-    """Load and validate a YAML knowledge base; raise KnowledgeBaseError naming what is wrong."""
-    entries = _faq_entries(path, _read_yaml(path))
+class Outcome(StrEnum):
+    ANSWER = "answer"  # confident: send the best FAQ's answer
+    SUGGEST = "suggest"  # unsure: offer the candidates as a "猜你想问" menu
+    FALLBACK = "fallback"  # nothing close enough: ask to rephrase, then offer a human
+
+
+@dataclass(frozen=True)
+class Candidate:
+    faq: Faq
+    score: float  # 0..1
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """What the matcher made of a message. ``candidates`` are distinct FAQs, best first, at most
+    3; with SUGGEST every candidate reached the suggest threshold, with FALLBACK they are only
+    the nearest misses (for logs and evaluation, not to be shown)."""
+
+    outcome: Outcome
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+    @property
+    def answer(self) -> Faq | None:
+        """The FAQ to answer with, only when the outcome is ANSWER."""
+        return self.candidates[0].faq if self.outcome is Outcome.ANSWER else None
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@dataclass(frozen=True)
+class RawEntry:
+    """One entry as read from a file, before validation, with where it came from."""
+
+    where: str  # "line 12" (YAML) or "row 5" (CSV/XLSX)
+    value: Any
+
+
+_Fail = Callable[[str], KnowledgeBaseError]
+
+
+def parse_faqs(source: str, entries: Sequence[RawEntry]) -> KnowledgeBase:
+    """Validate every entry (ids unique) and build the KB; the first problem raises
+    KnowledgeBaseError naming the file, the line or row, the entry and what is wrong."""
     faqs: list[Faq] = []
-    first_index: dict[str, int] = {}
+    first_seen: dict[str, str] = {}
     for index, entry in enumerate(entries):
-        faq = _parse_faq(path, index, entry)
-        if faq.id in first_index:
-            raise _entry_error(path, index, faq.id, f"duplicate id, already used by faqs[{first_index[faq.id]}]")
-        first_index[faq.id] = index
+        faq = parse_faq(source, index, entry)
+        if faq.id in first_seen:
+            problem = f"duplicate id, already used at {first_seen[faq.id]}"
+            raise _entry_error(source, index, entry.where, faq.id, problem)
+        first_seen[faq.id] = entry.where
         faqs.append(faq)
     return KnowledgeBase(tuple(faqs))
 
 
-def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise KnowledgeBaseError(f"{path}: knowledge base file not found") from None
-    except UnicodeDecodeError as exc:
-        raise KnowledgeBaseError(f"{path}: file is not valid UTF-8 ({exc})") from exc
-    except OSError as exc:
-        raise KnowledgeBaseError(f"{path}: cannot read knowledge base file ({exc})") from exc
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise KnowledgeBaseError(f"{path}: invalid YAML: {exc}") from exc
-
-
-def _faq_entries(path: Path, document: Any) -> list[Any]:
-    if not isinstance(document, Mapping) or "faqs" not in document:
-        raise KnowledgeBaseError(f"{path}: missing top-level 'faqs' list")
-    entries = document["faqs"]
-    if not isinstance(entries, list):
-        raise KnowledgeBaseError(f"{path}: 'faqs' must be a list of entries, got {type(entries).__name__}")
-    return entries
-
-
-def _parse_faq(path: Path, index: int, entry: Any) -> Faq:
-    if not isinstance(entry, Mapping):
-        raise _entry_error(path, index, None, "entry must be a mapping with id/question/answer")
-    raw_id = entry.get("id")
+def parse_faq(source: str, index: int, entry: RawEntry) -> Faq:
+    raw = entry.value
+    if not isinstance(raw, Mapping):
+        raise _entry_error(source, index, entry.where, None, "entry must be a mapping with id/question/answer")
+    raw_id = raw.get("id")
     faq_id = raw_id.strip() if isinstance(raw_id, str) else None
     if not faq_id:
-        raise _entry_error(path, index, None, "missing or empty 'id'")
-    if not _ID_PATTERN.fullmatch(faq_id):
-        raise _entry_error(path, index, faq_id, "'id' must be snake_case (a-z, 0-9, _)")
-    unknown = sorted(str(key) for key in entry if key not in _FAQ_KEYS)
-    if unknown:
-        raise _entry_error(path, index, faq_id, f"unknown key(s) {', '.join(unknown)}")
+        raise _entry_error(source, index, entry.where, None, "missing or empty 'id'")
 
     def fail(problem: str) -> KnowledgeBaseError:
-        return _entry_error(path, index, faq_id, problem)
+        return _entry_error(source, index, entry.where, faq_id, problem)
 
-    question = _required_text(entry, "question", fail)
+    if not _ID_PATTERN.fullmatch(faq_id):
+        raise fail("'id' must be snake_case (a-z, 0-9, _)")
+    unknown = sorted(str(key) for key in raw if key not in _FAQ_KEYS)
+    if unknown:
+        raise fail(f"unknown key(s) {', '.join(unknown)}")
+    question = _required_text(raw, "question", fail)
     if not normalise(question):
         raise fail("'question' has no letters or digits to match on")
+    if PHRASING_SEPARATOR in question:
+        raise fail(f"'question' may not contain {PHRASING_SEPARATOR!r}")
+    card = _card(raw.get("card"), fail)
+    answer = _optional_text(raw, "answer", fail)
+    if not answer and card is None:
+        raise fail("missing or empty 'answer' (give an answer text or a card)")
+    if len(answer) > _MAX_TEXT:
+        raise fail(f"'answer' is longer than {_MAX_TEXT} characters")
     return Faq(
         id=faq_id,
         question=question,
-        similar=_similar_phrasings(entry, fail),
-        answer=_required_text(entry, "answer", fail),
-        category=_optional_text(entry, "category", fail),
-        popular=_optional_flag(entry, "popular", fail),
+        similar=_similar_phrasings(raw, fail),
+        answer=answer,
+        card=card,
+        category=_optional_text(raw, "category", fail),
+        enabled=_optional_flag(raw, "enabled", True, fail),
+        popular=_optional_flag(raw, "popular", False, fail),
     )
-
-
-_Fail = Callable[[str], KnowledgeBaseError]
 
 
 def _required_text(entry: Mapping[str, Any], key: str, fail: _Fail) -> str:
@@ -176,159 +219,122 @@ def _required_text(entry: Mapping[str, Any], key: str, fail: _Fail) -> str:
 
 
 def _optional_text(entry: Mapping[str, Any], key: str, fail: _Fail) -> str:
-    value = entry.get(key, "")
+    value = entry.get(key)
+    if value is None:
+        return ""
     if not isinstance(value, str):
         raise fail(f"'{key}' must be a string")
     return value.strip()
 
 
-def _optional_flag(entry: Mapping[str, Any], key: str, fail: _Fail) -> bool:
-    value = entry.get(key, False)
+def _optional_flag(entry: Mapping[str, Any], key: str, default: bool, fail: _Fail) -> bool:
+    value = entry.get(key)
+    if value is None:
+        return default
     if not isinstance(value, bool):
         raise fail(f"'{key}' must be true or false")
     return value
 
 
 def _similar_phrasings(entry: Mapping[str, Any], fail: _Fail) -> tuple[str, ...]:
-    value = entry.get("similar", [])
+    value = entry.get("similar")
+    if value is None:
+        return ()
     # A bare number such as 7 would be parsed as int; insisting on strings makes staff quote it
     # instead of having the phrasing silently vanish.
     if not isinstance(value, list) or not all(isinstance(item, str) and normalise(item) for item in value):
         raise fail("'similar' must be a list of non-empty strings")
+    if any(PHRASING_SEPARATOR in item for item in value):
+        raise fail(f"a phrasing in 'similar' may not contain {PHRASING_SEPARATOR!r}")
     return tuple(item.strip() for item in value)
 
 
-def _entry_error(path: Path, index: int, faq_id: str | None, problem: str) -> KnowledgeBaseError:
+def _card(value: Any, fail: _Fail) -> Card | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise fail("'card' must be a mapping of title, pagepath, thumb_media_id (and appid)")
+    unknown = sorted(str(key) for key in value if key not in _CARD_KEYS)
+    if unknown:
+        raise fail(f"unknown card key(s) {', '.join(unknown)}")
+    parts = {key: _optional_text(value, key, lambda problem: fail(f"card: {problem}")) for key in _CARD_KEYS}
+    missing = [key for key in ("title", "pagepath", "thumb_media_id") if not parts[key]]
+    if missing:
+        raise fail(f"card: missing or empty {', '.join(repr(key) for key in missing)}")
+    return Card(**parts)
+
+
+def _entry_error(source: str, index: int, where: str, faq_id: str | None, problem: str) -> KnowledgeBaseError:
     label = f"id {faq_id!r}" if faq_id else "no id"
-    return KnowledgeBaseError(f"{path}: faqs[{index}] ({label}): {problem}")
+    return KnowledgeBaseError(f"{source}: {where}: faqs[{index}] ({label}): {problem}")
 
 
-# --------------------------------------------------------------------------- matching
+# --------------------------------------------------------------------------- the YAML file
 
 
-def normalise(text: str) -> str:
-    """NFKC (full-width to half-width), lower-case, keep only letters and digits.
-
-    Dropping everything else removes punctuation, whitespace and emoji in one rule, so
-    "包邮吗？？😊" and "包邮吗" compare equal.
-    """
-    folded = unicodedata.normalize("NFKC", text).lower()
-    return "".join(ch for ch in folded if unicodedata.category(ch)[0] in "LN")
+def load_knowledge_base(path: Path) -> KnowledgeBase:
+    """Load and validate a YAML knowledge base; raise KnowledgeBaseError naming what is wrong."""
+    return parse_faqs(str(path), yaml_entries(str(path), read_text(path)))
 
 
-def _ngrams(normalised: str) -> set[str]:
-    """Character unigrams and bigrams; a one-character string has only its unigram."""
-    grams = set(normalised)
-    grams.update(normalised[i : i + 2] for i in range(len(normalised) - 1))
-    return grams
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise KnowledgeBaseError(f"{path}: knowledge base file not found") from None
+    except UnicodeDecodeError as exc:
+        raise KnowledgeBaseError(f"{path}: file is not valid UTF-8 ({exc})") from exc
+    except OSError as exc:
+        raise KnowledgeBaseError(f"{path}: cannot read knowledge base file ({exc})") from exc
 
 
-def _is_question_word(gram: str) -> bool:
-    return any(gram in word for word in _QUESTION_WORDS)
+def yaml_entries(source: str, text: str) -> list[RawEntry]:
+    """The `faqs:` entries with the line each starts on (from the YAML node tree)."""
+    try:
+        document = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise KnowledgeBaseError(f"{source}: invalid YAML: {exc}") from exc
+    if not isinstance(document, Mapping) or "faqs" not in document:
+        raise KnowledgeBaseError(f"{source}: missing top-level 'faqs' list")
+    entries = document["faqs"]
+    if not isinstance(entries, list):
+        raise KnowledgeBaseError(f"{source}: 'faqs' must be a list of entries, got {type(entries).__name__}")
+    lines = _entry_lines(root, len(entries))
+    return [RawEntry(f"line {line}", entry) for line, entry in zip(lines, entries, strict=True)]
 
 
-@dataclass(frozen=True)
-class FaqMatch:
-    faq: Faq
-    score: float
+def _entry_lines(root: Any, count: int) -> list[int]:
+    assert isinstance(root, yaml.MappingNode)  # safe_load gave a mapping, so the node is one
+    for key, value in root.value:
+        if key.value == "faqs" and isinstance(value, yaml.SequenceNode):
+            return [item.start_mark.line + 1 for item in value.value]
+    return [0] * count
 
 
-class FaqMatcher:
-    """Scores a message against every stored phrasing with a weighted n-gram F-score.
-
-    Each n-gram is weighted by how rare it is across FAQs (inverse document frequency), so
-    "顺丰" decides more than "吗". The score for one phrasing is the weighted F-beta of the
-    shared n-grams; the best phrasing over the whole KB wins if it reaches the threshold.
-    """
-
-    def __init__(self, kb: KnowledgeBase, threshold: float = DEFAULT_THRESHOLD) -> None:
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
-        self._threshold = threshold
-        self._weights, self._unseen_weights = _ngram_weights(kb.faqs)
-        # Parallel lists indexed by phrasing number, plus an inverted index so match() only
-        # touches phrasings that share at least one n-gram with the message.
-        self._phrasing_faq: list[Faq] = []
-        self._phrasing_mass: list[float] = []
-        self._postings: dict[str, list[int]] = {}
-        for faq in kb.faqs:
-            for phrasing in faq.phrasings():
-                self._add_phrasing(faq, _ngrams(normalise(phrasing)))
-
-    @property
-    def threshold(self) -> float:
-        return self._threshold
-
-    def match(self, text: str) -> FaqMatch | None:
-        """The best-scoring FAQ for ``text`` if it reaches the threshold, else None."""
-        best = self._best(text)
-        if best is None or best.score < self._threshold:
-            return None
-        return best
-
-    def _best(self, text: str) -> FaqMatch | None:
-        grams = _ngrams(normalise(text))
-        if not grams:
-            return None
-        text_mass = sum(self._weight(gram) for gram in grams)
-        best_score, best_phrasing = 0.0, -1
-        for phrasing, shared in self._shared_mass(grams).items():
-            score = (1 + _BETA_SQUARED) * shared / (_BETA_SQUARED * self._phrasing_mass[phrasing] + text_mass)
-            # Ties go to the earlier phrasing so results follow file order deterministically.
-            if score > best_score or (score == best_score and phrasing < best_phrasing):
-                best_score, best_phrasing = score, phrasing
-        if best_phrasing < 0:
-            return None
-        return FaqMatch(self._phrasing_faq[best_phrasing], min(best_score, 1.0))
-
-    def _weight(self, gram: str) -> float:
-        weight = self._weights.get(gram)
-        return self._unseen_weights[len(gram) - 1] if weight is None else weight
-
-    def _add_phrasing(self, faq: Faq, grams: set[str]) -> None:
-        number = len(self._phrasing_faq)
-        self._phrasing_faq.append(faq)
-        self._phrasing_mass.append(sum(self._weights[gram] for gram in grams))
-        for gram in grams:
-            self._postings.setdefault(gram, []).append(number)
-
-    def _shared_mass(self, grams: Iterable[str]) -> dict[int, float]:
-        shared: dict[int, float] = {}
-        for gram in grams:
-            weight = self._weights.get(gram)
-            if weight is None:
-                continue
-            for phrasing in self._postings[gram]:
-                shared[phrasing] = shared.get(phrasing, 0.0) + weight
-        return shared
+def dump_yaml(kb: KnowledgeBase) -> str:
+    """The YAML form of a KB, in the shape `load_knowledge_base` reads (defaults left out)."""
+    return yaml.safe_dump(
+        {"faqs": [faq_to_mapping(faq) for faq in kb.faqs]}, allow_unicode=True, sort_keys=False, width=1000
+    )
 
 
-def _ngram_weights(faqs: Iterable[Faq]) -> tuple[dict[str, float], tuple[float, float]]:
-    """IDF weight per n-gram (documents = FAQs) and the (unigram, bigram) weight for n-grams
-    never seen in the KB.
-
-    Unseen n-grams get the highest weight: a message full of words the shop never talks
-    about ("天气", "笑话") should look unlike every FAQ, not neutral.
-    """
-    document_frequency: dict[str, int] = {}
-    documents = 0
-    for faq in faqs:
-        documents += 1
-        grams: set[str] = set()
-        for phrasing in faq.phrasings():
-            grams |= _ngrams(normalise(phrasing))
-        for gram in grams:
-            document_frequency[gram] = document_frequency.get(gram, 0) + 1
-
-    def idf(gram: str, frequency: int) -> float:
-        boost = _BIGRAM_BOOST if len(gram) == 2 else 1.0
-        if _is_question_word(gram):
-            boost *= _QUESTION_WORD_WEIGHT
-        # Smoothed so that an n-gram present in every FAQ still keeps a small positive weight.
-        return boost * math.log((documents + 1) / (frequency + 0.5))
-
-    weights = {gram: idf(gram, frequency) for gram, frequency in document_frequency.items()}
-    return weights, (idf("x", 0), idf("xx", 0))
+def faq_to_mapping(faq: Faq) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": faq.id, "question": faq.question}
+    if faq.similar:
+        entry["similar"] = list(faq.similar)
+    if faq.answer:
+        entry["answer"] = faq.answer
+    if faq.card:
+        card = {"title": faq.card.title, "pagepath": faq.card.pagepath, "thumb_media_id": faq.card.thumb_media_id}
+        entry["card"] = card | ({"appid": faq.card.appid} if faq.card.appid else {})
+    if faq.category:
+        entry["category"] = faq.category
+    if not faq.enabled:
+        entry["enabled"] = False
+    if faq.popular:
+        entry["popular"] = True
+    return entry
 
 
 # --------------------------------------------------------------------------- hot reload
@@ -337,31 +343,43 @@ _CHECK_INTERVAL_SECONDS = 1.0
 
 
 class KnowledgeBaseSource:
-    """Holds the KB loaded from a path and reloads it when the file changes (mtime/size
-    checked at most once a second), so staff edits take effect without a restart. A broken
-    edit keeps the last good KB and logs the error.
+    """Holds the KB loaded from a path and reloads it when the file changes (inode, mtime and
+    size checked at most once a second), so staff edits and `chatshop kb import` take effect
+    without a restart. A broken edit keeps the last good KB and logs the error.
 
     The constructor raises KnowledgeBaseError if the file cannot be loaded at all: there is
-    no last good KB to fall back to. ``clock`` exists so tests can advance time.
+    no last good KB to fall back to. The tokeniser (with the catalog's product names as user
+    words) is built once and kept across reloads. ``clock`` exists so tests can advance time.
     """
 
     def __init__(
         self,
         path: Path,
-        threshold: float,
+        answer_threshold: float = DEFAULT_ANSWER_THRESHOLD,
+        suggest_threshold: float | None = None,
         *,
+        user_words: Iterable[str] = (),
+        tokeniser: Tokeniser | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._path = path
-        self._threshold = threshold
+        self._answer_threshold = answer_threshold
+        if suggest_threshold is None:
+            suggest_threshold = min(DEFAULT_SUGGEST_THRESHOLD, answer_threshold)
+        self._suggest_threshold = suggest_threshold
+        self._tokeniser = tokeniser or Tokeniser(user_words=user_words)
         self._clock = clock
         self._lock = threading.Lock()
         # Stat before reading so an edit landing mid-load is still seen as a change later.
         self._signature = _file_signature(path)
         kb = load_knowledge_base(path)
         # KB and matcher are swapped together as one tuple so readers never see a mixed pair.
-        self._current = (kb, FaqMatcher(kb, threshold))
+        self._current = (kb, self._build_matcher(kb))
         self._next_check = clock() + _CHECK_INTERVAL_SECONDS
+
+    @property
+    def tokeniser(self) -> Tokeniser:
+        return self._tokeniser
 
     def knowledge_base(self) -> KnowledgeBase:
         self._reload_if_changed()
@@ -370,6 +388,13 @@ class KnowledgeBaseSource:
     def matcher(self) -> FaqMatcher:
         self._reload_if_changed()
         return self._current[1]
+
+    def _build_matcher(self, kb: KnowledgeBase) -> FaqMatcher:
+        from intents.matcher import FaqMatcher
+
+        return FaqMatcher(
+            kb, self._tokeniser, answer_threshold=self._answer_threshold, suggest_threshold=self._suggest_threshold
+        )
 
     def _reload_if_changed(self) -> None:
         if self._clock() < self._next_check:
@@ -387,7 +412,7 @@ class KnowledgeBaseSource:
             self._signature = signature
             self._reload(signature)
 
-    def _reload(self, signature: tuple[int, int] | None) -> None:
+    def _reload(self, signature: tuple[int, int, int] | None) -> None:
         if signature is None:
             logger.error("knowledge base %s disappeared; keeping the last good one", self._path)
             return
@@ -396,14 +421,15 @@ class KnowledgeBaseSource:
         except KnowledgeBaseError as exc:
             logger.error("knowledge base not reloaded, keeping the last good one: %s", exc)
             return
-        self._current = (kb, FaqMatcher(kb, self._threshold))
+        self._current = (kb, self._build_matcher(kb))
         logger.info("reloaded knowledge base %s (%d FAQs)", self._path, len(kb.faqs))
 
 
-def _file_signature(path: Path) -> tuple[int, int] | None:
-    """(mtime in ns, size) of the file, or None if it cannot be stat'ed."""
+def _file_signature(path: Path) -> tuple[int, int, int] | None:
+    """(inode, mtime in ns, size) of the file, or None if it cannot be stat'ed. The inode
+    catches an atomic replace (`os.replace`) that lands within one timestamp tick."""
     try:
         stat = path.stat()
     except OSError:
         return None
-    return stat.st_mtime_ns, stat.st_size
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size

@@ -1,0 +1,56 @@
+"""Questions the bot could not answer: recorded per conversation, read back for `kb gaps`."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.models import Channel, UnansweredQuestion
+from commerce.db import utcnow
+from intents.kb import Outcome
+
+__all__ = ["UNANSWERED_OUTCOMES", "record_unanswered", "unanswered_since"]
+
+logger = logging.getLogger(__name__)
+
+# Outcomes that leave the customer without an answer from the KB.
+UNANSWERED_OUTCOMES = frozenset({Outcome.FALLBACK.value, Outcome.SUGGEST.value})
+# The webhook already caps bodies; this keeps a pasted essay from filling the gaps report.
+_MAX_TEXT = 500
+
+
+def record_unanswered(session: Session, *, channel: str, openid: str, text: str, outcome: str) -> None:
+    """Store one unanswered question in the caller's transaction. Bad input is refused
+    (ValueError), logged, and nothing is stored."""
+    problem = _problem(channel, openid, text, outcome)
+    if problem:
+        logger.warning("unanswered question not recorded: %s", problem)
+        raise ValueError(problem)
+    session.add(
+        UnansweredQuestion(
+            channel=Channel(channel), openid=openid, text=text.strip()[:_MAX_TEXT], outcome=outcome, created_at=utcnow()
+        )
+    )
+
+
+def _problem(channel: str, openid: str, text: str, outcome: str) -> str | None:
+    if channel not in {c.value for c in Channel}:
+        return f"unknown channel {channel!r}"
+    if not openid or len(openid) > 64:
+        return "openid must be 1 to 64 characters"
+    if not text.strip():
+        return "empty question"
+    if outcome not in UNANSWERED_OUTCOMES:
+        return f"outcome must be one of {sorted(UNANSWERED_OUTCOMES)}, got {outcome!r}"
+    return None
+
+
+def unanswered_since(session: Session, since: datetime | None) -> list[str]:
+    """The text of every unanswered question recorded at or after ``since`` (all when None)."""
+    query = select(UnansweredQuestion.text).order_by(UnansweredQuestion.id)
+    if since is not None:
+        query = query.where(UnansweredQuestion.created_at >= since)
+    return list(session.scalars(query))

@@ -1,0 +1,95 @@
+"""Grouping unanswered questions by similarity, so staff see which FAQs are missing.
+
+Questions are compared by their content words (tokeniser: jieba, synonyms, no stop words) and
+character bigrams, with Jaccard similarity. Each question joins the first group whose founding
+question is similar enough, else starts a group; an inverted index keeps that to the groups
+sharing at least one feature, so thousands of questions group in well under a second.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from intents.text import Tokeniser, load_stop_words, normalise
+
+__all__ = ["DEFAULT_SIMILARITY", "GapCluster", "cluster_questions"]
+
+# Jaccard similarity at which two questions count as the same gap. 0.4 groups
+# "能寄到俄罗斯吗" with "可以发俄罗斯吗" but keeps "俄罗斯运费多少" apart.
+DEFAULT_SIMILARITY = 0.4
+_EXAMPLES = 3
+
+
+@dataclass
+class GapCluster:
+    count: int = 0
+    texts: Counter[str] = field(default_factory=Counter)
+    words: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def examples(self) -> list[str]:
+        """The most asked distinct wordings, most frequent first."""
+        return [text for text, _ in self.texts.most_common(_EXAMPLES)]
+
+    @property
+    def keywords(self) -> list[str]:
+        return [word for word, _ in self.words.most_common(3)]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"count": self.count, "keywords": self.keywords, "examples": self.examples}
+
+
+class _Grouper:
+    def __init__(self, tokeniser: Tokeniser, similarity: float) -> None:
+        self._tokeniser = tokeniser
+        self._stop_words = load_stop_words()
+        self._similarity = similarity
+        self.clusters: list[GapCluster] = []
+        self._seeds: list[frozenset[str]] = []
+        self._index: dict[str, list[int]] = {}
+
+    def content_words(self, text: str) -> list[str]:
+        return [word for word in self._tokeniser.tokens(text) if word not in self._stop_words]
+
+    def add(self, text: str, times: int) -> None:
+        words = self.content_words(text)
+        joined = "".join(words)
+        features = frozenset(words) | {joined[i : i + 2] for i in range(len(joined) - 1)}
+        number = self._find(features)
+        if number is None:
+            number = len(self.clusters)
+            self.clusters.append(GapCluster())
+            self._seeds.append(features)
+            for feature in features:
+                self._index.setdefault(feature, []).append(number)
+        cluster = self.clusters[number]
+        cluster.count += times
+        cluster.texts[text] += times
+        for word in words:
+            cluster.words[word] += times
+
+    def _find(self, features: frozenset[str]) -> int | None:
+        if not features:
+            return None
+        candidates = sorted({number for feature in features for number in self._index.get(feature, ())})
+        for number in candidates:
+            seed = self._seeds[number]
+            if len(features & seed) / len(features | seed) >= self._similarity:
+                return number
+        return None
+
+
+def cluster_questions(
+    texts: Iterable[str], tokeniser: Tokeniser, *, similarity: float = DEFAULT_SIMILARITY
+) -> list[GapCluster]:
+    """Groups of similar questions, largest first (ties: the group seen first)."""
+    stripped = (text.strip() for text in texts)
+    counts = Counter(text for text in stripped if normalise(text))
+    grouper = _Grouper(tokeniser, similarity)
+    # The most repeated wordings found the groups, so a group is named by its typical question.
+    for text, times in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        grouper.add(text, times)
+    order = sorted(range(len(grouper.clusters)), key=lambda number: (-grouper.clusters[number].count, number))
+    return [grouper.clusters[number] for number in order]

@@ -1,0 +1,134 @@
+"""Chinese text pipeline: normalisation, jieba tokenisation with a user dictionary, synonyms.
+
+Everything that compares customer text with stored text goes through here, so "運費多少？？😊",
+"运费 多少" and "邮费多少" end up as the same tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from pathlib import Path
+
+import jieba
+from opencc import OpenCC
+
+__all__ = [
+    "LEXICON_DIR",
+    "Tokeniser",
+    "load_neutral_words",
+    "load_stop_words",
+    "load_synonyms",
+    "normalise",
+]
+
+LEXICON_DIR = Path(__file__).resolve().parent / "lexicon"
+DEFAULT_SYNONYMS = LEXICON_DIR / "synonyms.txt"
+DEFAULT_STOP_WORDS = LEXICON_DIR / "stopwords.txt"
+DEFAULT_NEUTRAL_WORDS = LEXICON_DIR / "neutral.txt"
+
+# jieba announces every dictionary load on stderr at DEBUG; the service has its own logging.
+logging.getLogger("jieba").setLevel(logging.WARNING)
+jieba.setLogLevel(logging.WARNING)
+
+_T2S = OpenCC("t2s")
+_SPACES = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """Full-width → half-width, traditional → simplified, lower case; anything that is not a
+    letter or digit (punctuation, emoji, symbols) becomes a space; whitespace collapsed.
+
+    Spaces are kept between runs (rather than dropped) so "158 95斤" keeps two numbers apart.
+    """
+    folded = _T2S.convert(unicodedata.normalize("NFKC", text)).lower()
+    kept = "".join(ch if unicodedata.category(ch)[0] in "LN" else " " for ch in folded)
+    return _SPACES.sub(" ", kept).strip()
+
+
+def _lexicon_lines(path: Path) -> Iterable[tuple[int, str]]:
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            yield number, line
+
+
+def load_synonyms(path: Path | None = None) -> dict[str, str]:
+    """variant → canonical from a lexicon file of `canonical: variant variant ...` lines.
+
+    Words are normalised as messages are, so a lexicon written in traditional characters or
+    full-width letters still applies. A variant listed under two canonical words is refused:
+    the lexicon would mean different things depending on line order.
+    """
+    path = path or DEFAULT_SYNONYMS
+    synonyms: dict[str, str] = {}
+    for number, line in _lexicon_lines(path):
+        canonical_part, sep, variants_part = line.partition(":")
+        canonical = normalise(canonical_part)
+        if not sep or not canonical or " " in canonical:
+            raise ValueError(f"{path}:{number}: expected `canonical: variant variant ...`")
+        for variant in (normalise(word) for word in variants_part.split()):
+            if not variant or variant == canonical:
+                continue
+            if synonyms.get(variant, canonical) != canonical:
+                raise ValueError(f"{path}:{number}: {variant!r} is already a synonym of {synonyms[variant]!r}")
+            synonyms[variant] = canonical
+    return synonyms
+
+
+def load_stop_words(path: Path | None = None) -> frozenset[str]:
+    """Words that carry how a customer asks, not what about (one a line)."""
+    return frozenset(normalise(line) for _, line in _lexicon_lines(path or DEFAULT_STOP_WORDS))
+
+
+def load_neutral_words(path: Path | None = None) -> frozenset[str]:
+    """Words naming products or days rather than a question's topic (one a line)."""
+    return load_stop_words(path or DEFAULT_NEUTRAL_WORDS)
+
+
+@lru_cache(maxsize=1)
+def _default_synonyms() -> Mapping[str, str]:
+    return load_synonyms()
+
+
+# jieba's Tokenizer reads its main dictionary on first use; one lock keeps two threads from
+# doing it twice on the same instance (jieba's own lock is per process, not per instance).
+_INIT_LOCK = threading.Lock()
+
+
+class Tokeniser:
+    """normalise + jieba cut with a dictionary of its own + synonym canonicalisation.
+
+    ``user_words`` (product names, brand words) and every synonym are added to a private
+    ``jieba.Tokenizer`` so they are cut as whole words; the global jieba dictionary is never
+    touched, so two tokenisers with different catalogs do not interfere.
+    """
+
+    def __init__(self, *, user_words: Iterable[str] = (), synonyms: Mapping[str, str] | None = None) -> None:
+        self._synonyms = dict(_default_synonyms() if synonyms is None else synonyms)
+        self._jieba = jieba.Tokenizer()
+        with _INIT_LOCK:
+            self._jieba.initialize()
+        words = {*self._synonyms, *self._synonyms.values(), *(normalise(word) for word in user_words)}
+        for word in sorted(words):
+            for part in word.split(" "):
+                if len(part) > 1:
+                    self._jieba.add_word(part)
+        self.user_words = frozenset(normalise(word) for word in user_words)
+
+    @property
+    def synonyms(self) -> Mapping[str, str]:
+        return self._synonyms
+
+    def tokens(self, text: str) -> list[str]:
+        """Canonical tokens of ``text`` in order; spaces and symbols dropped."""
+        return self.tokens_of_normalised(normalise(text))
+
+    def tokens_of_normalised(self, normalised: str) -> list[str]:
+        """`tokens` for text already passed through `normalise` (saves doing it twice)."""
+        synonyms = self._synonyms
+        return [synonyms.get(word, word) for word in self._jieba.cut(normalised, HMM=False) if word != " "]
