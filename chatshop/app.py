@@ -31,6 +31,7 @@ from bot.models import Channel, WindowAction
 from bot.token_store import DatabaseTokenStore, RedisTokenStore
 from bot.webhook import WebhookEndpoint
 from bot.wechat_api import WeChatApi
+from chatshop.commerce_wiring import build_job_runner
 from chatshop.database import database_answers, open_engine
 from chatshop.http_api import add_http_apis
 from chatshop.pay_wiring import sandbox_pay_config
@@ -72,10 +73,14 @@ def create_app(settings: Settings, *, dialogue: Responder | None = None) -> Fast
         [services.messenger.sweep, services.conversations.forget_old_deliveries], settings.messenger.outbox_poll_s
     )
 
+    jobs = build_job_runner(settings, services.factory)  # expiry, reconciliation, refunds, auto-complete
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         background.start()
+        jobs.start()
         yield
+        jobs.stop()
         background.stop()
         services.executor.shutdown(wait=True, cancel_futures=False)
         services.writer.close()

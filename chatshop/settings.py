@@ -204,6 +204,26 @@ class AdminSettings(_Section):
     api_key: SecretStr = SecretStr("")
 
 
+class OrdersSettings(_Section):
+    """Carts and orders (the unpaid-order lifetime is pay.order_ttl_s)."""
+
+    max_quantity: int = Field(99, ge=1, le=9999)  # units of one SKU per cart line
+    max_cart_lines: int = Field(50, ge=1, le=500)
+    auto_deliver_days: int = Field(10, ge=1)  # a shipped order counts as delivered after this
+    auto_complete_days: int = Field(7, ge=1)  # a delivered order is completed after this
+
+
+class SchedulerSettings(_Section):
+    """Background jobs (APScheduler) run inside `chatshop serve`."""
+
+    enabled: bool = True
+    expire_interval_s: float = Field(30.0, gt=0)
+    reconcile_interval_s: float = Field(60.0, gt=0)
+    reconcile_after_s: int = Field(300, ge=0)  # pending orders this old with no notification are queried
+    refund_retry_interval_s: float = Field(60.0, gt=0)
+    advance_interval_s: float = Field(3600.0, gt=0)
+
+
 class SandboxSettings(_Section):
     credentials_path: Path = Path("var/sandbox-credentials.json")
     # The sandbox's WeChat Pay platform key; generated under var/ when unset.
@@ -223,6 +243,8 @@ class Settings(_Section):
     pay: PaySettings = PaySettings()
     mp_api: MpApiSettings = MpApiSettings()
     admin: AdminSettings = AdminSettings()
+    orders: OrdersSettings = OrdersSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
     sandbox: SandboxSettings = SandboxSettings()
 
     @property

@@ -12,4 +12,3 @@ class OrdersConfig:
     max_cart_lines: int = 50
     auto_deliver_days: int = 10  # a shipped order counts as delivered after this many days
     auto_complete_days: int = 7  # a delivered order is completed after this many days
-    reconcile_after_s: int = 300  # a pending order this old with no notification is queried

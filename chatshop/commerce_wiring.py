@@ -1,0 +1,43 @@
+"""Commerce wiring: typed config for the commerce core and the background jobs, from settings."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from chatshop.pay_wiring import build_pay_client
+from chatshop.settings import Settings
+from commerce.config import OrdersConfig
+from scheduler.config import SchedulerConfig
+from scheduler.jobs import CommerceJobs
+from scheduler.runner import JobRunner
+
+
+def orders_config(settings: Settings) -> OrdersConfig:
+    o = settings.orders
+    return OrdersConfig(
+        order_ttl_s=settings.pay.order_ttl_s,
+        max_quantity=o.max_quantity,
+        max_cart_lines=o.max_cart_lines,
+        auto_deliver_days=o.auto_deliver_days,
+        auto_complete_days=o.auto_complete_days,
+    )
+
+
+def scheduler_config(settings: Settings) -> SchedulerConfig:
+    s, o = settings.scheduler, settings.orders
+    return SchedulerConfig(
+        enabled=s.enabled,
+        expire_interval_s=s.expire_interval_s,
+        reconcile_interval_s=s.reconcile_interval_s,
+        reconcile_after_s=s.reconcile_after_s,
+        refund_retry_interval_s=s.refund_retry_interval_s,
+        advance_interval_s=s.advance_interval_s,
+        auto_deliver_days=o.auto_deliver_days,
+        auto_complete_days=o.auto_complete_days,
+    )
+
+
+def build_job_runner(settings: Settings, factory: sessionmaker[Session]) -> JobRunner:
+    """The scheduler for the app's lifespan (the pay jobs idle when WeChat Pay is not configured)."""
+    config = scheduler_config(settings)
+    return JobRunner(CommerceJobs(factory=factory, pay=build_pay_client(settings), config=config), config)

@@ -1,0 +1,60 @@
+"""The commerce jobs. Each is a plain method taking the current time, so tests run one with a moved
+clock instead of sleeping; the scheduler calls them with the real time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from commerce.db import utcnow
+from commerce.orders import advance_due_orders
+from commerce.payments import expire_unpaid_orders, reconcile_pending
+from commerce.refunds import submit_pending_refunds
+from commerce.wechatpay import WeChatPay
+
+from .config import SchedulerConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CommerceJobs:
+    factory: sessionmaker[Session]
+    pay: WeChatPay | None  # None when WeChat Pay is not configured: the pay jobs do nothing
+    config: SchedulerConfig = field(default_factory=SchedulerConfig)
+    clock: Callable[[], datetime] = utcnow
+
+    def expire_orders(self, now: datetime | None = None) -> int:
+        if self.pay is None:
+            return 0
+        return expire_unpaid_orders(self.factory, pay=self.pay, now=now or self.clock())
+
+    def reconcile(self, now: datetime | None = None) -> int:
+        if self.pay is None:
+            return 0
+        return reconcile_pending(self.factory, pay=self.pay, now=now or self.clock(),
+                                 older_than_s=self.config.reconcile_after_s)
+
+    def submit_refunds(self, now: datetime | None = None) -> int:
+        if self.pay is None:
+            return 0
+        return submit_pending_refunds(self.factory, pay=self.pay, now=now or self.clock())
+
+    def advance_orders(self, now: datetime | None = None) -> int:
+        return advance_due_orders(self.factory, now=now or self.clock(),
+                                  deliver_after_days=self.config.auto_deliver_days,
+                                  complete_after_days=self.config.auto_complete_days)
+
+    def schedule(self) -> list[tuple[str, Callable[[], int], float]]:
+        """(name, job, interval in seconds) for every job."""
+        c = self.config
+        return [
+            ("expire_unpaid_orders", self.expire_orders, c.expire_interval_s),
+            ("reconcile_payments", self.reconcile, c.reconcile_interval_s),
+            ("submit_refunds", self.submit_refunds, c.refund_retry_interval_s),
+            ("advance_orders", self.advance_orders, c.advance_interval_s),
+        ]
