@@ -14,6 +14,9 @@ from sqlalchemy import text
 from chatshop.database import all_metadata, open_engine, upgrade_database
 from tests.support import LiveServer, start_server
 
+# WeChat Pay fixtures (merchant keys, the sandbox's pay gateway, a notification receiver).
+pytest_plugins = ["tests.pay.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
