@@ -1,19 +1,86 @@
-"""The first bot: a welcome with a "猜你想问" menu, FAQ answers, and a polite fallback."""
+"""The dialogue policy: what the bot does with each message.
+
+Events and taps are answered directly (welcome + menu on follow, a tapped FAQ). A text message is
+parsed (intent with confidence, entities), then one turn runs rasa-sdk actions in-process against
+the customer's tracker, as Rasa's core would:
+
+1. a size form in progress takes the message if it fills height or weight;
+2. ask_human or a complaint → hand off to a person (marked on the dialogue state);
+3. size_advice → the size form (asks for what is missing, then recommends a size);
+4. greet / thanks / goodbye → small talk, unless the message is also a question the KB answers;
+5. order requests (status, tracking, return, cancel, address) → acknowledged with the order number,
+   or the number is asked for; a question about the policy itself ("怎么退货") goes to the KB;
+6. a product with its name, colour or size → product search;
+7. otherwise the knowledge base: answer, clarify with a "猜你想问" menu, or the two-stage
+   fallback (ask to rephrase; if the next message fails too, offer a person).
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from rasa_sdk import Action
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
 
 from bot.config import DialogueConfig
 from bot.inbound import Inbound
 from bot.models import Channel
 from bot.outgoing import MenuItem, MiniProgramCard, MsgMenu, Outgoing, Text
-from intents.kb import Faq, KnowledgeBaseSource
+from bot.tracker import DialogueSnapshot, MemoryTrackerStore, TrackerStore
+from commerce.db import utcnow
+from intents.actions import DOMAIN, FaqLookup, SizeChart, build_actions
+from intents.actions.domain import (
+    ACTION_ANSWER_FAQ,
+    ACTION_ASK_HEIGHT,
+    ACTION_ASK_REPHRASE,
+    ACTION_ASK_WEIGHT,
+    ACTION_CLARIFY,
+    ACTION_HANDLE_REQUEST,
+    ACTION_LISTEN,
+    ACTION_OFFER_HUMAN,
+    ACTION_RECOMMEND_SIZE,
+    ACTION_REQUEST_HUMAN,
+    ACTION_SEARCH_PRODUCT,
+    ACTION_SMALL_TALK,
+    ACTION_VALIDATE_SIZE_FORM,
+    FAQ_ID_ENTITY,
+    HANDOFF_MENU_ID,
+    HEIGHT,
+    PENDING_REQUEST,
+    REQUEST_INTENTS,
+    REQUESTED_SLOT,
+    SIZE_FORM,
+    SMALL_TALK_INTENTS,
+    WEIGHT,
+)
+from intents.actions.faq import last_bot_action
+from intents.actions.replies import ActionTexts
+from intents.actions.size import SizeRow
+from intents.kb import KnowledgeBaseSource, MatchResult, Outcome
+from intents.nlu.parser import FALLBACK_INTENT, NluParser, ParseResult
+
+logger = logging.getLogger(__name__)
 
 # Message kinds the bot reads; anything else (location, link, unknown types) gets no answer.
 MEDIA_KINDS = frozenset({"image", "voice", "video", "shortvideo"})
 MEDIA_REPLY = "收到啦～目前我只能看懂文字，请用文字描述您的问题，或回复「人工」联系客服。"
 CLICK_FAQ_PREFIX = "faq:"
+FORM_SLOTS = (HEIGHT, WEIGHT)
+ASK_SLOT_ACTIONS = {HEIGHT: ACTION_ASK_HEIGHT, WEIGHT: ACTION_ASK_WEIGHT}
+# Used when the store gives no size chart of its own.
+GENERIC_SIZE_CHART = SizeChart([
+    SizeRow("S", 158, 47), SizeRow("M", 165, 54), SizeRow("L", 170, 61), SizeRow("XL", 175, 68),
+    SizeRow("XXL", 180, 76),
+])
+
+# Records a message the knowledge base could not answer (fallback) or was unsure of (suggest).
+UnansweredRecorder = Callable[[Inbound, Outcome], None]
 
 
 class Responder(Protocol):
@@ -22,27 +89,64 @@ class Responder(Protocol):
     def respond(self, inbound: Inbound) -> list[Outgoing]: ...
 
 
+@dataclass
+class Turn:
+    """One customer message being handled: the tracker state and what the actions said."""
+
+    inbound: Inbound
+    state: DialogueSnapshot
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def sender_id(self) -> str:
+        return f"{self.inbound.channel}:{self.inbound.openid}"
+
+
 class Dialogue:
-    def __init__(self, *, kb: KnowledgeBaseSource, config: DialogueConfig) -> None:
+    def __init__(
+        self,
+        *,
+        kb: KnowledgeBaseSource,
+        config: DialogueConfig,
+        nlu: NluParser | None = None,
+        faqs: FaqLookup | None = None,
+        actions: Mapping[str, Action] | None = None,
+        trackers: TrackerStore | None = None,
+        record_unanswered: UnansweredRecorder | None = None,
+    ) -> None:
+        """Without `nlu` every text goes to the knowledge base; without `trackers` state lives in memory.
+        `faqs` should be the lookup the `actions` were built with, so they share its recent matches."""
         self._kb = kb
         self._config = config
+        self._nlu = nlu
+        self._faqs = faqs or FaqLookup(kb)
+        self._actions = actions or build_actions(
+            faqs=self._faqs, size_chart=GENERIC_SIZE_CHART, texts=ActionTexts(rephrase=config.fallback)
+        )
+        self._trackers = trackers or MemoryTrackerStore()
+        self._record_unanswered = record_unanswered
+
+    @property
+    def faqs(self) -> FaqLookup:
+        return self._faqs
 
     def respond(self, inbound: Inbound) -> list[Outgoing]:
         if inbound.kind in ("subscribe", "user_enter_tempsession"):
             return self._welcome(inbound.channel)
         if inbound.kind == "click" and inbound.event_key.startswith(CLICK_FAQ_PREFIX):
-            return self._answer_by_id(inbound.event_key.removeprefix(CLICK_FAQ_PREFIX))
+            return self._turn(inbound, lambda turn: self._answer_tap(turn, inbound.event_key.removeprefix(
+                CLICK_FAQ_PREFIX)))
         if inbound.kind == "text":
             if inbound.menu_id:
-                return self._answer_by_id(inbound.menu_id)
-            return self._answer_question(inbound.content)
+                return self._turn(inbound, lambda turn: self._answer_tap(turn, inbound.menu_id))
+            return self._turn(inbound, self._understand)
         if inbound.kind in MEDIA_KINDS:
             return [Text(MEDIA_REPLY)]
         return []
 
     def _welcome(self, channel: Channel) -> list[Outgoing]:
         welcome = Text(self._config.welcome if channel is Channel.OA else self._config.mp_welcome)
-        popular = self._kb.knowledge_base().popular(self._config.menu_size)
+        popular = self._faqs.popular(self._config.menu_size)
         if not popular:
             return [welcome]
         if channel is Channel.MP:
@@ -52,19 +156,166 @@ class Dialogue:
         items = tuple(MenuItem(id=faq.id, content=faq.question) for faq in popular)
         return [welcome, MsgMenu(head=self._config.menu_head, items=items, tail=self._config.menu_tail)]
 
-    def _answer_by_id(self, faq_id: str) -> list[Outgoing]:
-        faq = self._kb.knowledge_base().by_id(faq_id)
-        return _faq_reply(faq) if faq else [Text(self._config.fallback)]
+    # -- one turn ----------------------------------------------------------------------------
 
-    def _answer_question(self, text: str) -> list[Outgoing]:
-        faq = self._kb.matcher().match(text).answer
-        return _faq_reply(faq) if faq else [Text(self._config.fallback)]
+    def _turn(self, inbound: Inbound, handle: Callable[[Turn], None]) -> list[Outgoing]:
+        turn = Turn(inbound, self._trackers.load(inbound.channel, inbound.openid))
+        handle(turn)
+        turn.state.turns += 1
+        turn.state.apply([{"event": "action", "name": ACTION_LISTEN, "timestamp": utcnow().timestamp()}])
+        self._trackers.save(inbound.channel, inbound.openid, turn.state)
+        return to_outgoing(turn.messages, inbound.channel)
+
+    def _answer_tap(self, turn: Turn, item_id: str) -> None:
+        if item_id == HANDOFF_MENU_ID:
+            self._hear(turn, {"text": turn.inbound.content, "intent": {"name": "ask_human", "confidence": 1.0},
+                              "entities": []})
+            self._run(turn, ACTION_REQUEST_HUMAN)
+            return
+        entity = {"entity": FAQ_ID_ENTITY, "value": item_id, "start": 0, "end": len(turn.inbound.content),
+                  "extractor": "menu"}
+        self._hear(turn, {"text": turn.inbound.content, "intent": {"name": "faq", "confidence": 1.0},
+                          "entities": [entity]})
+        self._run(turn, ACTION_ANSWER_FAQ)
+
+    def _understand(self, turn: Turn) -> None:
+        text = turn.inbound.content
+        parsed = self._nlu.parse(text) if self._nlu else None
+        self._hear(turn, parsed.as_latest_message() if parsed else {"text": text, "intent": {}, "entities": []})
+        intent = parsed.intent if parsed else FALLBACK_INTENT
+        if turn.state.active_loop == SIZE_FORM and self._continue_form(turn, intent):
+            return
+        if intent in ("ask_human", "complaint"):
+            self._run(turn, ACTION_REQUEST_HUMAN)
+        elif intent == "size_advice":
+            self._start_form(turn)
+        elif intent in SMALL_TALK_INTENTS and self._faqs.match(text).outcome is not Outcome.ANSWER:
+            self._run(turn, ACTION_SMALL_TALK)
+        elif parsed is not None and self._wants_order_request(turn, parsed, intent):
+            self._run(turn, ACTION_HANDLE_REQUEST)
+        elif parsed is not None and intent == "product_search" and _names_a_product(parsed):
+            self._run(turn, ACTION_SEARCH_PRODUCT)
+        else:
+            self._ask_knowledge_base(turn)
+
+    def _wants_order_request(self, turn: Turn, parsed: ParseResult, intent: str) -> bool:
+        has_order_no = bool(parsed.entity_values("order_no"))
+        if intent in REQUEST_INTENTS:
+            # "怎么退货" asks about the policy (the KB answers it); "我要退货 + number" is a request.
+            return has_order_no or self._faqs.match(turn.inbound.content).outcome is not Outcome.ANSWER
+        # The order number the bot asked for, sent on its own.
+        return has_order_no and bool(turn.state.slots.get(PENDING_REQUEST))
+
+    def _ask_knowledge_base(self, turn: Turn) -> None:
+        result = self._faqs.match(turn.inbound.content)
+        if result.outcome is Outcome.ANSWER:
+            self._run(turn, ACTION_ANSWER_FAQ)
+            return
+        self._note_unanswered(turn.inbound, result)
+        if result.outcome is Outcome.SUGGEST:
+            self._run(turn, ACTION_CLARIFY)
+        elif last_bot_action(turn.state.tracker(turn.sender_id)) == ACTION_ASK_REPHRASE:
+            self._run(turn, ACTION_OFFER_HUMAN)
+        else:
+            self._run(turn, ACTION_ASK_REPHRASE)
+
+    def _note_unanswered(self, inbound: Inbound, result: MatchResult) -> None:
+        if self._record_unanswered is None:
+            return
+        try:
+            self._record_unanswered(inbound, result.outcome)
+        except Exception:  # the customer still gets an answer; the gap report loses one line
+            logger.exception("could not record an unanswered question")
+
+    # -- the size form -------------------------------------------------------------------------
+
+    def _start_form(self, turn: Turn) -> None:
+        # The form's event comes last: rasa_sdk validates the slot events at the end of the tracker.
+        turn.state.apply([SlotSet(HEIGHT, None), SlotSet(WEIGHT, None), ActiveLoop(SIZE_FORM)])
+        self._fill_form(turn)
+
+    def _continue_form(self, turn: Turn, intent: str) -> bool:
+        """Let the active form take the message; False when the customer moved on to something else."""
+        filled = self._fill_form(turn, interruptible=intent not in (FALLBACK_INTENT, "size_advice"))
+        if not filled:
+            turn.state.apply([ActiveLoop(None), SlotSet(REQUESTED_SLOT, None)])
+        return filled
+
+    def _fill_form(self, turn: Turn, *, interruptible: bool = False) -> bool:
+        """Validate what the message gives, then ask for the next slot or recommend a size."""
+        said_before = len(turn.messages)
+        events = self._run(turn, ACTION_VALIDATE_SIZE_FORM)
+        filled = any(e.get("event") == "slot" and e.get("name") in FORM_SLOTS for e in events)
+        if interruptible and not filled:
+            del turn.messages[said_before:]
+            return False
+        missing = [slot for slot in FORM_SLOTS if turn.state.slots.get(slot) is None]
+        if missing:
+            turn.state.apply([SlotSet(REQUESTED_SLOT, missing[0])])
+            if len(turn.messages) == said_before:  # no validation complaint already asked for it
+                self._run(turn, ASK_SLOT_ACTIONS[missing[0]])
+            return True
+        turn.state.apply([SlotSet(REQUESTED_SLOT, None), ActiveLoop(None)])
+        self._run(turn, ACTION_RECOMMEND_SIZE)
+        return True
+
+    # -- running actions -------------------------------------------------------------------------
+
+    def _hear(self, turn: Turn, parse_data: dict[str, Any]) -> None:
+        turn.state.latest_message = parse_data
+        turn.state.apply([{"event": "user", "timestamp": utcnow().timestamp(), "text": parse_data.get("text"),
+                           "parse_data": parse_data, "input_channel": f"wechat_{turn.inbound.channel}"}])
+
+    def _run(self, turn: Turn, name: str) -> list[EventType]:
+        """Run one action on the turn's tracker, apply its events, keep what it said."""
+        dispatcher = CollectingDispatcher()
+        tracker = turn.state.tracker(turn.sender_id)
+        events: list[EventType] = run_coroutine(self._actions[name].run(dispatcher, tracker, DOMAIN)) or []
+        now = utcnow().timestamp()
+        turn.state.apply([{"event": "action", "name": name, "timestamp": now}, *events])
+        turn.state.apply([{"event": "bot", "timestamp": now, "text": m.get("text"), "data": m.get("custom")}
+                          for m in dispatcher.messages])
+        turn.messages.extend(dispatcher.messages)
+        return events
 
 
-def _faq_reply(faq: Faq) -> list[Outgoing]:
-    """An FAQ's answer: its text, its mini-program card, or both (text first)."""
-    replies: list[Outgoing] = [Text(faq.answer)] if faq.answer else []
-    if faq.card:
-        card = faq.card
-        replies.append(MiniProgramCard(card.title, card.appid, card.pagepath, card.thumb_media_id))
+def _names_a_product(parsed: ParseResult) -> bool:
+    return any(parsed.entity_values(kind) for kind in ("product", "colour", "size"))
+
+
+_loops = threading.local()
+
+
+def run_coroutine(coroutine: Any) -> Any:
+    """Run an action's coroutine on this worker thread's own event loop (actions do no I/O; a
+    loop per thread avoids creating one per message)."""
+    loop = getattr(_loops, "loop", None)
+    if loop is None:
+        loop = _loops.loop = asyncio.new_event_loop()
+    return loop.run_until_complete(coroutine)
+
+
+# -- what the actions said, as WeChat messages -------------------------------------------------------
+
+
+def to_outgoing(messages: list[dict[str, Any]], channel: Channel) -> list[Outgoing]:
+    replies: list[Outgoing] = []
+    for message in messages:
+        custom = message.get("custom") or {}
+        if "msgmenu" in custom:
+            replies.append(_menu(custom["msgmenu"], channel))
+        elif "miniprogrampage" in custom:
+            card = custom["miniprogrampage"]
+            replies.append(MiniProgramCard(card["title"], card["appid"], card["pagepath"], card["thumb_media_id"]))
+        elif message.get("text"):
+            replies.append(Text(str(message["text"])))
     return replies
+
+
+def _menu(menu: dict[str, Any], channel: Channel) -> Outgoing:
+    items = tuple(MenuItem(id=str(item["id"]), content=str(item["content"])) for item in menu["list"])
+    if channel is Channel.MP:
+        # Mini-program service cannot send menus: the choices become lines of text.
+        lines = "\n".join(f"· {item.content}" for item in items)
+        return Text("\n".join(part for part in (menu["head_content"], lines, menu["tail_content"]) if part))
+    return MsgMenu(head=menu["head_content"], items=items, tail=menu["tail_content"])

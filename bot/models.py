@@ -189,3 +189,28 @@ class UnansweredQuestion(Base):
     text: Mapped[str] = mapped_column(Text)
     outcome: Mapped[str] = mapped_column(String(16))  # intents.kb.Outcome: fallback or suggest
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# Conversations waiting for a person; the partial index keeps that lookup small.
+HANDOFF_PREDICATE = "handoff_requested_at IS NOT NULL"
+
+
+class DialogueState(Base):
+    """A customer's dialogue tracker, updated every turn: slots, the active form, the latest parsed
+    message and recent events (rasa_sdk's Tracker is rebuilt from these), plus the handoff mark."""
+
+    __tablename__ = "dialogue_states"
+    __table_args__ = (
+        Index("ix_dialogue_states_handoff", "handoff_requested_at",
+              sqlite_where=text(HANDOFF_PREDICATE), postgresql_where=text(HANDOFF_PREDICATE)),
+    )
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    slots: Mapped[dict[str, Any]] = mapped_column(JSON)
+    active_loop: Mapped[str | None] = mapped_column(String(64))
+    latest_message: Mapped[dict[str, Any]] = mapped_column(JSON)
+    events: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    turns: Mapped[int] = mapped_column(Integer, default=0)
+    handoff_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # set: a person should take over
+    handoff_reason: Mapped[str | None] = mapped_column(String(32))  # asked | complaint | offered
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -17,13 +17,12 @@ from wechatpy.session import SessionStorage
 
 from bot.config import (
     AccountConfig,
-    DialogueConfig,
     MessengerConfig,
     WebhookConfig,
     WindowRule,
 )
 from bot.conversation import Conversations
-from bot.dialogue import Dialogue, Responder
+from bot.dialogue import Responder
 from bot.inbound import PushVerifier
 from bot.messenger import BackgroundLoop, Messenger
 from bot.metrics import REGISTRY
@@ -33,13 +32,13 @@ from bot.webhook import WebhookEndpoint
 from bot.wechat_api import WeChatApi
 from chatshop.commerce_wiring import build_job_runner
 from chatshop.database import database_answers, open_engine
+from chatshop.dialogue_setup import build_dialogue
 from chatshop.http_api import add_http_apis
 from chatshop.pay_wiring import sandbox_pay_config
 from chatshop.sandbox import SandboxAccount, SandboxConfig, SandboxRules, create_sandbox_app
 from chatshop.settings import AccountSettings, Settings, with_sandbox_credentials
 from commerce.db import make_session_factory
 from commerce.group_commit import GroupCommitWriter
-from intents.kb import KnowledgeBaseSource
 
 WEBHOOK_PATHS = {Channel.OA: "/wechat", Channel.MP: "/wechat/mp"}
 
@@ -63,12 +62,7 @@ def create_app(settings: Settings, *, dialogue: Responder | None = None) -> Fast
     if settings.sandbox_enabled:
         settings = with_sandbox_credentials(settings)
     services = build_services(settings)
-    dialogue = dialogue or Dialogue(
-        kb=KnowledgeBaseSource(
-            settings.kb.path, settings.kb.answer_threshold, settings.kb.suggest_threshold
-        ),
-        config=DialogueConfig(**settings.bot.model_dump()),
-    )
+    dialogue = dialogue or build_dialogue(settings, services.factory, services.writer)
     background = BackgroundLoop(
         [services.messenger.sweep, services.conversations.forget_old_deliveries], settings.messenger.outbox_poll_s
     )

@@ -163,6 +163,23 @@ class KbSettings(_Section):
         return self
 
 
+class NluSettings(_Section):
+    """Intent classification and entities (chatshop.dialogue_setup builds the parser from these)."""
+
+    training_data: Path = Path("chatshop/demo/nlu.yml")  # Rasa 3 YAML or legacy Markdown
+    intent_threshold: float = Field(0.5, ge=0, le=1)  # below it the intent is "not sure" (nlu_fallback)
+    size_chart: Path = Path("chatshop/demo/size_chart.yaml")
+    catalog_fallback: Path = Path("chatshop/demo/catalog.yaml")  # product names while the catalog is empty
+    products_refresh_s: float = Field(60.0, gt=0)  # how often product names are re-read from the catalog
+
+
+class ActionsSettings(_Section):
+    """`chatshop actions serve`: the dialogue actions as a Rasa action server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(5055, ge=1, le=65535)
+
+
 class BotSettings(_Section):
     welcome: str = "欢迎关注！我是店铺小助手，可以回答发货、退换、尺码、美妆等问题。"
     mp_welcome: str = "您好！我是店铺小助手，可以回答发货、退换、尺码、美妆等问题。"
@@ -240,6 +257,8 @@ class Settings(_Section):
     messenger: MessengerSettings = MessengerSettings()
     kb: KbSettings = KbSettings()
     bot: BotSettings = BotSettings()
+    nlu: NluSettings = NluSettings()
+    actions: ActionsSettings = ActionsSettings()
     pay: PaySettings = PaySettings()
     mp_api: MpApiSettings = MpApiSettings()
     admin: AdminSettings = AdminSettings()
@@ -361,6 +380,9 @@ def _resolve_paths(settings: Settings, *, base: Path) -> Settings:
         update={
             "database": database.model_copy(update={"url": url}),
             "kb": settings.kb.model_copy(update={"path": resolve(settings.kb.path)}),
+            "nlu": settings.nlu.model_copy(update={
+                key: resolve(getattr(settings.nlu, key)) for key in ("training_data", "size_chart", "catalog_fallback")
+            }),
             "sandbox": settings.sandbox.model_copy(
                 update={
                     "credentials_path": resolve(settings.sandbox.credentials_path),

@@ -1,0 +1,175 @@
+"""Conversation trackers: each customer's dialogue state, kept between turns.
+
+A turn loads the state, rebuilds rasa_sdk's `Tracker` from it (slots, active form, latest parsed
+message, recent events), applies the events the actions return the way Rasa's own tracker does,
+and saves it. The database store keeps one row per customer (`dialogue_states`), written through
+the group-commit writer like the rest of the hot path; the memory store serves tests and tools.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from typing import Any, Protocol, cast
+
+from rasa_sdk import Tracker
+from sqlalchemy import Connection, Insert, Table, bindparam, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.models import Channel, Customer, DialogueState
+from commerce.db import dialect_insert, insert_ignoring_conflicts, utcnow
+from commerce.group_commit import GroupCommitWriter
+from intents.actions.domain import HANDOFF_AT, HANDOFF_REASON, initial_slots
+
+# Enough history for two-stage fallback and a form, small enough to rewrite every turn.
+MAX_EVENTS = 40
+
+CUSTOMERS = cast(Table, Customer.__table__)
+STATES = cast(Table, DialogueState.__table__)
+
+LOAD_STATE = (
+    select(CUSTOMERS.c.id, STATES.c.slots, STATES.c.active_loop, STATES.c.latest_message, STATES.c.events,
+           STATES.c.turns, STATES.c.handoff_requested_at, STATES.c.handoff_reason)
+    .select_from(CUSTOMERS.outerjoin(STATES, STATES.c.customer_id == CUSTOMERS.c.id))
+    .where(CUSTOMERS.c.channel == bindparam("channel"), CUSTOMERS.c.openid == bindparam("openid"))
+)
+FIND_CUSTOMER = select(CUSTOMERS.c.id).where(
+    CUSTOMERS.c.channel == bindparam("channel"), CUSTOMERS.c.openid == bindparam("openid")
+)
+
+
+@dataclass
+class Handoff:
+    requested_at: datetime
+    reason: str
+
+
+@dataclass
+class DialogueSnapshot:
+    """One customer's dialogue between turns."""
+
+    slots: dict[str, Any] = field(default_factory=initial_slots)
+    active_loop: str | None = None
+    latest_message: dict[str, Any] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    turns: int = 0
+    customer_id: int | None = None
+    # Set when this turn marked the conversation for a person; saved into its own columns.
+    new_handoff: Handoff | None = None
+
+    def tracker(self, sender_id: str) -> Tracker:
+        """rasa_sdk's view of this state (a copy: actions may write to it freely)."""
+        return Tracker(
+            sender_id,
+            copy.deepcopy(self.slots),
+            copy.deepcopy(self.latest_message),
+            copy.deepcopy(self.events),
+            False,
+            None,
+            {"name": self.active_loop} if self.active_loop else {},
+            self.latest_action_name,
+        )
+
+    @property
+    def latest_action_name(self) -> str | None:
+        return next((str(e["name"]) for e in reversed(self.events) if e.get("event") == "action"), None)
+
+    def apply(self, events: Iterable[dict[str, Any]]) -> None:
+        """Apply events as Rasa's tracker does: slots, forms (active_loop), resets, restarts."""
+        for event in events:
+            kind = event.get("event")
+            if kind == "slot":
+                self._set_slot(str(event["name"]), event.get("value"))
+            elif kind == "active_loop":
+                self.active_loop = event.get("name") or None
+            elif kind == "reset_slots":
+                self.slots = initial_slots()
+            elif kind == "restart":
+                self.slots, self.active_loop, self.events = initial_slots(), None, []
+            self.events.append(dict(event))
+        del self.events[:-MAX_EVENTS]
+
+    def _set_slot(self, name: str, value: Any) -> None:
+        self.slots[name] = value
+        if name == HANDOFF_AT and value:
+            reason = str(self.slots.get(HANDOFF_REASON) or "asked")
+            self.new_handoff = Handoff(datetime.fromisoformat(str(value)), reason)
+        elif name == HANDOFF_REASON and self.new_handoff is not None and value:
+            self.new_handoff.reason = str(value)
+
+
+class TrackerStore(Protocol):
+    def load(self, channel: Channel, openid: str) -> DialogueSnapshot: ...
+
+    def save(self, channel: Channel, openid: str, snapshot: DialogueSnapshot) -> None: ...
+
+
+class MemoryTrackerStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._states: dict[tuple[str, str], DialogueSnapshot] = {}
+
+    def load(self, channel: Channel, openid: str) -> DialogueSnapshot:
+        with self._lock:
+            stored = self._states.get((channel, openid))
+            snapshot = copy.deepcopy(stored) if stored else DialogueSnapshot()
+        snapshot.new_handoff = None
+        return snapshot
+
+    def save(self, channel: Channel, openid: str, snapshot: DialogueSnapshot) -> None:
+        with self._lock:
+            self._states[(channel, openid)] = copy.deepcopy(snapshot)
+
+
+class DatabaseTrackerStore:
+    """`dialogue_states` rows: read with a plain query, written through the group-commit writer."""
+
+    def __init__(self, factory: sessionmaker[Session], writer: GroupCommitWriter) -> None:
+        self._factory = factory
+        self._writer = writer
+
+    def load(self, channel: Channel, openid: str) -> DialogueSnapshot:
+        with self._factory() as session:
+            row = session.execute(LOAD_STATE, {"channel": channel, "openid": openid}).first()
+        if row is None or row.slots is None:
+            return DialogueSnapshot(customer_id=None if row is None else int(row.id))
+        slots = {**initial_slots(), **row.slots}
+        # The columns are the truth for the handoff mark: whoever serves the customer may clear it.
+        slots[HANDOFF_AT] = row.handoff_requested_at.isoformat() if row.handoff_requested_at else None
+        slots[HANDOFF_REASON] = row.handoff_reason
+        return DialogueSnapshot(slots, row.active_loop, dict(row.latest_message), list(row.events), int(row.turns),
+                                int(row.id))
+
+    def save(self, channel: Channel, openid: str, snapshot: DialogueSnapshot) -> None:
+        self._writer.run(lambda connection: self._save(connection, channel, openid, snapshot))
+
+    def _save(self, connection: Connection, channel: Channel, openid: str, snapshot: DialogueSnapshot) -> None:
+        customer_id = snapshot.customer_id or _customer_id(connection, channel, openid)
+        values: dict[str, Any] = {
+            "slots": snapshot.slots, "active_loop": snapshot.active_loop, "latest_message": snapshot.latest_message,
+            "events": snapshot.events, "turns": snapshot.turns, "updated_at": utcnow(),
+        }
+        if snapshot.new_handoff is not None:
+            values |= {"handoff_requested_at": snapshot.new_handoff.requested_at,
+                       "handoff_reason": snapshot.new_handoff.reason}
+        upsert = dialect_insert(connection, STATES).values(customer_id=customer_id, **values)
+        connection.execute(upsert.on_conflict_do_update(index_elements=[STATES.c.customer_id], set_=values))
+
+
+@cache
+def _create_customer(dialect: str) -> Insert:
+    return insert_ignoring_conflicts(dialect, CUSTOMERS)
+
+
+def _customer_id(connection: Connection, channel: Channel, openid: str) -> int:
+    """The customer's id, creating the row if the conversation log has not (a turn run on its own)."""
+    who = {"channel": channel, "openid": openid}
+    found = connection.execute(FIND_CUSTOMER, who).scalar()
+    if found is not None:
+        return int(found)
+    connection.execute(_create_customer(connection.dialect.name), {**who, "subscribed": False, "created_at": utcnow()})
+    return int(connection.execute(FIND_CUSTOMER, who).scalar_one())

@@ -1,0 +1,129 @@
+"""Builds the bot's dialogue from settings: knowledge base, NLU parser, actions, tracker store.
+
+Also used by `chatshop actions serve` and `chatshop nlu eval`, so the action server runs the very
+same action instances and the evaluation the very same parser as the webhook.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from rasa_sdk import Action
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import DialogueConfig
+from bot.dialogue import Dialogue
+from bot.gaps import record_unanswered
+from bot.inbound import Inbound
+from bot.tracker import DatabaseTrackerStore
+from chatshop.settings import Settings
+from commerce.catalog import product_titles
+from commerce.db import transaction
+from commerce.group_commit import GroupCommitWriter
+from intents.actions import ActionTexts, FaqLookup, SizeChart, build_actions
+from intents.kb import KnowledgeBaseSource, Outcome
+from intents.nlu.entities import EntityExtractor, ProductGazetteer
+from intents.nlu.parser import NluParser
+from intents.nlu.training_data import TrainingData, read_training_data
+from intents.text import Tokeniser
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Language:
+    """What understanding a store's customers takes: its KB, its parser and its actions."""
+
+    kb: KnowledgeBaseSource
+    faqs: FaqLookup
+    nlu: NluParser
+    actions: dict[str, Action]
+
+
+def build_dialogue(settings: Settings, factory: sessionmaker[Session], writer: GroupCommitWriter) -> Dialogue:
+    language = build_language(settings, catalog_names(factory, settings.nlu.catalog_fallback))
+    return Dialogue(
+        kb=language.kb,
+        config=DialogueConfig(**settings.bot.model_dump()),
+        nlu=language.nlu,
+        faqs=language.faqs,
+        actions=language.actions,
+        trackers=DatabaseTrackerStore(factory, writer),
+        record_unanswered=unanswered_recorder(factory),
+    )
+
+
+def build_language(settings: Settings, catalog: Callable[[], Iterable[str]]) -> Language:
+    training = read_training_data(settings.nlu.training_data)
+    titles = list(catalog())
+    kb = KnowledgeBaseSource(
+        settings.kb.path, settings.kb.answer_threshold, settings.kb.suggest_threshold,
+        user_words=[*titles, *training_products(training)],
+    )
+    nlu = train_parser(training, kb.tokeniser, catalog, threshold=settings.nlu.intent_threshold,
+                       refresh_s=settings.nlu.products_refresh_s)
+    faqs = FaqLookup(kb)
+    texts = ActionTexts(rephrase=settings.bot.fallback)
+    actions = build_actions(faqs=faqs, size_chart=SizeChart.load(settings.nlu.size_chart), texts=texts)
+    return Language(kb, faqs, nlu, actions)
+
+
+def train_parser(
+    training: TrainingData,
+    tokeniser: Tokeniser,
+    catalog: Callable[[], Iterable[str]],
+    *,
+    threshold: float,
+    refresh_s: float = 60.0,
+) -> NluParser:
+    """The parser, trained on `training`; product names are the catalog's plus the product words
+    the training data annotates ("连衣裙", "口红": what customers call things)."""
+    generic = training_products(training)
+    gazetteer = ProductGazetteer(lambda: [*catalog(), *generic], refresh_s=refresh_s)
+    return NluParser.train(training, tokeniser=tokeniser, extractor=EntityExtractor(gazetteer), threshold=threshold)
+
+
+def training_products(training: TrainingData) -> list[str]:
+    return sorted({e.value for example in training.examples for e in example.entities if e.entity == "product"})
+
+
+def catalog_names(factory: sessionmaker[Session], fallback: Path) -> Callable[[], list[str]]:
+    """Product titles from the catalog table, or from the demo catalog file while it is empty."""
+
+    def names() -> list[str]:
+        try:
+            with factory() as session:
+                titles = product_titles(session)
+        except SQLAlchemyError:
+            log.warning("product names unavailable from the database; using %s", fallback)
+            titles = []
+        return titles or catalog_file_names(fallback)
+
+    return names
+
+
+def catalog_file_names(path: Path) -> list[str]:
+    """Titles in a catalog YAML file (a missing or unreadable file gives none, and is logged)."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        log.warning("no product names from %s: %s", path, exc)
+        return []
+    products = document.get("products", []) if isinstance(document, dict) else document
+    if not isinstance(products, list):
+        return []
+    return [str(p["title"]) for p in products if isinstance(p, dict) and p.get("title")]
+
+
+def unanswered_recorder(factory: sessionmaker[Session]) -> Callable[[Inbound, Outcome], None]:
+    def record(inbound: Inbound, outcome: Outcome) -> None:
+        with transaction(factory) as session:
+            record_unanswered(session, channel=inbound.channel.value, openid=inbound.openid, text=inbound.content,
+                              outcome=outcome.value)
+
+    return record

@@ -1,0 +1,210 @@
+"""Size advice as a Rasa form: height and weight filled over as many turns as it takes, then a size
+from the store's size chart.
+
+`ValidateSizeAdviceForm` is the form's validation action (rasa_sdk's FormValidationAction): it
+extracts height and weight from the message's entities, or from a bare number when that slot was
+just asked for ("165"), and refuses implausible values. `action_ask_height` / `action_ask_weight`
+ask for a missing slot; `action_recommend_size` answers once both are known and clears them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from intents.actions.domain import (
+    ACTION_ASK_HEIGHT,
+    ACTION_ASK_WEIGHT,
+    ACTION_RECOMMEND_SIZE,
+    ACTION_VALIDATE_SIZE_FORM,
+    HEIGHT,
+    REQUESTED_SLOT,
+    WEIGHT,
+)
+from intents.actions.replies import ActionTexts
+from intents.errors import IntentsError
+from intents.nlu.entities import BARE_WEIGHT_JIN_FROM, HEIGHT_RANGE_CM, WEIGHT_RANGE_KG
+from intents.nlu.numbers import NUMERAL_CHARS, chinese_number
+
+
+class SizeChartError(IntentsError):
+    code = "size_chart_invalid"
+
+
+@dataclass(frozen=True)
+class SizeRow:
+    size: str
+    max_height_cm: float
+    max_weight_kg: float
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    size: str
+    between: bool  # height and weight point at different sizes: the larger is given
+    outside: bool  # beyond the chart's largest size
+
+
+class SizeChart:
+    def __init__(self, rows: list[SizeRow]) -> None:
+        if not rows:
+            raise SizeChartError("a size chart needs at least one size")
+        self.rows = sorted(rows, key=lambda row: (row.max_height_cm, row.max_weight_kg))
+
+    @classmethod
+    def load(cls, path: Path) -> SizeChart:
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise SizeChartError(f"{path}: cannot read the size chart ({exc})") from None
+        entries = document.get("sizes") if isinstance(document, dict) else None
+        if not isinstance(entries, list):
+            raise SizeChartError(f"{path}: expected a `sizes:` list")
+        return cls([_row(path, index, entry) for index, entry in enumerate(entries)])
+
+    def recommend(self, height_cm: float, weight_kg: float) -> Recommendation:
+        by_height = self._first_fitting(lambda row: row.max_height_cm >= height_cm)
+        by_weight = self._first_fitting(lambda row: row.max_weight_kg >= weight_kg)
+        outside = by_height is None or by_weight is None
+        last = len(self.rows) - 1
+        index = max(last if by_height is None else by_height, last if by_weight is None else by_weight)
+        return Recommendation(self.rows[index].size, between=by_height != by_weight and not outside, outside=outside)
+
+    def _first_fitting(self, fits: Any) -> int | None:
+        return next((index for index, row in enumerate(self.rows) if fits(row)), None)
+
+
+def _row(path: Path, index: int, entry: Any) -> SizeRow:
+    try:
+        return SizeRow(str(entry["size"]), float(entry["max_height_cm"]), float(entry["max_weight_kg"]))
+    except (TypeError, KeyError, ValueError):
+        raise SizeChartError(f"{path}: sizes[{index}] needs size, max_height_cm and max_weight_kg") from None
+
+
+# --------------------------------------------------------------------------- bare numbers
+
+_NUMBER = re.compile(rf"[0-9]+(?:\.[0-9]+)?|[{NUMERAL_CHARS}]+")
+
+
+def bare_numbers(text: str) -> list[float]:
+    """Numbers in a short answer such as "165" or "一百斤" (units are the entity extractor's job)."""
+    values = []
+    for token in _NUMBER.findall(text):
+        value = float(token) if token[0].isdigit() else chinese_number(token)
+        if value is not None:
+            values.append(float(value))
+    return values
+
+
+def plausible_height(number: float) -> float | None:
+    cm = number * 100 if number < 3 else number
+    return cm if HEIGHT_RANGE_CM[0] <= cm <= HEIGHT_RANGE_CM[1] else None
+
+
+def plausible_weight(number: float, text: str) -> float | None:
+    jin = "斤" in text and "公斤" not in text
+    kg = number / 2 if jin or (number >= BARE_WEIGHT_JIN_FROM and "kg" not in text.lower()) else number
+    return kg if WEIGHT_RANGE_KG[0] <= kg <= WEIGHT_RANGE_KG[1] else None
+
+
+# --------------------------------------------------------------------------- form actions
+
+
+class ValidateSizeAdviceForm(FormValidationAction):
+    def __init__(self, texts: ActionTexts) -> None:
+        self._texts = texts
+
+    def name(self) -> str:
+        return ACTION_VALIDATE_SIZE_FORM
+
+    async def extract_height(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        found = next(tracker.get_latest_entity_values(HEIGHT), None)
+        if found is not None:
+            return {HEIGHT: float(found)}
+        if tracker.get_slot(REQUESTED_SLOT) != HEIGHT:
+            return {}
+        numbers = bare_numbers(str(tracker.latest_message.get("text") or ""))
+        return {HEIGHT: numbers[0]} if numbers else {}
+
+    async def extract_weight(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        found = next(tracker.get_latest_entity_values(WEIGHT), None)
+        if found is not None:
+            return {WEIGHT: float(found)}
+        text = str(tracker.latest_message.get("text") or "")
+        numbers = bare_numbers(text)
+        requested = tracker.get_slot(REQUESTED_SLOT)
+        # "165 50" answering the height question carries the weight as its second number.
+        position = 0 if requested == WEIGHT else 1 if requested == HEIGHT else None
+        if position is None or len(numbers) <= position:
+            return {}
+        weight = plausible_weight(numbers[position], text)
+        return {WEIGHT: weight if weight is not None else numbers[position]}
+
+    async def validate_height(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        height = plausible_height(float(value)) if value is not None else None
+        if height is None:
+            dispatcher.utter_message(text=self._texts.bad_height)
+        return {HEIGHT: height}
+
+    async def validate_weight(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        weight = float(value) if value is not None else None
+        if weight is None or not WEIGHT_RANGE_KG[0] <= weight <= WEIGHT_RANGE_KG[1]:
+            dispatcher.utter_message(text=self._texts.bad_weight)
+            return {WEIGHT: None}
+        return {WEIGHT: weight}
+
+
+class ActionAskSlot(Action):
+    def __init__(self, slot: str, question: str) -> None:
+        self._slot = slot
+        self._question = question
+
+    def name(self) -> str:
+        return ACTION_ASK_HEIGHT if self._slot == HEIGHT else ACTION_ASK_WEIGHT
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        dispatcher.utter_message(text=self._question)
+        return []
+
+
+class ActionRecommendSize(Action):
+    def __init__(self, chart: SizeChart, texts: ActionTexts) -> None:
+        self._chart = chart
+        self._texts = texts
+
+    def name(self) -> str:
+        return ACTION_RECOMMEND_SIZE
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        height, weight = tracker.get_slot(HEIGHT), tracker.get_slot(WEIGHT)
+        if height is None or weight is None:
+            dispatcher.utter_message(text=self._texts.ask_height if height is None else self._texts.ask_weight)
+            return []
+        advice = self._chart.recommend(float(height), float(weight))
+        texts = self._texts
+        note = texts.recommend_outside if advice.outside else texts.recommend_between if advice.between else ""
+        dispatcher.utter_message(
+            text=self._texts.recommend.format(height=_shown(height), weight=_shown(weight), size=advice.size, note=note)
+        )
+        return [SlotSet("size", advice.size), SlotSet(HEIGHT, None), SlotSet(WEIGHT, None)]
+
+
+def _shown(number: Any) -> str:
+    value = float(number)
+    return str(int(value)) if value == int(value) else f"{value:.1f}"
