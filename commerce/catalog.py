@@ -66,13 +66,14 @@ def load_catalog_file(path: Path) -> list[dict[str, Any]]:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read {path}: {exc}") from None
+    problems: list[str] = []
     if path.suffix.lower() == ".csv":
-        data, locate = _parse_csv(text)
+        data, locate = _parse_csv(text, problems)
     elif path.suffix.lower() in (".yaml", ".yml"):
         data, locate = _parse_yaml(text)
     else:
         raise InvalidInput(f"{path}: catalog files are .yaml, .yml or .csv")
-    validate_catalog(data, locate=locate)
+    validate_catalog(data, locate=locate, prior_errors=problems)
     return data
 
 
@@ -113,7 +114,7 @@ def _yaml_lines(root: yaml.Node | None) -> dict[tuple[int, int | None], int]:
     return lines
 
 
-def _parse_csv(text: str) -> tuple[list[dict[str, Any]], Locator]:
+def _parse_csv(text: str, errors: list[str]) -> tuple[list[dict[str, Any]], Locator]:
     """One row per SKU; a product's fields come from its first row (later rows may leave them empty)."""
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
@@ -121,7 +122,6 @@ def _parse_csv(text: str) -> tuple[list[dict[str, Any]], Locator]:
         raise InvalidInput(f"line 1: CSV header lacks {', '.join(missing)}")
     products: dict[str, dict[str, Any]] = {}
     lines: dict[tuple[int, int | None], int] = {}
-    errors: list[str] = []
     for row in reader:
         line = reader.line_num
         product = _csv_product(products, row, lines, line)
@@ -129,8 +129,6 @@ def _parse_csv(text: str) -> tuple[list[dict[str, Any]], Locator]:
                "price_fen": _csv_int(row["price_fen"]), "stock": _csv_int(row["stock"])}
         lines[(list(products).index(product["id"]), len(product["skus"]))] = line
         product["skus"].append(sku)
-    if errors:
-        raise InvalidInput(f"{len(errors)} bad rows: {errors[0]}", errors=errors[:MAX_ERRORS_SHOWN])
 
     def locate(product: int, sku: int | None) -> str:
         return f"line {lines.get((product, sku)) or lines.get((product, None), '?')}"
@@ -174,9 +172,11 @@ def _default_locator(product: int, sku: int | None) -> str:
     return f"product {product + 1}" + (f", SKU {sku + 1}" if sku is not None else "")
 
 
-def validate_catalog(data: Sequence[Any], *, locate: Locator = _default_locator) -> list[ProductRow]:
+def validate_catalog(
+    data: Sequence[Any], *, locate: Locator = _default_locator, prior_errors: Sequence[str] = ()
+) -> list[ProductRow]:
     """Check every product and SKU; raise InvalidInput listing every problem, or return typed rows."""
-    errors: list[str] = []
+    errors: list[str] = list(prior_errors)
     rows: list[ProductRow] = []
     seen_products: set[str] = set()
     seen_skus: set[str] = set()
