@@ -7,21 +7,50 @@ runs them on its thread pool, so the blocking database and WeChat calls never st
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from sqlalchemy.orm import Session, sessionmaker
 
+from commerce.cart import add_to_cart, get_cart, remove_from_cart, set_cart_quantity
+from commerce.catalog import count_products, get_product, list_products
+from commerce.config import OrdersConfig
 from commerce.db import transaction, utcnow
+from commerce.errors import IllegalTransition
+from commerce.orders import get_order, list_orders, place_order, request_refund
+from commerce.pay_errors import PayError
+from commerce.payments import CloseOutcome, close_and_cancel, prepay_order
+from commerce.states import OrderStatus
+from commerce.wechatpay import WeChatPay
 from miniprogram.auth import Credentials, bearer_token, openid_dependency
 from miniprogram.config import MpApiConfig
+from miniprogram.errors import PaymentUnavailable
 from miniprogram.http_errors import ERROR_RESPONSES, bounded_route
-from miniprogram.metrics import LOGINS
-from miniprogram.schemas import LoginRequest, LoginResponse, Me
+from miniprogram.metrics import CHECKOUTS, LOGINS
+from miniprogram.schemas import (
+    CartItemIn,
+    CartOut,
+    CartQuantityIn,
+    CheckoutIn,
+    CheckoutOut,
+    LoginRequest,
+    LoginResponse,
+    Me,
+    OrderOut,
+    OrderPage,
+    PayParamsOut,
+    ProductOut,
+    ProductPage,
+    RefundRequestIn,
+)
 from miniprogram.sessions import CodeExchange, open_session, revoke_token
+from miniprogram.views import cart_view, order_view, product_view
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,8 +59,15 @@ class MpApi:
 
     factory: sessionmaker[Session]
     exchange_code: CodeExchange  # jscode2session
+    pay: WeChatPay | None  # None: WeChat Pay is not configured, checkout answers 503
     config: MpApiConfig = field(default_factory=MpApiConfig)
+    orders: OrdersConfig = field(default_factory=OrdersConfig)
     clock: Callable[[], datetime] = field(default=utcnow)
+
+    def wechat_pay(self, order_no: str | None = None) -> WeChatPay:
+        if self.pay is None:
+            raise PaymentUnavailable("WeChat Pay is not configured on this store", order_no=order_no)
+        return self.pay
 
 
 def build_mp_router(api: MpApi) -> APIRouter:
@@ -39,14 +75,16 @@ def build_mp_router(api: MpApi) -> APIRouter:
         prefix="/mp", tags=["mini-program"], route_class=bounded_route(api.config.max_body_bytes),
         responses=ERROR_RESPONSES,
     )
-    _add_session_routes(router, api)
+    # A default, not an Annotated alias: annotations here are strings FastAPI resolves at module level.
+    current_openid = Depends(openid_dependency(api.factory, api.clock))
+    _add_session_routes(router, api, current_openid)
+    _add_catalog_routes(router, api)
+    _add_cart_routes(router, api, current_openid)
+    _add_order_routes(router, api, current_openid)
     return router
 
 
-def _add_session_routes(router: APIRouter, api: MpApi) -> None:
-    # A default, not an Annotated alias: annotations here are strings FastAPI resolves at module level.
-    current_openid = Depends(openid_dependency(api.factory, api.clock))
-
+def _add_session_routes(router: APIRouter, api: MpApi, current_openid: str) -> None:
     @router.post("/login", response_model=LoginResponse, summary="Exchange a wx.login() code for a token")
     def login(body: LoginRequest) -> LoginResponse:
         try:
@@ -61,12 +99,127 @@ def _add_session_routes(router: APIRouter, api: MpApi) -> None:
         expires_at = now + timedelta(seconds=api.config.session_ttl_s)
         return LoginResponse(token=token, openid=wechat.openid, expires_at=expires_at)
 
-    @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke this token")
+    @router.post("/logout", status_code=204, summary="Revoke this token")
     def logout(credentials: Credentials, _: str = current_openid) -> Response:
         with transaction(api.factory) as session:
             revoke_token(session, token=bearer_token(credentials), now=api.clock())
-        return Response(status_code=status.HTTP_204_NO_CONTENT)
+        return Response(status_code=204)
 
     @router.get("/me", response_model=Me, summary="Who this token speaks for")
     def me(openid: str = current_openid) -> Me:
         return Me(openid=openid)
+
+
+def _add_catalog_routes(router: APIRouter, api: MpApi) -> None:
+    @router.get("/products", response_model=ProductPage, summary="Products on sale")
+    def products(
+        category: str | None = Query(None, max_length=40),
+        limit: int = Query(20, ge=1, le=100),
+        offset: int = Query(0, ge=0),
+    ) -> ProductPage:
+        with api.factory() as session:
+            found = list_products(session, category=category, limit=limit, offset=offset)
+            return ProductPage(products=[product_view(p) for p in found], limit=limit, offset=offset,
+                               total=count_products(session, category=category))
+
+    @router.get("/products/{product_id}", response_model=ProductOut, summary="One product with its SKUs")
+    def product(product_id: str) -> ProductOut:
+        with api.factory() as session:
+            return product_view(get_product(session, product_id))
+
+
+def _add_cart_routes(router: APIRouter, api: MpApi, current_openid: str) -> None:
+    @router.get("/cart", response_model=CartOut, summary="The customer's cart")
+    def cart(openid: str = current_openid) -> CartOut:
+        with api.factory() as session:
+            return cart_view(get_cart(session, openid=openid))
+
+    @router.post("/cart/items", response_model=CartOut, summary="Add units of a SKU")
+    def add_item(body: CartItemIn, openid: str = current_openid) -> CartOut:
+        with transaction(api.factory) as session:
+            return cart_view(add_to_cart(session, openid=openid, sku_id=body.sku_id, quantity=body.quantity,
+                                         config=api.orders, now=api.clock()))
+
+    @router.patch("/cart/items/{sku_id}", response_model=CartOut, summary="Set a line's quantity (0 removes it)")
+    def set_quantity(sku_id: str, body: CartQuantityIn, openid: str = current_openid) -> CartOut:
+        with transaction(api.factory) as session:
+            return cart_view(set_cart_quantity(session, openid=openid, sku_id=sku_id, quantity=body.quantity,
+                                               config=api.orders, now=api.clock()))
+
+    @router.delete("/cart/items/{sku_id}", response_model=CartOut, summary="Remove a line")
+    def remove_item(sku_id: str, openid: str = current_openid) -> CartOut:
+        with transaction(api.factory) as session:
+            return cart_view(remove_from_cart(session, openid=openid, sku_id=sku_id))
+
+
+def _add_order_routes(router: APIRouter, api: MpApi, current_openid: str) -> None:
+    @router.post("/checkout", response_model=CheckoutOut, status_code=201,
+                 summary="Order the cart (stock reserved) and get the params for wx.requestPayment")
+    def checkout(body: CheckoutIn, openid: str = current_openid) -> CheckoutOut:
+        pay = api.wechat_pay()
+        try:
+            with transaction(api.factory) as session:
+                order = place_order(session, openid=openid, address=body.address.model_dump(exclude_none=True),
+                                    now=api.clock(), ttl_s=api.orders.order_ttl_s)
+        except Exception:
+            CHECKOUTS.labels(result="refused").inc()
+            raise
+        # Committed: the stock is the customer's until the order expires. WeChat Pay is called
+        # outside that transaction; if it fails, POST /mp/orders/{no}/pay tries again.
+        params = _prepay(api, pay, order.order_no, openid)
+        CHECKOUTS.labels(result="ok").inc()
+        return CheckoutOut(order_no=order.order_no, amount_fen=order.amount_fen, status=order.status,
+                           expires_at=order.expires_at, pay_params=params)
+
+    @router.post("/orders/{order_no}/pay", response_model=PayParamsOut,
+                 summary="Params for wx.requestPayment again (an unpaid order)")
+    def pay_again(order_no: str, openid: str = current_openid) -> PayParamsOut:
+        return PayParamsOut(order_no=order_no, pay_params=_prepay(api, api.wechat_pay(order_no), order_no, openid))
+
+    @router.get("/orders", response_model=OrderPage, summary="The customer's orders, newest first")
+    def orders(
+        status: OrderStatus | None = None,
+        limit: int = Query(20, ge=1, le=100),
+        offset: int = Query(0, ge=0),
+        openid: str = current_openid,
+    ) -> OrderPage:
+        with api.factory() as session:
+            found = list_orders(session, openid=openid, status=status, limit=limit, offset=offset)
+            return OrderPage(orders=[order_view(o) for o in found], limit=limit, offset=offset)
+
+    @router.get("/orders/{order_no}", response_model=OrderOut, summary="One order with its status")
+    def order(order_no: str, openid: str = current_openid) -> OrderOut:
+        with api.factory() as session:
+            return order_view(get_order(session, order_no=order_no, openid=openid))
+
+    @router.post("/orders/{order_no}/cancel", response_model=OrderOut, summary="Cancel an unpaid order")
+    def cancel(order_no: str, openid: str = current_openid) -> OrderOut:
+        pay = api.wechat_pay(order_no)
+        outcome = close_and_cancel(api.factory, pay=pay, order_no=order_no, reason="cancelled by the customer",
+                                   actor="customer", openid=openid, now=api.clock())
+        if outcome is CloseOutcome.DEFERRED:
+            raise PaymentUnavailable("WeChat Pay did not confirm the close; try again", order_no=order_no)
+        with api.factory() as session:
+            current = get_order(session, order_no=order_no, openid=openid)
+            if outcome is not CloseOutcome.CANCELLED:  # paid meanwhile: the payment wins
+                raise IllegalTransition(order_no, current.status, OrderStatus.CANCELLED.value)
+            return order_view(current)
+
+    @router.post("/orders/{order_no}/refund-request", response_model=OrderOut,
+                 summary="Ask for the whole order to be refunded (staff decide)")
+    def refund_request(order_no: str, body: RefundRequestIn, openid: str = current_openid) -> OrderOut:
+        with transaction(api.factory) as session:
+            return order_view(request_refund(session, order_no=order_no, openid=openid, reason=body.reason,
+                                             now=api.clock()))
+
+
+def _prepay(api: MpApi, pay: WeChatPay, order_no: str, openid: str) -> dict[str, str]:
+    try:
+        return prepay_order(api.factory, pay=pay, order_no=order_no, openid=openid)
+    except PayError as exc:
+        CHECKOUTS.labels(result="prepay_failed").inc()
+        log.warning("prepay for %s failed: %s", order_no, exc)
+        raise PaymentUnavailable(
+            f"order {order_no} is placed but WeChat Pay did not answer; POST /mp/orders/{order_no}/pay to retry",
+            order_no=order_no,
+        ) from exc

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 class ApiError(Exception):
-    code = "api_error"
+    code = "API_ERROR"
     status = 400
     field: str | None = None
 
@@ -26,14 +26,14 @@ class ApiError(Exception):
 class Unauthorized(ApiError):
     """No token, an unknown, expired or revoked one."""
 
-    code = "unauthorized"
+    code = "UNAUTHORIZED"
     status = 401
 
 
 class LoginRefused(ApiError):
     """WeChat refused the login code (used, expired, invalid, or a high-risk user)."""
 
-    code = "login_refused"
+    code = "LOGIN_REFUSED"
     status = 401
     field = "code"
 
@@ -49,17 +49,30 @@ class LoginRefused(ApiError):
 class WeChatUnavailable(ApiError):
     """WeChat could not be reached or answered with an error that is not the customer's."""
 
-    code = "wechat_unavailable"
+    code = "WECHAT_UNAVAILABLE"
     status = 502
 
 
 class AdminDisabled(ApiError):
-    code = "admin_disabled"
+    code = "ADMIN_DISABLED"
     status = 503
 
 
 class PaymentUnavailable(ApiError):
-    """The order is placed but WeChat Pay could not prepare the payment; paying can be retried."""
+    """WeChat Pay gave no usable answer (or is not configured); the request can be retried."""
 
-    code = "payment_unavailable"
-    status = 502
+    code = "PAYMENT_UNAVAILABLE"
+    status = 503
+
+    def __init__(self, message: str, *, order_no: str | None = None) -> None:
+        super().__init__(message)
+        self.order_no = order_no
+
+    def extra(self) -> dict[str, object]:
+        return {"order_no": self.order_no} if self.order_no else {}
+
+
+class BodyTooLarge(ApiError):
+    code = "BODY_TOO_LARGE"
+    status = 413
+    field = "body"

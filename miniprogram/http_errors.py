@@ -1,7 +1,8 @@
 """Every refusal of the JSON APIs (/mp/, /admin/) becomes a response here, and only here.
 
-Body: {"error": {"code": ..., "message": ..., "field": ...}}. Validation errors are 422 naming the
-first offending field; the API's own errors and the commerce domain's carry their code and status.
+Body: {"error": {"code": ..., "message": ..., "field": ...}} plus any machine-readable extras the
+error carries (`sku_id` for OUT_OF_STOCK, `wechat_errcode` for LOGIN_REFUSED ...). Validation
+errors are 422 INVALID_INPUT naming the first offending field, like the commerce core's own.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.types import Message
 
-from miniprogram.errors import ApiError
+from commerce.errors import CommerceError
+from commerce.pay_errors import PayError
+from miniprogram.errors import ApiError, BodyTooLarge, PaymentUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -38,23 +41,26 @@ class ErrorBody(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": description}
     for status, description in (
-        (401, "missing, unknown, expired or revoked token"),
+        (401, "missing, unknown, expired or revoked token (or API key)"),
         (404, "no such product, SKU or order (another customer's order included)"),
-        (409, "conflict with the current state (out of stock, order not cancellable, ...)"),
+        (409, "conflict with the current state: OUT_OF_STOCK (names sku_id), EMPTY_CART, ILLEGAL_TRANSITION"),
         (413, "request body too large"),
-        (422, "invalid request; `field` names the offending field"),
+        (422, "INVALID_INPUT; `field` names the offending field"),
+        (503, "WeChat or WeChat Pay did not answer; retry"),
     )
 }
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "field": field, **extra}}, status_code=status)
+def error_response(status: int, code: str, message: str, field: str | None = None,
+                   extra: dict[str, object] | None = None) -> JSONResponse:
+    detail = {"code": code, "message": message, "field": field} | (extra or {})
+    return JSONResponse({"error": detail}, status_code=status)
 
 
 def validation_response(errors: Sequence[Any]) -> JSONResponse:
     first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request", "type": "value_error"}
     field = _field_name(first)
-    return error_response(422, "invalid_request", f"{field}: {first['msg']}", field)
+    return error_response(422, "INVALID_INPUT", f"{field}: {first['msg']}", field)
 
 
 def _field_name(error: dict[str, Any]) -> str:
@@ -64,16 +70,20 @@ def _field_name(error: dict[str, Any]) -> str:
     return ".".join(loc[1:])  # drop "body" / "query" / "path"
 
 
-def domain_response(exc: Any) -> JSONResponse:
-    field = getattr(exc, "field", None)
-    extra = exc.details() if hasattr(exc, "details") else {}
-    log.info("refused: %s (%s)", exc.code, exc)
-    return error_response(exc.http_status, exc.code, str(exc), field, **extra)
-
-
-def api_response(exc: ApiError) -> JSONResponse:
-    log.info("refused: %s (%s)", exc.code, exc.message)
-    return error_response(exc.status, exc.code, exc.message, exc.field, **exc.extra())
+def refusal_response(exc: Exception) -> JSONResponse | None:
+    """The response for a known refusal; None for anything else (a bug: it propagates as a 500)."""
+    if isinstance(exc, RequestValidationError):
+        return validation_response(exc.errors())
+    if isinstance(exc, ApiError):
+        log.info("refused: %s (%s)", exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message, exc.field, exc.extra())
+    if isinstance(exc, CommerceError):
+        log.info("refused: %s (%s)", exc.code, exc.message)
+        return error_response(exc.http_status, exc.code, exc.message, getattr(exc, "field", None), exc.details())
+    if isinstance(exc, PayError):
+        log.warning("WeChat Pay failed: %s", exc)
+        return refusal_response(PaymentUnavailable(f"WeChat Pay did not answer ({exc.code}); try again"))
+    return None
 
 
 class JsonApiRoute(APIRoute):
@@ -88,11 +98,11 @@ class JsonApiRoute(APIRoute):
         async def guarded(request: Request) -> Response:
             try:
                 return await handler(await _with_bounded_body(request, limit))
-            except RequestValidationError as exc:
-                log.info("invalid request to %s: %s", request.url.path, exc.errors()[:1])
-                return validation_response(exc.errors())
-            except ApiError as exc:
-                return api_response(exc)
+            except Exception as exc:
+                response = refusal_response(exc)
+                if response is None:
+                    raise
+                return response
 
         return guarded
 
@@ -102,22 +112,17 @@ def bounded_route(max_body_bytes: int) -> type[JsonApiRoute]:
     return type("BoundedJsonApiRoute", (JsonApiRoute,), {"max_body_bytes": max_body_bytes})
 
 
-class BodyTooLarge(ApiError):
-    code = "body_too_large"
-    status = 413
-
-
 async def read_bounded(request: Request, limit: int) -> bytes:
     """The request body, refused unread past `limit` bytes (Content-Length first, then as it streams)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"request body over {limit} bytes", field="body")
+        raise BodyTooLarge(f"request body over {limit} bytes")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge(f"request body over {limit} bytes", field="body")
+            raise BodyTooLarge(f"request body over {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -24,3 +24,133 @@ class LoginResponse(BaseModel):
 
 class Me(BaseModel):
     openid: str
+
+
+# ----- catalog -------------------------------------------------------------------------------
+
+
+class SkuOut(BaseModel):
+    sku_id: str
+    specs: dict[str, str]
+    price_fen: int
+    stock: int
+
+
+class ProductOut(BaseModel):
+    id: str
+    title: str
+    category: str
+    description: str
+    images: list[str]
+    skus: list[SkuOut]
+
+
+class ProductPage(BaseModel):
+    products: list[ProductOut]
+    total: int
+    limit: int
+    offset: int
+
+
+# ----- cart ----------------------------------------------------------------------------------
+
+
+class CartItemIn(_Body):
+    sku_id: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(1, ge=1, le=99)
+
+
+class CartQuantityIn(_Body):
+    quantity: int = Field(ge=0, le=99, description="0 removes the line")
+
+
+class CartLineOut(BaseModel):
+    sku_id: str
+    product_id: str
+    title: str
+    specs: dict[str, str]
+    price_fen: int
+    quantity: int
+    subtotal_fen: int
+    in_stock: int
+    available: bool = Field(description="false when the SKU was taken off sale; checkout refuses it")
+
+
+class CartOut(BaseModel):
+    lines: list[CartLineOut]
+    quantity: int
+    total_fen: int
+
+
+# ----- checkout and orders -------------------------------------------------------------------
+
+
+class Address(_Body):
+    """Where to ship; the commerce core checks lengths and the phone number (422 naming the field)."""
+
+    name: str
+    phone: str
+    province: str | None = None
+    city: str | None = None
+    district: str | None = None
+    detail: str
+    postal_code: str | None = None
+
+
+class CheckoutIn(_Body):
+    address: Address
+
+
+class CheckoutOut(BaseModel):
+    order_no: str
+    amount_fen: int
+    status: str
+    expires_at: datetime
+    pay_params: dict[str, str] = Field(description="pass to wx.requestPayment as they are")
+
+
+class PayParamsOut(BaseModel):
+    order_no: str
+    pay_params: dict[str, str]
+
+
+class RefundRequestIn(_Body):
+    reason: str = Field(min_length=1, max_length=120)
+
+
+class OrderItemOut(BaseModel):
+    sku_id: str
+    product_id: str
+    title: str
+    specs: dict[str, str]
+    price_fen: int
+    quantity: int
+
+
+class RefundOut(BaseModel):
+    out_refund_no: str
+    amount_fen: int
+    status: str
+    reason: str
+
+
+class OrderOut(BaseModel):
+    order_no: str
+    status: str
+    amount_fen: int
+    refunded_fen: int
+    created_at: datetime
+    expires_at: datetime
+    paid_at: datetime | None
+    shipped_at: datetime | None
+    carrier: str | None
+    tracking_no: str | None
+    address: dict[str, str]
+    items: list[OrderItemOut]
+    refunds: list[RefundOut]
+
+
+class OrderPage(BaseModel):
+    orders: list[OrderOut]
+    limit: int
+    offset: int
