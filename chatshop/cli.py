@@ -8,6 +8,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from chatshop.actions_cli import add_actions_commands
+from chatshop.nlu_cli import add_nlu_commands
 from chatshop.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("chatshop")
@@ -49,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
 
     seed = commands.add_parser("seed", parents=[common], help="install the demo store (never overwrites)")
     seed.set_defaults(run=_seed)
+    add_nlu_commands(commands, common)
+    add_actions_commands(commands, common)
     return parser
 
 

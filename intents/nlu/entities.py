@@ -83,6 +83,7 @@ _HEIGHT_SPOKEN = re.compile(r"(?P<a>[1一])\s*米\s*(?P<b>[0-9]{1,2}(?![0-9])|[�
 _HEIGHT_BARE = re.compile(
     r"身高\s*(?:是|有|大概|差不多)?\s*(?P<n>[0-9]{3}|1\.[0-9]{1,2})(?![0-9.]|\s*(?:cm|厘米|公分|m|米))"
 )
+_HEIGHT_BEFORE = re.compile(r"(?<![0-9.])(?P<n>[0-9]{3})\s*的?\s*(?:身高|个子|个头)")
 
 _WEIGHT_UNIT = re.compile(r"(?<![0-9.])(?P<n>[0-9]{2,3}(?:\.[0-9])?)\s*(?P<unit>kg|公斤|千克|斤)")
 _WEIGHT_SPOKEN = re.compile(rf"(?P<cn>{_CN}{{1,5}})\s*(?P<unit>公斤|千克|斤)")
@@ -155,7 +156,7 @@ def _heights(folded: str) -> Iterator[_Candidate]:
         tail = int(rest) if rest.isdigit() else spelled_digits(rest)
         if tail is not None:
             yield from _height(m.start(), m.end(), 100 + (tail * 10 if len(rest) == 1 else tail))
-    for m in _HEIGHT_BARE.finditer(folded):
+    for m in (*_HEIGHT_BARE.finditer(folded), *_HEIGHT_BEFORE.finditer(folded)):
         number = float(m.group("n"))
         yield from _height(m.start("n"), m.end("n"), number * 100 if number < 3 else number)
 

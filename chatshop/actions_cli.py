@@ -1,0 +1,49 @@
+"""`chatshop actions serve`: the bot's dialogue actions as a Rasa action server (rasa_sdk on sanic).
+
+A store running Rasa points its endpoints.yml `action_endpoint` at http://HOST:PORT/webhook; the
+server runs the very action instances the bot runs in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from chatshop.settings import Settings, SettingsError
+
+log = logging.getLogger("chatshop")
+
+
+def add_actions_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    actions = commands.add_parser("actions", parents=[common], help="the dialogue actions for a Rasa server")
+    actions_commands = actions.add_subparsers(dest="actions_command", required=True)
+    serve = actions_commands.add_parser("serve", parents=[common], help="serve POST /webhook, GET /health, /actions")
+    serve.add_argument("--host", help="listen address (default: actions.host)")
+    serve.add_argument("--port", type=int, help="listen port (default: actions.port, 5055)")
+    serve.set_defaults(run=_serve)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from rasa_sdk.endpoint import create_app
+    from rasa_sdk.executor import ActionExecutor
+
+    from chatshop.database import open_engine
+    from chatshop.dialogue_setup import build_language, catalog_names
+    from commerce.db import make_session_factory
+
+    if not settings.kb.path.exists():
+        raise SettingsError(f"kb.path: {settings.kb.path} does not exist (run `chatshop seed` for the demo)")
+    engine = open_engine(settings.database.url)
+    try:
+        language = build_language(settings, catalog_names(make_session_factory(engine), settings.nlu.catalog_fallback))
+    finally:
+        engine.dispose()
+    executor = ActionExecutor()
+    for action in language.actions.values():
+        executor.register_action(action)
+    host, port = args.host or settings.actions.host, args.port or settings.actions.port
+    log.info("serving %d actions on http://%s:%s/webhook", len(language.actions), host, port)
+    app = create_app(executor, cors_origins=[])
+    app.run(host=host, port=port, single_process=True, motd=False, access_log=False)
+    return 0
