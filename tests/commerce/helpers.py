@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from commerce.cart import add_to_cart
 from commerce.db import transaction, utcnow
-from commerce.models import OrderEvent, OutboxEvent, Sku
+from commerce.models import Order, OrderEvent, OutboxEvent, Sku
 from commerce.orders import place_order
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "commerce"
@@ -45,6 +45,11 @@ def checkout(
 def stock_of(factory: sessionmaker[Session], sku_id: str) -> int:
     with factory() as session:
         return int(session.scalars(select(Sku.stock).where(Sku.sku_id == sku_id)).one())
+
+
+def status_of(factory: sessionmaker[Session], order_no: str) -> str:
+    with factory() as session:
+        return str(session.scalars(select(Order.status).where(Order.order_no == order_no)).one())
 
 
 def event_kinds(factory: sessionmaker[Session], order_no: str) -> list[str]:
