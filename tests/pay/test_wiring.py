@@ -108,7 +108,7 @@ def test_half_a_pay_setup_stops_start_up_naming_what_is_missing(tmp_path: Path, 
 
 def test_an_unreadable_key_file_stops_start_up_naming_the_setting(tmp_path: Path) -> None:
     environ = production_environ(tmp_path) | {"CHATSHOP__PAY__MERCHANT_PRIVATE_KEY_PATH": str(tmp_path / "nope.pem")}
-    with pytest.raises(SettingsError, match="pay.merchant_private_key_path"):
+    with pytest.raises(SettingsError, match=r"pay\.merchant_private_key_path"):
         pay_config(load_settings(DEFAULT_CONFIG_PATH, environ=environ))
 
 
