@@ -11,7 +11,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.pay.support import OPENID, PaySandbox, authorization, new_out_trade_no, new_rsa_key, rsa_verifies
+from chatshop.sandbox.pay.signing import AuthorizationError, request_signature_message, verify_authorization
+from tests.pay.support import (
+    OPENID,
+    PaySandbox,
+    authorization,
+    new_out_trade_no,
+    new_rsa_key,
+    rsa_sign,
+    rsa_verifies,
+)
 
 JSAPI = "/v3/pay/transactions/jsapi"
 
@@ -183,3 +192,30 @@ def test_every_call_is_in_the_call_record(pay_sandbox: PaySandbox) -> None:
     [record] = pay_sandbox.calls("pay/jsapi")
     assert record["status"] == 400 and record["errcode"] == "PARAM_ERROR"
     assert record["account"] == pay_sandbox.merchant.appid
+
+
+# WeChat Pay's documented signature-string example (签名生成): GET /v3/certificates at 1554208460
+# with nonce 593BEC0C930BF1AFEB40B4A08C8FB242 and no body.
+DOC_TIMESTAMP, DOC_NONCE = "1554208460", "593BEC0C930BF1AFEB40B4A08C8FB242"
+DOC_SIGNATURE_STRING = b"GET\n/v3/certificates\n1554208460\n593BEC0C930BF1AFEB40B4A08C8FB242\n\n"
+
+
+def test_the_signature_string_matches_the_documented_example() -> None:
+    assert request_signature_message("GET", "/v3/certificates", DOC_TIMESTAMP, DOC_NONCE, b"") == DOC_SIGNATURE_STRING
+
+
+def test_an_authorization_over_the_documented_string_verifies(pay_sandbox: PaySandbox) -> None:
+    # given the documented example string signed with the merchant key, in the documented header layout
+    merchant = pay_sandbox.merchant
+    signature = rsa_sign(merchant.merchant_key, DOC_SIGNATURE_STRING)
+    header = (f'WECHATPAY2-SHA256-RSA2048 mchid="{merchant.mchid}",nonce_str="{DOC_NONCE}",'
+              f'signature="{signature}",timestamp="{DOC_TIMESTAMP}",serial_no="{merchant.serial_no}"')
+    public_key = merchant.merchant_key.public_key()
+    # then the gateway's check accepts it, and refuses it for any other URL
+    auth = verify_authorization(header, method="GET", url="/v3/certificates", body=b"", merchant_public_key=public_key)
+    assert (auth.timestamp, auth.nonce_str) == (1554208460, DOC_NONCE)
+    with pytest.raises(AuthorizationError):
+        verify_authorization(header, method="GET", url="/v3/certificates?x=1", body=b"", merchant_public_key=public_key)
+    # and a request that old is refused on the wire as stale
+    stale = pay_sandbox.http.get("/pay/v3/certificates", headers={"Authorization": header})
+    assert stale.status_code == 401 and stale.json()["code"] == "SIGN_ERROR"

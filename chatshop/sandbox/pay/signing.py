@@ -153,6 +153,11 @@ class NotificationSigner:
         return {"Content-Type": "application/json", **self.platform.headers(body, timestamp=timestamp)}
 
 
+def request_signature_message(method: str, url: str, timestamp: str, nonce: str, body: bytes) -> bytes:
+    """The five lines a merchant signs: method, URL (path and query), timestamp, nonce, body."""
+    return f"{method}\n{url}\n{timestamp}\n{nonce}\n".encode() + body + b"\n"
+
+
 def verify_authorization(
     header: str, *, method: str, url: str, body: bytes, merchant_public_key: rsa.RSAPublicKey
 ) -> MerchantAuth:
@@ -167,7 +172,7 @@ def verify_authorization(
         raise AuthorizationError(f"Authorization lacks {', '.join(missing)}")
     if not fields["timestamp"].isdigit():
         raise AuthorizationError("Authorization timestamp is not a number")
-    message = f"{method}\n{url}\n{fields['timestamp']}\n{fields['nonce_str']}\n".encode() + body + b"\n"
+    message = request_signature_message(method, url, fields["timestamp"], fields["nonce_str"], body)
     if not rsa_sha256_verifies(merchant_public_key, message, fields["signature"]):
         raise AuthorizationError("signature does not verify with the merchant's certificate")
     return MerchantAuth(fields["mchid"], fields["serial_no"], int(fields["timestamp"]), fields["nonce_str"])
