@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from chatshop.actions_cli import add_actions_commands
+from chatshop.kb_cli import add_kb_commands
 from chatshop.nlu_cli import add_nlu_commands
 from chatshop.settings import Settings, SettingsError, load_settings
 
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     seed.set_defaults(run=_seed)
     add_nlu_commands(commands, common)
     add_actions_commands(commands, common)
+    add_kb_commands(commands, common)
     return parser
 
 

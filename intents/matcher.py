@@ -46,17 +46,19 @@ _BIGRAM = 0.35
 _CHAR = 0.15
 _STOP = 0.15
 _NEUTRAL = 0.05
+# A word no FAQ uses is most likely the topic of a question the KB does not cover.
+_UNSEEN_BOOST = 1.0
 # F-beta's beta squared: recall of the stored phrasing counts this many times its precision.
 _BETA_SQUARED = 3.0
 # Share of the final score that comes from the best single phrasing; the rest is how much of
 # the message all the FAQ's phrasings cover together (precision against the FAQ as a whole).
-_PHRASING_SHARE = 0.75
+_PHRASING_SHARE = 0.5
 # Features in more postings than this are too common to find candidates with (they still count
 # when the candidates are scored); FAQs scored phrasing by phrasing after retrieval.
 _MAX_POSTINGS = 3000
 _SHORTLIST = 40
 # Answer only when the best FAQ leads the next by this much, unless it is all but certain.
-_MARGIN = 0.04
+_MARGIN = 0.05
 _SURE = 0.9
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _NUMBER_CLASS = "<num>"
@@ -155,7 +157,8 @@ class FaqMatcher:
         return postings
 
     def _weight(self, feature: str, kind: float) -> float:
-        return kind * self._idf.get(feature, self._unseen_idf)
+        idf = self._idf.get(feature)
+        return kind * (self._unseen_idf * _UNSEEN_BOOST if idf is None else idf)
 
     def _mass(self, features: Features) -> float:
         return sum(self._weight(feature, kind) for feature, kind in features.items())
