@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from chatshop.actions_cli import add_actions_commands
+from chatshop.commerce_cli import add_commerce_commands, seed_demo_catalog
 from chatshop.kb_cli import add_kb_commands
 from chatshop.nlu_cli import add_nlu_commands
 from chatshop.settings import Settings, SettingsError, load_settings
@@ -55,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     add_nlu_commands(commands, common)
     add_actions_commands(commands, common)
     add_kb_commands(commands, common)
+    add_commerce_commands(commands, common)  # catalog import/export, ship, refund, stock
     return parser
 
 
@@ -101,6 +103,7 @@ def _db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _seed(settings: Settings, _args: argparse.Namespace) -> int:
+    seed_demo_catalog(settings)  # only when the database has no catalog yet
     target = settings.kb.path
     if target.exists():
         log.info("knowledge base %s already exists; left as it is", target)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -27,7 +28,7 @@ from tests.commerce.helpers import fixture_path
 DEMO_CATALOG = Path(__file__).parent.parent.parent / "chatshop" / "demo" / "catalog.yaml"
 
 
-def _import(factory: sessionmaker[Session], data: list[dict[str, object]], **options: bool) -> None:
+def _import(factory: sessionmaker[Session], data: list[dict[str, Any]], **options: bool) -> None:
     with transaction(factory) as session:
         import_catalog(session, data, **options)
 
