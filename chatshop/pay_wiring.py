@@ -157,19 +157,27 @@ def pay_config(settings: Settings) -> PayConfig | None:
 
 def build_pay_client(settings: Settings) -> WeChatPay | None:
     config = pay_config(settings)
-    return WeChatPay(config) if config is not None else None
+    if config is None:
+        return None
+    try:
+        return WeChatPay(config)
+    except Exception as exc:  # wechatpayv3 raises a bare Exception for a key it cannot load
+        raise SettingsError(f"pay: the merchant private key or platform public key is unusable ({exc})") from None
 
 
 def build_notification_verifier(settings: Settings) -> NotificationVerifier | None:
     config = pay_config(settings)
     if config is None:
         return None
-    return NotificationVerifier(
-        apiv3_key=config.apiv3_key,
-        platform_public_key=config.platform_public_key,
-        platform_public_key_id=config.platform_public_key_id,
-        max_clock_skew_s=settings.pay.max_clock_skew_s,
-    )
+    try:
+        return NotificationVerifier(
+            apiv3_key=config.apiv3_key,
+            platform_public_key=config.platform_public_key,
+            platform_public_key_id=config.platform_public_key_id,
+            max_clock_skew_s=settings.pay.max_clock_skew_s,
+        )
+    except ValueError as exc:
+        raise SettingsError(f"pay.platform_public_key_path: not an RSA public key ({exc})") from None
 
 
 def _read_key(path: Path, setting: str) -> str:

@@ -137,3 +137,14 @@ def test_the_running_app_serves_the_sandbox_gateway_to_its_own_client(
     assert client.query(out_trade_no).trade_state == TradeState.SUCCESS
     [record] = paid.json()["notifications"]
     assert record["url"] == server.base_url + "/pay/notify"
+
+
+def test_a_key_file_that_is_not_the_right_key_stops_start_up(tmp_path: Path) -> None:
+    environ = production_environ(tmp_path)
+    # the merchant's private key where the platform's public key belongs
+    environ["CHATSHOP__PAY__PLATFORM_PUBLIC_KEY_PATH"] = environ["CHATSHOP__PAY__MERCHANT_PRIVATE_KEY_PATH"]
+    settings = load_settings(DEFAULT_CONFIG_PATH, environ=environ)
+    with pytest.raises(SettingsError, match="pay"):
+        build_pay_client(settings)
+    with pytest.raises(SettingsError, match="platform_public_key_path"):
+        build_notification_verifier(settings)
