@@ -1,0 +1,55 @@
+"""The scheduler: the jobs are registered on APScheduler intervals from config, and each job runs
+once on demand with a moved clock (no sleeping)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from commerce.db import utcnow
+from scheduler.config import SchedulerConfig
+from scheduler.jobs import CommerceJobs
+from scheduler.runner import JobRunner
+from tests.commerce.helpers import checkout, status_of, stock_of
+from tests.commerce.pay_flow import prepay
+from tests.pay.support import PaySandbox
+
+
+def test_the_runner_schedules_every_job_on_its_interval(store: sessionmaker[Session]) -> None:
+    config = SchedulerConfig(expire_interval_s=7, reconcile_interval_s=11)
+    runner = JobRunner(CommerceJobs(factory=store, pay=None, config=config), config)
+    runner.start()
+    try:
+        assert runner.scheduler is not None
+        jobs = {job.id: job.trigger.interval for job in runner.scheduler.get_jobs()}  # type: ignore[attr-defined]
+        assert jobs == {"expire_unpaid_orders": timedelta(seconds=7), "reconcile_payments": timedelta(seconds=11),
+                        "submit_refunds": timedelta(seconds=60), "advance_orders": timedelta(seconds=3600)}
+    finally:
+        runner.stop()
+    assert runner.job_ids() == []
+
+
+def test_a_disabled_scheduler_starts_nothing(store: sessionmaker[Session]) -> None:
+    config = SchedulerConfig(enabled=False)
+    runner = JobRunner(CommerceJobs(factory=store, pay=None, config=config), config)
+    runner.start()
+    assert runner.scheduler is None
+
+
+def test_without_wechat_pay_the_pay_jobs_leave_orders_alone(store: sessionmaker[Session]) -> None:
+    placed = utcnow()
+    order_no = checkout(store, "o_sched_nopay", {"lipstick-test-316": 1}, now=placed)
+    jobs = CommerceJobs(factory=store, pay=None)
+    later = placed + timedelta(days=1)
+    assert (jobs.expire_orders(later), jobs.reconcile(later), jobs.submit_refunds(later)) == (0, 0, 0)
+    assert status_of(store, order_no) == "pending_payment"
+
+
+def test_the_expiry_job_runs_once_with_a_moved_clock(store: sessionmaker[Session], pay_sandbox: PaySandbox) -> None:
+    placed = utcnow()
+    order_no = checkout(store, "o_sched", {"lipstick-test-316": 1}, now=placed)
+    prepay(store, pay_sandbox, order_no, "o_sched")
+    jobs = CommerceJobs(factory=store, pay=pay_sandbox.client(), clock=lambda: placed + timedelta(hours=1))
+    assert jobs.expire_orders() == 1  # the job's own clock, moved an hour on
+    assert status_of(store, order_no) == "cancelled" and stock_of(store, "lipstick-test-316") == 1
