@@ -28,7 +28,7 @@ def test_an_unknown_product_is_404(shop: LiveServer) -> None:
 
 @pytest.mark.parametrize(("params", "field"), [({"limit": 0}, "limit"), ({"limit": "x"}, "limit"),
                                                ({"offset": -1}, "offset")])
-def test_paging_is_validated(shop: LiveServer, params: dict[str, object], field: str) -> None:
+def test_paging_is_validated(shop: LiveServer, params: dict[str, int | str], field: str) -> None:
     with shop.client() as http:
         answer = http.get("/mp/products", params=params)
     assert answer.status_code == 422 and error_of(answer)["field"] == field
