@@ -8,8 +8,9 @@ the customer's tracker, as Rasa's core would:
 2. ask_human or a complaint → hand off to a person (marked on the dialogue state);
 3. size_advice → the size form (asks for what is missing, then recommends a size);
 4. greet / thanks / goodbye → small talk, unless the message is also a question the KB answers;
-5. order requests (status, tracking, return, cancel, address) → acknowledged with the order number,
-   or the number is asked for; a question about the policy itself ("怎么退货") goes to the KB;
+5. order requests (status, tracking, return, cancel, address), or any message with an order number →
+   acknowledged with the number, or the number is asked for (and the request remembered until it
+   comes); a question about the policy itself ("怎么退货") goes to the KB;
 6. a product with its name, colour or size → product search;
 7. otherwise the knowledge base: answer, clarify with a "猜你想问" menu, or the two-stage
    fallback (ask to rephrase; if the next message fails too, offer a person).
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -52,7 +54,6 @@ from intents.actions.domain import (
     FAQ_ID_ENTITY,
     HANDOFF_MENU_ID,
     HEIGHT,
-    PENDING_REQUEST,
     REQUEST_INTENTS,
     REQUESTED_SLOT,
     SIZE_FORM,
@@ -168,7 +169,8 @@ class Dialogue:
 
     def _answer_tap(self, turn: Turn, item_id: str) -> None:
         if item_id == HANDOFF_MENU_ID:
-            self._hear(turn, {"text": turn.inbound.content, "intent": {"name": "ask_human", "confidence": 1.0},
+            # Rasa's conventional intent for saying yes to what the bot offered.
+            self._hear(turn, {"text": turn.inbound.content, "intent": {"name": "affirm", "confidence": 1.0},
                               "entities": []})
             self._run(turn, ACTION_REQUEST_HUMAN)
             return
@@ -199,12 +201,13 @@ class Dialogue:
             self._ask_knowledge_base(turn)
 
     def _wants_order_request(self, turn: Turn, parsed: ParseResult, intent: str) -> bool:
-        has_order_no = bool(parsed.entity_values("order_no"))
-        if intent in REQUEST_INTENTS:
-            # "怎么退货" asks about the policy (the KB answers it); "我要退货 + number" is a request.
-            return has_order_no or self._faqs.match(turn.inbound.content).outcome is not Outcome.ANSWER
-        # The order number the bot asked for, sent on its own.
-        return has_order_no and bool(turn.state.slots.get(PENDING_REQUEST))
+        if parsed.entity_values("order_no"):
+            return True  # with its number (or the number alone) it is about that order
+        if intent not in REQUEST_INTENTS:
+            return False
+        # "怎么退货" asks about the policy, which the KB answers; "我要退货" is a request.
+        text = turn.inbound.content
+        return not _HOW_TO.search(text) or self._faqs.match(text).outcome is not Outcome.ANSWER
 
     def _ask_knowledge_base(self, turn: Turn) -> None:
         result = self._faqs.match(turn.inbound.content)
@@ -277,6 +280,10 @@ class Dialogue:
                           for m in dispatcher.messages])
         turn.messages.extend(dispatcher.messages)
         return events
+
+
+# How a customer asks about a policy rather than for something to be done to their order.
+_HOW_TO = re.compile(r"怎么|怎样|如何|能不能|能否|可不可以|可以|规则|流程|多久|几天")
 
 
 def _names_a_product(parsed: ParseResult) -> bool:

@@ -86,15 +86,17 @@ class ActionHandleRequest(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         intent = latest_intent(tracker)
+        order_no = first_entity(tracker, "order_no")
         request = intent if intent in REQUEST_INTENTS else tracker.get_slot(PENDING_REQUEST)
         if request not in REQUEST_INTENTS:
-            dispatcher.utter_message(text=self._texts.rephrase)
-            return []
+            if order_no is None:
+                dispatcher.utter_message(text=self._texts.rephrase)
+                return []
+            request = "order_status"  # a bare order number: its status is what people want to know
         events: list[EventType] = []
         phone = first_entity(tracker, "phone")
         if phone:
             events.append(SlotSet("phone", phone))
-        order_no = first_entity(tracker, "order_no")
         if order_no is None:
             dispatcher.utter_message(text=self._texts.ask_order_no)
             return [*events, SlotSet(PENDING_REQUEST, request)]

@@ -131,7 +131,7 @@ class ValidateSizeAdviceForm(FormValidationAction):
         found = next(tracker.get_latest_entity_values(HEIGHT), None)
         if found is not None:
             return {HEIGHT: float(found)}
-        if tracker.get_slot(REQUESTED_SLOT) != HEIGHT:
+        if tracker.get_slot(REQUESTED_SLOT) != HEIGHT or next(tracker.get_latest_entity_values(WEIGHT), None):
             return {}
         numbers = bare_numbers(str(tracker.latest_message.get("text") or ""))
         return {HEIGHT: numbers[0]} if numbers else {}
@@ -142,6 +142,8 @@ class ValidateSizeAdviceForm(FormValidationAction):
         found = next(tracker.get_latest_entity_values(WEIGHT), None)
         if found is not None:
             return {WEIGHT: float(found)}
+        if next(tracker.get_latest_entity_values(HEIGHT), None) is not None:
+            return {}  # the numbers of "一米六二" are the height's, not a weight
         text = str(tracker.latest_message.get("text") or "")
         numbers = bare_numbers(text)
         requested = tracker.get_slot(REQUESTED_SLOT)

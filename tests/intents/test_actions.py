@@ -120,6 +120,11 @@ def test_size_form_validation_extracts_and_validates(actions: dict[str, Action])
     # a bare number answers the slot that was asked for
     events, _ = run(validate, tracker("158", intent="nlu_fallback", slots={"requested_slot": "height"}))
     assert {e["name"]: e["value"] for e in events} == {"height": 158.0}
+    events, _ = run(validate, tracker("一米六二", intent="nlu_fallback", slots={"requested_slot": "height"},
+                                      entities=[entity("height", 162)]))
+    assert {e["name"]: e["value"] for e in events} == {"height": 162.0}  # its digits are not read as a weight
+    events, _ = run(validate, tracker("165 50", intent="nlu_fallback", slots={"requested_slot": "height"}))
+    assert {e["name"]: e["value"] for e in events} == {"height": 165.0, "weight": 50.0}
     events, _ = run(validate, tracker("九十五斤", intent="nlu_fallback", slots={"requested_slot": "weight"}))
     assert {e["name"]: e["value"] for e in events} == {"weight": 47.5}
     # an implausible value is refused and asked again

@@ -1,0 +1,204 @@
+"""The dialogue policy turn by turn: forms, two-stage fallback, handoff, order requests, small talk.
+
+The bot runs here in-process with the demo KB, the demo training data and a memory tracker store;
+test_dialogue_conversations.py runs whole conversations through the live webhook and the database.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bot.config import DialogueConfig
+from bot.dialogue import Dialogue
+from bot.inbound import Inbound
+from bot.models import Channel
+from bot.outgoing import MsgMenu, Outgoing, Text
+from bot.tracker import DialogueSnapshot, MemoryTrackerStore
+from chatshop.dialogue_setup import catalog_file_names, train_parser
+from chatshop.settings import BotSettings
+from intents.actions import ActionTexts, FaqLookup, SizeChart, build_actions
+from intents.actions.domain import HANDOFF_MENU_ID
+from intents.kb import KnowledgeBaseSource, Outcome
+from intents.nlu.parser import NluParser
+from intents.nlu.training_data import read_training_data
+from tests.support import DEMO_KB
+
+ROOT = Path(__file__).parents[2]
+BOT = BotSettings()
+_ids = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def language() -> tuple[KnowledgeBaseSource, NluParser]:
+    kb = KnowledgeBaseSource(DEMO_KB)
+    titles = catalog_file_names(ROOT / "chatshop" / "demo" / "catalog.yaml")
+    parser = train_parser(read_training_data(ROOT / "chatshop" / "demo" / "nlu.yml"), kb.tokeniser, lambda: titles,
+                          threshold=0.5)
+    return kb, parser
+
+
+class Bot:
+    """The dialogue with its tracker store and the unanswered questions it reported."""
+
+    def __init__(self, kb: KnowledgeBaseSource, parser: NluParser) -> None:
+        faqs = FaqLookup(kb)
+        actions = build_actions(faqs=faqs, size_chart=SizeChart.load(ROOT / "chatshop" / "demo" / "size_chart.yaml"),
+                                texts=ActionTexts(rephrase=BOT.fallback))
+        self.store = MemoryTrackerStore()
+        self.unanswered: list[tuple[str, Outcome]] = []
+        self.dialogue = Dialogue(kb=kb, config=DialogueConfig(**BOT.model_dump()), nlu=parser, faqs=faqs,
+                                 actions=actions, trackers=self.store,
+                                 record_unanswered=lambda inbound, outcome: self.unanswered.append(
+                                     (inbound.content, outcome)))
+
+    def says(self, text: str, *, openid: str = "o_alice", channel: Channel = Channel.OA,
+             menu_id: str = "") -> list[Outgoing]:
+        number = next(_ids)
+        return self.dialogue.respond(Inbound(channel=channel, openid=openid, kind="text", create_time=number,
+                                             msg_id=number, content=text, menu_id=menu_id))
+
+    def state(self, openid: str = "o_alice", channel: Channel = Channel.OA) -> DialogueSnapshot:
+        return self.store.load(channel, openid)
+
+
+@pytest.fixture
+def bot(language: tuple[KnowledgeBaseSource, NluParser]) -> Bot:
+    return Bot(*language)
+
+
+def texts(replies: list[Outgoing]) -> list[str]:
+    return [reply.content for reply in replies if isinstance(reply, Text)]
+
+
+def only_text(replies: list[Outgoing]) -> str:
+    [reply] = replies
+    assert isinstance(reply, Text), reply
+    return reply.content
+
+
+def test_size_form_fills_height_and_weight_over_several_turns(bot: Bot) -> None:
+    # When the customer asks for a size without giving any measure, the form asks for the height
+    assert "身高" in only_text(bot.says("我穿什么码"))
+    state = bot.state()
+    assert (state.active_loop, state.slots["requested_slot"]) == ("size_advice_form", "height")
+    # a bare number answers it, and the weight is asked for
+    assert "体重" in only_text(bot.says("165"))
+    assert (bot.state().slots["height"], bot.state().slots["requested_slot"]) == (165.0, "weight")
+    # then the size comes from the chart and the form is done
+    assert "推荐您选 M 码" in only_text(bot.says("一百斤"))
+    state = bot.state()
+    assert state.active_loop is None
+    assert (state.slots["height"], state.slots["weight"], state.slots["size"]) == (None, None, "M")
+
+
+def test_size_form_takes_both_measures_from_one_message(bot: Bot) -> None:
+    assert "推荐您选 L 码" in only_text(bot.says("我一米六八 一百一十斤 穿什么码"))
+    assert bot.state().active_loop is None
+
+
+def test_an_implausible_answer_is_asked_again(bot: Bot) -> None:
+    bot.says("帮我推荐下尺码")
+    assert "100–230 厘米" in only_text(bot.says("15"))
+    assert bot.state().slots["requested_slot"] == "height"
+
+
+def test_the_form_gives_way_when_the_customer_moves_on(bot: Bot) -> None:
+    bot.says("我穿什么码")
+    # the customer asks for a person instead of answering
+    assert "人工客服" in only_text(bot.says("转人工"))
+    state = bot.state()
+    assert state.active_loop is None
+    assert state.slots["handoff_reason"] == "asked"
+
+
+def test_two_stage_fallback_then_the_offered_human(bot: Bot) -> None:
+    # first failure: please rephrase
+    assert only_text(bot.says("你们老板喜欢吃榴莲吗")) == BOT.fallback
+    # second failure in a row: a person is offered, as a menu
+    [offer] = bot.says("那火龙果呢")
+    assert isinstance(offer, MsgMenu)
+    assert [item.id for item in offer.items] == [HANDOFF_MENU_ID]
+    # taking the offer marks the conversation for handoff
+    assert "人工客服" in only_text(bot.says("转人工客服", menu_id=HANDOFF_MENU_ID))
+    assert bot.state().slots["handoff_reason"] == "offered"
+    assert bot.state().slots["handoff_requested_at"]
+    # both unanswered questions were reported for the gaps report
+    assert bot.unanswered == [("你们老板喜欢吃榴莲吗", Outcome.FALLBACK), ("那火龙果呢", Outcome.FALLBACK)]
+
+
+def test_an_answer_in_between_restarts_the_fallback_stages(bot: Bot) -> None:
+    bot.says("你们老板喜欢吃榴莲吗")
+    assert texts(bot.says("运费多少钱"))  # answered from the KB
+    assert only_text(bot.says("那火龙果呢")) == BOT.fallback
+
+
+def test_mini_program_gets_the_human_offer_as_text(bot: Bot) -> None:
+    bot.says("你们老板喜欢吃榴莲吗", channel=Channel.MP)
+    offer = only_text(bot.says("那火龙果呢", channel=Channel.MP))
+    assert "转人工客服" in offer and "· " in offer
+
+
+def test_complaints_go_to_a_person(bot: Bot) -> None:
+    assert "非常抱歉" in only_text(bot.says("你们这什么破质量 衣服一洗就掉色"))
+    assert bot.state().slots["handoff_reason"] == "complaint"
+
+
+def test_an_order_request_asks_for_the_number_and_remembers_the_request(bot: Bot) -> None:
+    assert "订单号" in only_text(bot.says("我要退这个"))
+    assert bot.state().slots["pending_request"] == "return_request"
+    reply = only_text(bot.says("20261120113000000123"))
+    assert "20261120113000000123" in reply and "退换" in reply
+    assert (bot.state().slots["order_no"], bot.state().slots["pending_request"]) == ("20261120113000000123", None)
+
+
+def test_an_order_number_in_the_message_is_acknowledged_at_once(bot: Bot) -> None:
+    reply = only_text(bot.says("订单 2026 1120 1130 0000 0999 物流到哪了"))
+    assert "20261120113000000999" in reply
+
+
+def test_a_policy_question_is_answered_from_the_kb(bot: Bot, language: tuple[KnowledgeBaseSource, NluParser]) -> None:
+    kb, _ = language
+    answer = kb.knowledge_base().by_id("return_how_to")
+    assert answer is not None
+    assert only_text(bot.says("怎么退货")) == answer.answer
+
+
+def test_small_talk_and_product_questions(bot: Bot) -> None:
+    assert "您好" in only_text(bot.says("在吗亲"))
+    assert "不客气" in only_text(bot.says("好的谢谢"))
+    reply = only_text(bot.says("有没有黑色的针织开衫"))
+    assert "针织开衫" in reply and "黑色" in reply
+
+
+def test_a_tapped_menu_item_answers_that_faq(bot: Bot, language: tuple[KnowledgeBaseSource, NluParser]) -> None:
+    kb, _ = language
+    faq = kb.knowledge_base().by_id("shipping_fee")
+    assert faq is not None
+    assert only_text(bot.says(faq.question, menu_id="shipping_fee")) == faq.answer
+
+
+def test_unsure_matches_get_a_guess_menu(bot: Bot, language: tuple[KnowledgeBaseSource, NluParser]) -> None:
+    kb, _ = language
+    text = next(t for t in ("衣服", "有啥推荐", "化妆品") if kb.matcher().match(t).outcome is Outcome.SUGGEST)
+    [menu] = bot.says(text)
+    assert isinstance(menu, MsgMenu) and 1 <= len(menu.items) <= 3
+    assert bot.unanswered == [(text, Outcome.SUGGEST)]
+
+
+def test_customers_have_their_own_trackers(bot: Bot) -> None:
+    bot.says("我穿什么码", openid="o_alice")
+    assert "您好" in only_text(bot.says("你好", openid="o_bob"))
+    assert bot.state("o_alice").active_loop == "size_advice_form"
+    assert bot.state("o_bob").active_loop is None
+
+
+def test_without_nlu_every_text_goes_to_the_kb(language: tuple[KnowledgeBaseSource, NluParser]) -> None:
+    kb, _ = language
+    dialogue = Dialogue(kb=kb, config=DialogueConfig(**BOT.model_dump()))
+    reply: Callable[[str], list[Outgoing]] = lambda text: dialogue.respond(  # noqa: E731
+        Inbound(channel=Channel.OA, openid="o_x", kind="text", create_time=1, msg_id=1, content=text))
+    assert texts(reply("我穿什么码")) == [kb.knowledge_base().by_id("size_advice").answer]  # type: ignore[union-attr]

@@ -1,0 +1,95 @@
+"""Whole conversations through the live webhook (encrypted pushes from the sandbox customer), with
+the dialogue state the bot keeps per customer in the database."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.models import Channel, Customer, DialogueState, UnansweredQuestion
+from intents.actions.domain import HANDOFF_MENU_ID
+from tests.bot.sandbox_client import SandboxCustomer
+from tests.support import LiveServer
+
+
+def dialogue_state(server: LiveServer, openid: str, channel: Channel = Channel.OA) -> DialogueState:
+    with server.services.factory() as session:
+        state = session.scalars(
+            select(DialogueState).join(Customer, Customer.id == DialogueState.customer_id)
+            .where(Customer.openid == openid, Customer.channel == channel)
+        ).one()
+        session.expunge(state)
+        return state
+
+
+def reply_text(sent: dict[str, object]) -> str:
+    reply = sent["reply"]
+    assert isinstance(reply, dict), sent
+    return str(reply["content"])
+
+
+def test_size_advice_over_several_messages_is_kept_in_the_database(server: LiveServer) -> None:
+    customer = SandboxCustomer(server, "o_sizing")
+    # Given a customer asking for a size without measures
+    assert "身高" in reply_text(customer.says("我不知道穿什么码"))
+    state = dialogue_state(server, "o_sizing")
+    assert (state.active_loop, state.slots["requested_slot"]) == ("size_advice_form", "height")
+    # When the answers come in separate messages (a restart-proof tracker carries the form between them)
+    assert "体重" in reply_text(customer.says("一米六二"))
+    recommendation = reply_text(customer.says("52kg"))
+    # Then the size comes from the chart and the stored state is back to rest
+    assert "推荐您选 M 码" in recommendation
+    state = dialogue_state(server, "o_sizing")
+    assert state.active_loop is None
+    assert (state.slots["size"], state.slots["height"], state.turns) == ("M", None, 3)
+    assert state.latest_message["text"] == "52kg"
+    assert [e["name"] for e in state.events if e["event"] == "action"][-2:] == ["action_recommend_size",
+                                                                               "action_listen"]
+
+
+def test_asking_for_a_person_marks_the_conversation_for_handoff(server: LiveServer) -> None:
+    customer = SandboxCustomer(server, "o_impatient")
+    assert "人工客服" in reply_text(customer.says("别让机器人回我 转人工"))
+    state = dialogue_state(server, "o_impatient")
+    assert state.handoff_requested_at is not None and state.handoff_requested_at.tzinfo is not None
+    assert state.handoff_reason == "asked"
+
+
+def test_two_failures_offer_a_person_whose_tap_hands_off(server: LiveServer) -> None:
+    customer = SandboxCustomer(server, "o_puzzled")
+    # first failure: the rephrase request, passively
+    assert reply_text(customer.says("你们老板喜欢吃榴莲吗")) == server.settings.bot.fallback
+    # second failure: a menu offering a person, through the customer-service API
+    second = customer.says("那火龙果呢")
+    assert second["reply"] is None
+    [menu] = customer.wait_for_api_messages(1)
+    assert menu["msgtype"] == "msgmenu"
+    assert [item["id"] for item in menu["payload"]["list"]] == [HANDOFF_MENU_ID]
+    # tapping it hands the conversation off
+    assert "人工客服" in reply_text(customer.taps(HANDOFF_MENU_ID, "转人工客服"))
+    state = dialogue_state(server, "o_puzzled")
+    assert state.handoff_reason == "offered" and state.handoff_requested_at is not None
+    # and both unanswered questions are kept for `kb gaps`
+    with server.services.factory() as session:
+        rows = session.scalars(select(UnansweredQuestion).order_by(UnansweredQuestion.id)).all()
+        assert [(row.text, row.outcome) for row in rows] == [("你们老板喜欢吃榴莲吗", "fallback"),
+                                                            ("那火龙果呢", "fallback")]
+
+
+def test_an_order_request_across_two_messages(server: LiveServer) -> None:
+    customer = SandboxCustomer(server, "o_waiting")
+    assert "订单号" in reply_text(customer.says("我的快递到哪了"))
+    assert dialogue_state(server, "o_waiting").slots["pending_request"] == "track_package"
+    answer = reply_text(customer.says("20261120113000000999"))
+    assert "20261120113000000999" in answer and "物流" in answer
+    state = dialogue_state(server, "o_waiting")
+    assert (state.slots["order_no"], state.slots["pending_request"]) == ("20261120113000000999", None)
+
+
+def test_mini_program_customers_get_choices_as_text(server: LiveServer) -> None:
+    customer = SandboxCustomer(server, "o_mp_puzzled", account="mp")
+    customer.says("你们老板喜欢吃榴莲吗")
+    customer.says("那火龙果呢")
+    messages = customer.wait_for_api_messages(2)
+    assert [m["msgtype"] for m in messages] == ["text", "text"]
+    assert "转人工客服" in messages[1]["payload"]["content"]
+    assert dialogue_state(server, "o_mp_puzzled", Channel.MP).turns == 2
