@@ -53,6 +53,13 @@ def build_pay_control_router(pay: PayState) -> APIRouter:
         notifications = pay.notifier.records(out_trade_no=out_trade_no)
         return JSONResponse({"transaction": transaction.as_dict(), "notifications": notifications})
 
+    @router.get("/transactions")
+    def transactions(
+        openid: str | None = Query(None), limit: int = Query(20, ge=1, le=200)
+    ) -> list[dict[str, Any]]:
+        """The newest orders first; with ?openid= only that customer's (the page's 支付 panel)."""
+        return pay.transaction_views(openid, limit)
+
     @router.get("/transactions/{out_trade_no}")
     def transaction(out_trade_no: str) -> Response:
         try:

@@ -341,6 +341,13 @@ class PayState:
             transaction.trade_state = "SUCCESS"  # every refund closed: the order is plainly paid again
         self._notify_refund(refund)
 
+    def transaction_views(self, payer_openid: str | None, limit: int) -> list[dict[str, Any]]:
+        """The newest orders first (of one payer, or everyone's), as transaction_view shows them."""
+        with self.lock:
+            found = [t for t in self.transactions.values() if payer_openid in (None, t.payer_openid)]
+            newest = sorted(found, key=lambda t: t.created_at, reverse=True)[:limit]
+            return [self.transaction_view(t.out_trade_no) for t in newest]
+
     def transaction_view(self, out_trade_no: str) -> dict[str, Any]:
         with self.lock:
             transaction = self.transactions.get(out_trade_no)
