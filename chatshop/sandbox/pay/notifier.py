@@ -90,6 +90,7 @@ class Notifier:
         self._cond = threading.Condition()
         self._all: list[Notification] = []
         self._worker: threading.Thread | None = None
+        self._http: httpx.Client | None = None  # made on first use: building one costs ~30 ms
 
     def enqueue(
         self, *, notification_id: str, event_type: str, url: str, body: bytes, out_trade_no: str,
@@ -156,12 +157,17 @@ class Notifier:
     def _post(self, item: Notification) -> tuple[int | None, str | None]:
         headers = self._signer.sign(item.body)
         try:
-            # trust_env=False: a proxy from the environment must not intercept a local notify_url.
-            with httpx.Client(timeout=self._timeout_s, trust_env=False) as client:
-                response = client.post(item.url, content=item.body, headers=headers)
+            response = self._client().post(item.url, content=item.body, headers=headers)
         except httpx.HTTPError as exc:
             return None, f"{exc.__class__.__name__}: {exc}"
         return response.status_code, None if response.status_code in ACCEPTED else response.text[:200]
+
+    def _client(self) -> httpx.Client:
+        with self._cond:
+            if self._http is None:
+                # trust_env=False: a proxy from the environment must not intercept a local notify_url.
+                self._http = httpx.Client(timeout=self._timeout_s, trust_env=False)
+            return self._http
 
     def _wait_for_tries_in_flight(self) -> None:
         deadline = time.monotonic() + self._timeout_s * 2 + 1
