@@ -153,7 +153,7 @@ class MessengerSettings(_Section):
 
 class KbSettings(_Section):
     path: Path = Path("var/kb.yaml")
-    answer_threshold: float = Field(0.5, gt=0, le=1)  # score at or above which the bot answers
+    answer_threshold: float = Field(0.42, gt=0, le=1)  # score at or above which the bot answers
     suggest_threshold: float = Field(0.3, gt=0, le=1)  # at or above (but below answer): "猜你想问" menu
 
     @model_validator(mode="after")

@@ -44,7 +44,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # Chosen on the development set (tests/fixtures/nlu/kb_dev.yaml), see README "Knowledge base".
-DEFAULT_ANSWER_THRESHOLD = 0.5
+DEFAULT_ANSWER_THRESHOLD = 0.42
 DEFAULT_SUGGEST_THRESHOLD = 0.3
 
 # Similar phrasings share one CSV/XLSX cell joined by this; a phrasing may therefore not hold it.

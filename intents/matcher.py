@@ -52,16 +52,18 @@ _UNSEEN_BOOST = 1.0
 _BETA_SQUARED = 3.0
 # Share of the final score that comes from the best single phrasing; the rest is how much of
 # the message all the FAQ's phrasings cover together (precision against the FAQ as a whole).
-_PHRASING_SHARE = 0.5
-# Features in more postings than this are too common to find candidates with (they still count
+_PHRASING_SHARE = 0.6
+# Features in more than this share of FAQs are too common to find candidates with (they still count
 # when the candidates are scored); FAQs scored phrasing by phrasing after retrieval.
-_MAX_POSTINGS = 3000
+_MAX_POSTINGS_SHARE = 0.1
+_MIN_POSTINGS_CAP = 100
 _SHORTLIST = 40
 # Answer only when the best FAQ leads the next by this much, unless it is all but certain.
-_MARGIN = 0.05
-_SURE = 0.9
+_MARGIN = 0.03
+_SURE = 0.7
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _NUMBER_CLASS = "<num>"
+_NUMBER_FEATURE = "w:" + _NUMBER_CLASS
 
 Features = dict[str, float]  # feature -> kind weight (before IDF)
 
@@ -135,11 +137,13 @@ class FaqMatcher:
         extractor.known = frozenset(f[2:] for union, _ in faq_features for f in union if f.startswith("w:"))
         self._idf, self._unseen_idf = _inverse_document_frequencies(union for union, _ in faq_features)
         self._faq_union = [frozenset(union) for union, _ in faq_features]
+        self._faq_number = {faq.id: number for number, faq in enumerate(self._faqs)}
         self._phrasings: list[list[_Phrasing]] = [
             [_Phrasing(number, frozenset(f), self._mass(f)) for f in phrasings]
             for number, (_, phrasings) in enumerate(faq_features)
         ]
         self._postings = self._build_postings()
+        self._max_postings = max(_MIN_POSTINGS_CAP, int(len(self._faqs) * _MAX_POSTINGS_SHARE))
 
     def _faq_features(self, faq: Faq) -> tuple[Features, list[Features]]:
         phrasings = [self._extract(phrasing) for phrasing in faq.phrasings()]
@@ -166,11 +170,13 @@ class FaqMatcher:
     # ------------------------------------------------------------------ matching
 
     def match(self, text: str) -> MatchResult:
-        ranked = self.rank(text)
+        features = self._extract(text)
+        ranked = self._ranked(features, MAX_CANDIDATES)
         best = ranked[0].score if ranked else 0.0
         runner_up = ranked[1].score if len(ranked) > 1 else 0.0
         # Two FAQs about equally close: asking is better than guessing.
-        if best >= self.answer_threshold and (best - runner_up >= _MARGIN or best >= _SURE):
+        clear = best - runner_up >= _MARGIN or best >= _SURE
+        if best >= self.answer_threshold and clear and not self._lone_anchor(features, ranked[0].faq):
             return MatchResult(Outcome.ANSWER, tuple(ranked))
         if best >= self.suggest_threshold:
             offered = tuple(c for c in ranked if c.score >= self.suggest_threshold)
@@ -179,7 +185,19 @@ class FaqMatcher:
 
     def rank(self, text: str, limit: int = MAX_CANDIDATES) -> list[Candidate]:
         """The best ``limit`` distinct FAQs for ``text`` with their scores, best first."""
-        query = {feature: self._weight(feature, kind) for feature, kind in self._extract(text).items()}
+        return self._ranked(self._extract(text), limit)
+
+    def _lone_anchor(self, features: Features, faq: Faq) -> bool:
+        """True when the FAQ shares exactly one content word with the message and the message
+        has other content words besides: "机器人好笨" shares only 机器人 with "不要机器人", and
+        what it does not share is what it is really about."""
+        union = self._faq_union[self._faq_number[faq.id]]
+        content = [f for f, kind in features.items() if kind == _WORD and f != _NUMBER_FEATURE]
+        shared = sum(feature in union for feature in content)
+        return shared == 1 and len(content) > 1
+
+    def _ranked(self, features: Features, limit: int) -> list[Candidate]:
+        query = {feature: self._weight(feature, kind) for feature, kind in features.items()}
         query_mass = sum(query.values())
         if query_mass <= 0:
             return []
@@ -192,7 +210,8 @@ class FaqMatcher:
         partial: dict[int, float] = {}
         for feature, weight in query.items():
             faqs = self._postings.get(feature)
-            if faqs is None or len(faqs) > _MAX_POSTINGS:
+            # Single characters only refine the score: as finders they would touch half the KB.
+            if faqs is None or len(faqs) > self._max_postings or feature.startswith("c:"):
                 continue
             for number in faqs:
                 partial[number] = partial.get(number, 0.0) + weight

@@ -36,6 +36,7 @@ logging.getLogger("jieba").setLevel(logging.WARNING)
 jieba.setLogLevel(logging.WARNING)
 
 _T2S = OpenCC("t2s")
+_USER_WORD_FREQ = 20000
 _SPACES = re.compile(r"\s+")
 
 
@@ -114,10 +115,13 @@ class Tokeniser:
         with _INIT_LOCK:
             self._jieba.initialize()
         words = {*self._synonyms, *self._synonyms.values(), *(normalise(word) for word in user_words)}
+        frequencies = self._jieba.FREQ
         for word in sorted(words):
             for part in word.split(" "):
                 if len(part) > 1:
-                    self._jieba.add_word(part)
+                    # A fixed frequency rather than jieba's suggest_freq (milliseconds a word, so
+                    # minutes for a large catalog); it is enough to keep the word whole.
+                    self._jieba.add_word(part, freq=max(frequencies.get(part) or 0, _USER_WORD_FREQ))
         self.user_words = frozenset(normalise(word) for word in user_words)
 
     @property
