@@ -5,7 +5,8 @@ parsed (intent with confidence, entities), then one turn runs rasa-sdk actions i
 the customer's tracker, as Rasa's core would:
 
 1. a size form in progress takes the message if it fills height or weight;
-2. ask_human or a complaint → hand off to a person (marked on the dialogue state);
+2. ask_human or a complaint → hand off to a person (marked on the dialogue state); a complaint the
+   KB has an answer for gets that answer first;
 3. size_advice → the size form (asks for what is missing, then recommends a size);
 4. greet / thanks / goodbye → small talk, unless the message is also a question the KB answers;
 5. order requests (status, tracking, return, cancel, address), or any message with an order number →
@@ -117,7 +118,6 @@ class Dialogue:
     ) -> None:
         """Without `nlu` every text goes to the knowledge base; without `trackers` state lives in memory.
         `faqs` should be the lookup the `actions` were built with, so they share its recent matches."""
-        self._kb = kb
         self._config = config
         self._nlu = nlu
         self._faqs = faqs or FaqLookup(kb)
@@ -187,7 +187,11 @@ class Dialogue:
         intent = parsed.intent if parsed else FALLBACK_INTENT
         if turn.state.active_loop == SIZE_FORM and self._continue_form(turn, intent):
             return
-        if intent in ("ask_human", "complaint"):
+        if intent == "complaint" and self._faqs.match(text).outcome is Outcome.ANSWER:
+            # What the shop does about it (the KB's answer), and a person to see to it.
+            self._run(turn, ACTION_ANSWER_FAQ)
+            self._run(turn, ACTION_REQUEST_HUMAN)
+        elif intent in ("ask_human", "complaint"):
             self._run(turn, ACTION_REQUEST_HUMAN)
         elif intent == "size_advice":
             self._start_form(turn)
@@ -205,9 +209,11 @@ class Dialogue:
             return True  # with its number (or the number alone) it is about that order
         if intent not in REQUEST_INTENTS:
             return False
-        # "怎么退货" asks about the policy, which the KB answers; "我要退货" is a request.
+        # "我要退货" asks for something to be done; "怎么退货" or "默认哪家快递" ask about the shop's
+        # policy, which the KB answers when it can.
         text = turn.inbound.content
-        return not _HOW_TO.search(text) or self._faqs.match(text).outcome is not Outcome.ANSWER
+        about_mine = bool(_ABOUT_MINE.search(text)) and not _HOW_TO.search(text)
+        return about_mine or self._faqs.match(text).outcome is not Outcome.ANSWER
 
     def _ask_knowledge_base(self, turn: Turn) -> None:
         result = self._faqs.match(turn.inbound.content)
@@ -284,6 +290,8 @@ class Dialogue:
 
 # How a customer asks about a policy rather than for something to be done to their order.
 _HOW_TO = re.compile(r"怎么|怎样|如何|能不能|能否|可不可以|可以|规则|流程|多久|几天")
+# A customer speaking of their own order or parcel.
+_ABOUT_MINE = re.compile(r"我的|我要|我想|帮我|给我|我买|我下|我拍|我刚|我昨|我前|我那")
 
 
 def _names_a_product(parsed: ParseResult) -> bool:

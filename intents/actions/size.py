@@ -131,10 +131,15 @@ class ValidateSizeAdviceForm(FormValidationAction):
         found = next(tracker.get_latest_entity_values(HEIGHT), None)
         if found is not None:
             return {HEIGHT: float(found)}
-        if tracker.get_slot(REQUESTED_SLOT) != HEIGHT or next(tracker.get_latest_entity_values(WEIGHT), None):
+        requested = tracker.get_slot(REQUESTED_SLOT)
+        if requested == WEIGHT:
             return {}
         numbers = bare_numbers(str(tracker.latest_message.get("text") or ""))
-        return {HEIGHT: numbers[0]} if numbers else {}
+        if requested == HEIGHT and not next(tracker.get_latest_entity_values(WEIGHT), None):
+            return {HEIGHT: numbers[0]} if numbers else {}
+        # Opening the form ("我158 95斤穿什么码"): a number that can only be a height is one.
+        heights = [number for number in numbers if plausible_height(number) is not None and number >= 100]
+        return {HEIGHT: heights[0]} if heights else {}
 
     async def extract_weight(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -147,6 +147,23 @@ def test_complaints_go_to_a_person(bot: Bot) -> None:
     assert bot.state().slots["handoff_reason"] == "complaint"
 
 
+def test_a_complaint_the_kb_knows_gets_its_answer_and_a_person(
+    bot: Bot, language: tuple[KnowledgeBaseSource, NluParser]
+) -> None:
+    kb, _ = language
+    text = "收到的裤子拉链是坏的"
+    answer = kb.matcher().match(text).answer
+    assert answer is not None
+    first, second = texts(bot.says(text))
+    assert first == answer.answer
+    assert "非常抱歉" in second
+    assert bot.state().slots["handoff_reason"] == "complaint"
+
+
+def test_the_form_takes_a_bare_height_from_the_opening_message(bot: Bot) -> None:
+    assert "158cm、体重 47.5kg" in only_text(bot.says("我158 95斤穿s还是m"))
+
+
 def test_an_order_request_asks_for_the_number_and_remembers_the_request(bot: Bot) -> None:
     assert "订单号" in only_text(bot.says("我要退这个"))
     assert bot.state().slots["pending_request"] == "return_request"
