@@ -16,7 +16,7 @@ from bot.config import DialogueConfig
 from bot.dialogue import Dialogue
 from bot.inbound import Inbound
 from bot.models import Channel
-from bot.outgoing import MsgMenu, Outgoing, Text
+from bot.outgoing import MiniProgramCard, MsgMenu, Outgoing, Text
 from bot.tracker import DialogueSnapshot, MemoryTrackerStore
 from chatshop.dialogue_setup import catalog_file_names, train_parser
 from chatshop.settings import BotSettings
@@ -196,6 +196,13 @@ def test_a_tapped_menu_item_answers_that_faq(bot: Bot, language: tuple[Knowledge
     faq = kb.knowledge_base().by_id("shipping_fee")
     assert faq is not None
     assert only_text(bot.says(faq.question, menu_id="shipping_fee")) == faq.answer
+
+
+def test_an_faq_with_a_card_sends_the_mini_program_card(bot: Bot) -> None:
+    answer, card = bot.says("尺码表在哪里看？", menu_id="size_chart")
+    assert isinstance(answer, Text)
+    assert isinstance(card, MiniProgramCard)
+    assert (card.title, card.pagepath) == ("尺码对照表", "pages/size-guide/index")
 
 
 def test_unsure_matches_get_a_guess_menu(bot: Bot, language: tuple[KnowledgeBaseSource, NluParser]) -> None:
