@@ -22,6 +22,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .db import Base, UTCDateTime, utcnow
 from .states import OrderStatus, RefundStatus
 
+IN_FLIGHT_REFUNDS = (RefundStatus.PENDING.value, RefundStatus.PROCESSING.value)
+
 
 class Product(Base):
     __tablename__ = "products"
@@ -110,6 +112,11 @@ class Order(Base):
     @property
     def state(self) -> OrderStatus:
         return OrderStatus(self.status)
+
+    @property
+    def refunds_in_flight(self) -> list[Refund]:
+        """Refunds decided but not yet settled by WeChat Pay."""
+        return [r for r in self.refunds if r.status in IN_FLIGHT_REFUNDS]
 
 
 class OrderItem(Base):

@@ -301,9 +301,7 @@ def decline_refund(session: Session, *, order_no: str, reason: str, now: datetim
     """Staff turn down a refund request: the order goes back to where it was."""
     now = now or utcnow()
     order = lock_order(session, order_no=order_no)
-    from .refunds import refunds_in_flight  # a cycle at import time otherwise
-
-    if order.state is not OrderStatus.REFUNDING or refunds_in_flight(order):
+    if order.state is not OrderStatus.REFUNDING or order.refunds_in_flight:
         raise IllegalTransition(order_no, order.status, "refund declined")
     resume_order(session, order, reason=reason, actor="staff", now=now)
     return order

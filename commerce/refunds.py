@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .alerts import raise_alert
 from .db import transaction, utcnow
 from .errors import InvalidInput, NotFound, RefundRefused
-from .models import Order, Refund
+from .models import IN_FLIGHT_REFUNDS, Order, Refund
 from .orders import lock_order, order_quantities, release_stock, resume_order, transition
 from .outbox import record_event
 from .pay_errors import PayApiError, PayError, PayUnavailable
@@ -28,7 +28,6 @@ from .wechatpay import WeChatPay
 
 log = logging.getLogger(__name__)
 
-IN_FLIGHT = (RefundStatus.PENDING.value, RefundStatus.PROCESSING.value)
 MAX_REASON = 80
 
 
@@ -63,13 +62,9 @@ class RefundResultView:
     order_status: str | None
 
 
-def refunds_in_flight(order: Order) -> list[Refund]:
-    return [r for r in order.refunds if r.status in IN_FLIGHT]
-
-
 def refundable_fen(order: Order) -> int:
     """What can still be refunded: paid minus refunded minus refunds on their way."""
-    return order.amount_fen - order.refunded_fen - sum(r.amount_fen for r in refunds_in_flight(order))
+    return order.amount_fen - order.refunded_fen - sum(r.amount_fen for r in order.refunds_in_flight)
 
 
 def refund_order(
@@ -215,7 +210,7 @@ def settle_refund(
                     detail=f"notice for {out_trade_no} of {amount_fen} fen; ours is {refund.amount_fen} fen",
                     now=now)
         return RefundResultView(SettleOutcome.MISMATCH, out_refund_no, order.status)
-    if refund.status not in IN_FLIGHT:
+    if refund.status not in IN_FLIGHT_REFUNDS:
         return RefundResultView(SettleOutcome.DUPLICATE, out_refund_no, order.status)
     if refund_id:
         refund.refund_id = refund_id
@@ -251,5 +246,5 @@ def _refund_failed(session: Session, order: Order, refund: Refund, error: str, n
                  payload={"out_refund_no": refund.out_refund_no, "refund_fen": refund.amount_fen, "error": error})
     raise_alert(session, kind="refund_failed", order_no=order.order_no, key=f"refund_failed:{refund.out_refund_no}",
                 detail=f"refund {refund.out_refund_no} of {refund.amount_fen} fen failed: {error}", now=now)
-    if order.state is OrderStatus.REFUNDING and not refunds_in_flight(order):
+    if order.state is OrderStatus.REFUNDING and not order.refunds_in_flight:
         resume_order(session, order, reason="refund failed", actor="wechatpay", now=now)

@@ -127,3 +127,20 @@ def test_reconciliation_applies_a_payment_whose_notice_never_came(
     with store() as session:
         assert session.scalars(select(Payment.source)).all() == ["query"]
     assert stock_of(store, "dress-test-red-L") == 2
+
+
+def test_a_notice_arriving_after_reconciliation_applied_the_payment_changes_nothing(
+    store: sessionmaker[Session], pay_sandbox: PaySandbox
+) -> None:
+    # given a payment reconciliation found first (the notice was delayed by retries)
+    order_no = checkout(store, "o_pay_late_notice", {"shirt-test-white-L": 2})
+    client = prepay(store, pay_sandbox, order_no, "o_pay_late_notice")
+    notice = customer_pays(pay_sandbox, order_no)
+    assert reconcile_pending(store, pay=client, now=utcnow() + timedelta(seconds=301), older_than_s=300) == 1
+    # when the notice finally arrives
+    result = _apply(store, pay_sandbox, notice)
+    # then it is a duplicate: one transition, one payment row
+    assert result.outcome is ApplyOutcome.DUPLICATE and result.accepted
+    assert transitions(store, order_no)[1:] == [("pending_payment", "paid")]
+    with store() as session:
+        assert len(session.scalars(select(Payment)).all()) == 1
