@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-sqlite test-postgres lint bench bench-nlu clean
+.PHONY: install run test test-sqlite test-postgres lint bench bench-nlu bench-checkout clean
 
 install: $(STAMP)
 
@@ -35,6 +35,11 @@ bench: install
 # The FAQ matcher against BM25 on the held-out cases, and its speed at 10,000 FAQs.
 bench-nlu: install
 	$(BIN)/python bench/nlu.py $(ARGS)
+
+# The checkout flash sale and pay notifications on PostgreSQL (resets the database it is given).
+# ARGS passes options through, e.g. make bench-checkout ARGS="--database-url postgresql://.../mydb".
+bench-checkout: install
+	$(BIN)/python bench/checkout.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache
