@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .cart import clear_cart, get_cart
@@ -51,12 +52,28 @@ def new_order_no(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y%m%d%H%M%S") + f"{secrets.randbelow(10**6):06d}"
 
 
-def _unused_order_no(session: Session, now: datetime) -> str:
-    for _ in range(5):
-        order_no = new_order_no(now)
-        if session.get(Order, order_no) is None:
-            return order_no
-    raise RuntimeError("could not draw an unused order number")
+ORDER_NO_ATTEMPTS = 5
+
+
+def insert_order(
+    session: Session, make: Callable[[str], Order], now: datetime, *, draw: Callable[[datetime], str] = new_order_no
+) -> Order:
+    """Insert the order under a freshly drawn number.
+
+    Six random digits per second clash in a busy second (a flash sale places hundreds), and a
+    concurrent transaction's number is invisible until it commits: so the insert itself is the
+    check, in a savepoint, and a clash draws again.
+    """
+    for _ in range(ORDER_NO_ATTEMPTS):
+        order = make(draw(now))
+        try:
+            with session.begin_nested():
+                session.add(order)
+                session.flush()
+            return order
+        except IntegrityError:
+            log.info("order number %s is taken; drawing another", order.order_no)
+    raise RuntimeError(f"no free order number in {ORDER_NO_ATTEMPTS} draws")
 
 
 # ----- validation ----------------------------------------------------------------------------
@@ -148,17 +165,17 @@ def place_order(
         if not line.available:
             raise NotFound(f"SKU {line.sku_id} is no longer on sale")
     reserve_stock(session, ((line.sku_id, line.quantity) for line in cart.lines))
-    order = Order(
-        order_no=_unused_order_no(session, now), openid=openid, status=OrderStatus.PENDING_PAYMENT.value,
-        amount_fen=cart.total_fen, refunded_fen=0, address=clean_address, description=_description(cart.lines),
-        created_at=now, expires_at=now + timedelta(seconds=ttl_s),
-    )
-    order.items = [
-        OrderItem(sku_id=line.sku_id, product_id=line.product_id, title=line.title, specs=line.specs,
-                  price_fen=line.price_fen, quantity=line.quantity)
-        for line in cart.lines
-    ]
-    session.add(order)
+
+    def make(order_no: str) -> Order:
+        return Order(
+            order_no=order_no, openid=openid, status=OrderStatus.PENDING_PAYMENT.value,
+            amount_fen=cart.total_fen, refunded_fen=0, address=clean_address, description=_description(cart.lines),
+            created_at=now, expires_at=now + timedelta(seconds=ttl_s),
+            items=[OrderItem(sku_id=line.sku_id, product_id=line.product_id, title=line.title, specs=line.specs,
+                             price_fen=line.price_fen, quantity=line.quantity) for line in cart.lines],
+        )
+
+    order = insert_order(session, make, now)
     clear_cart(session, openid=openid)
     _audit(session, order, None, OrderStatus.PENDING_PAYMENT, reason="placed", actor="customer", now=now)
     record_event(session, EventKind.ORDER_PLACED, order_no=order.order_no, openid=openid, now=now, payload={

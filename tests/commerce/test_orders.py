@@ -12,10 +12,12 @@ from commerce.cart import add_to_cart, get_cart, remove_from_cart, set_cart_quan
 from commerce.config import OrdersConfig
 from commerce.db import transaction
 from commerce.errors import EmptyCart, IllegalTransition, InvalidInput, NotFound
+from commerce.models import Order
 from commerce.orders import (
     advance_due_orders,
     cancel_order,
     get_order,
+    insert_order,
     list_orders,
     mark_delivered,
     place_order,
@@ -154,3 +156,18 @@ def test_a_refund_request_and_the_customer_confirming_delivery(store: sessionmak
         order = get_order(session, order_no=order_no)
         assert (order.status, order.resume_status, order.refund_reason) == ("refunding", "paid", "尺码不合适")
     assert event_kinds(store, order_no)[-1] == "refund_requested"
+
+
+def test_an_order_number_taken_by_a_concurrent_order_is_drawn_again(store: sessionmaker[Session]) -> None:
+    # given an order holding a number
+    taken = checkout(store, "o_first", {"shirt-test-white-L": 1}, now=NOW)
+    # when the next order draws the same number first (six random digits clash in a busy second)
+    draws = iter([taken, "20261123023005000042"])
+    with transaction(store) as session:
+        order = insert_order(session, lambda no: Order(
+            order_no=no, openid="o_second", status="pending_payment", amount_fen=19900, refunded_fen=0,
+            address=address(), description="测试", created_at=NOW, expires_at=NOW), NOW, draw=lambda _: next(draws))
+    # then it is placed under the next number and the first order is untouched
+    assert order.order_no == "20261123023005000042"
+    with store() as session:
+        assert get_order(session, order_no=taken).openid == "o_first"
