@@ -217,16 +217,24 @@ class CloseOutcome(StrEnum):
 
 
 def close_and_cancel(
-    factory: sessionmaker[Session], *, pay: WeChatPay, order_no: str, reason: str, actor: str,
+    factory: sessionmaker[Session], *, pay: WeChatPay | None, order_no: str, reason: str, actor: str,
     openid: str | None = None, now: datetime | None = None,
 ) -> CloseOutcome:
-    """Close the WeChat Pay order FIRST, then cancel and release stock; if it was paid, apply that."""
+    """Close the WeChat Pay order FIRST, then cancel and release stock; if it was paid, apply that.
+
+    Without a WeChat Pay client only an order that was never prepaid can be cancelled: nothing at
+    WeChat Pay could take its money.
+    """
     now = now or utcnow()
     with factory() as session:
         order = get_order(session, order_no=order_no, openid=openid)
         if order.state is not OrderStatus.PENDING_PAYMENT:
             raise IllegalTransition(order_no, order.status, OrderStatus.CANCELLED.value)
-    decided = _close_at_wechatpay(factory, pay, order_no, now)
+        prepaid = order.prepay_id is not None
+    if pay is None:
+        decided = CloseOutcome.DEFERRED if prepaid else None
+    else:
+        decided = _close_at_wechatpay(factory, pay, order_no, now)
     if decided is not None:
         return decided
     with transaction(factory) as session:
@@ -266,7 +274,7 @@ def _close_at_wechatpay(
 
 
 def expire_unpaid_orders(
-    factory: sessionmaker[Session], *, pay: WeChatPay, now: datetime, limit: int = 100
+    factory: sessionmaker[Session], *, pay: WeChatPay | None, now: datetime, limit: int = 100
 ) -> int:
     """The expiry job: every pending order past expires_at is closed at WeChat Pay and cancelled."""
     with factory() as session:

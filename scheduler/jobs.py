@@ -24,13 +24,12 @@ log = logging.getLogger(__name__)
 @dataclass
 class CommerceJobs:
     factory: sessionmaker[Session]
-    pay: WeChatPay | None  # None when WeChat Pay is not configured: the pay jobs do nothing
+    pay: WeChatPay | None  # None when WeChat Pay is not configured: only never-prepaid orders expire
     config: SchedulerConfig = field(default_factory=SchedulerConfig)
     clock: Callable[[], datetime] = utcnow
 
     def expire_orders(self, now: datetime | None = None) -> int:
-        if self.pay is None:
-            return 0
+        # Runs without WeChat Pay too: orders never prepaid must still give their stock back.
         return expire_unpaid_orders(self.factory, pay=self.pay, now=now or self.clock())
 
     def reconcile(self, now: datetime | None = None) -> int:

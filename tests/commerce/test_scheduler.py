@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from commerce.db import utcnow
+from commerce.db import transaction, utcnow
+from commerce.orders import record_prepay
 from scheduler.config import SchedulerConfig
 from scheduler.jobs import CommerceJobs
 from scheduler.runner import JobRunner
@@ -37,13 +38,20 @@ def test_a_disabled_scheduler_starts_nothing(store: sessionmaker[Session]) -> No
     assert runner.scheduler is None
 
 
-def test_without_wechat_pay_the_pay_jobs_leave_orders_alone(store: sessionmaker[Session]) -> None:
+def test_without_wechat_pay_only_never_prepaid_orders_expire(store: sessionmaker[Session]) -> None:
+    # given two unpaid orders, one of them prepaid while WeChat Pay was still configured
     placed = utcnow()
-    order_no = checkout(store, "o_sched_nopay", {"lipstick-test-316": 1}, now=placed)
+    plain = checkout(store, "o_sched_nopay", {"lipstick-test-316": 1}, now=placed)
+    prepaid = checkout(store, "o_sched_prepaid", {"dress-test-red-L": 1}, now=placed)
+    with transaction(store) as session:
+        record_prepay(session, order_no=prepaid, prepay_id="wx23103000abcdef")
+    # when the jobs run a day later with no WeChat Pay client
     jobs = CommerceJobs(factory=store, pay=None)
     later = placed + timedelta(days=1)
-    assert (jobs.expire_orders(later), jobs.reconcile(later), jobs.submit_refunds(later)) == (0, 0, 0)
-    assert status_of(store, order_no) == "pending_payment"
+    assert (jobs.expire_orders(later), jobs.reconcile(later), jobs.submit_refunds(later)) == (1, 0, 0)
+    # then the plain one gave its stock back; the prepaid one waits, as it could still be paid
+    assert status_of(store, plain) == "cancelled" and stock_of(store, "lipstick-test-316") == 1
+    assert status_of(store, prepaid) == "pending_payment"
 
 
 def test_the_expiry_job_runs_once_with_a_moved_clock(store: sessionmaker[Session], pay_sandbox: PaySandbox) -> None:
