@@ -194,7 +194,8 @@ class FaqMatcher:
         union = self._faq_union[self._faq_number[faq.id]]
         content = [f for f, kind in features.items() if kind == _WORD and f != _NUMBER_FEATURE]
         shared = sum(feature in union for feature in content)
-        return shared == 1 and len(content) > 1
+        # A single character left over (发, 退, 换) is too vague to be what the question is about.
+        return shared == 1 and any(feature not in union and len(feature) > 3 for feature in content)
 
     def _ranked(self, features: Features, limit: int) -> list[Candidate]:
         query = {feature: self._weight(feature, kind) for feature, kind in features.items()}

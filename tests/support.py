@@ -31,11 +31,16 @@ DEMO_KB = Path(__file__).parent.parent / "chatshop" / "demo" / "kb.yaml"
 _msg_ids = itertools.count(int(time.time() * 1000) * 1000)
 
 
-def fixture_text(relative: str) -> str:
+def fixture_path(relative: str) -> Path:
+    """A fixture file's path; a missing fixture fails loudly instead of testing nothing."""
     path = FIXTURES / relative
     if not path.exists():
         raise FileNotFoundError(f"missing test fixture {path}")
-    return path.read_text(encoding="utf-8")
+    return path
+
+
+def fixture_text(relative: str) -> str:
+    return fixture_path(relative).read_text(encoding="utf-8")
 
 
 def render_fixture(relative: str, **values: Any) -> str:
