@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.models import Channel
+from chatshop.commerce_wiring import orders_config
 from chatshop.pay_wiring import build_notification_verifier, build_pay_client
-from commerce.config import OrdersConfig
 from commerce.db import transaction
 from commerce.pay_notify import PaymentNotice, RefundNotice
 from commerce.payments import receive_payment_notice
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 def add_http_apis(app: FastAPI, services: Services) -> None:
     settings = services.settings
     pay = build_pay_client(settings)
-    orders = OrdersConfig(order_ttl_s=settings.pay.order_ttl_s)
+    orders = orders_config(settings)
     body_limit = settings.mp_api.max_body_bytes
     mp_api = MpApi(
         factory=services.factory,

@@ -57,11 +57,11 @@ class ProductPage(BaseModel):
 
 class CartItemIn(_Body):
     sku_id: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(1, ge=1, le=99)
+    quantity: int = Field(1, ge=1, description="at most orders.max_quantity per line")
 
 
 class CartQuantityIn(_Body):
-    quantity: int = Field(ge=0, le=99, description="0 removes the line")
+    quantity: int = Field(ge=0, description="0 removes the line; at most orders.max_quantity")
 
 
 class CartLineOut(BaseModel):
