@@ -24,6 +24,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from sys import intern
 
 from intents.kb import (
     DEFAULT_ANSWER_THRESHOLD,
@@ -55,9 +56,9 @@ _BETA_SQUARED = 3.0
 _PHRASING_SHARE = 0.6
 # Features in more than this share of FAQs are too common to find candidates with (they still count
 # when the candidates are scored); FAQs scored phrasing by phrasing after retrieval.
-_MAX_POSTINGS_SHARE = 0.1
+_MAX_POSTINGS_SHARE = 0.05
 _MIN_POSTINGS_CAP = 100
-_SHORTLIST = 40
+_SHORTLIST = 30
 # Answer only when the best FAQ leads the next by this much, unless it is all but certain.
 _MARGIN = 0.03
 _SURE = 0.7
@@ -68,10 +69,11 @@ _NUMBER_FEATURE = "w:" + _NUMBER_CLASS
 Features = dict[str, float]  # feature -> kind weight (before IDF)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Phrasing:
-    faq: int  # index into the matcher's FAQ list
-    features: frozenset[str]
+    # A tuple of interned strings, not a set: at 10,000 FAQs a set per phrasing costs several
+    # times the memory, and scoring walks the phrasing's features anyway.
+    features: tuple[str, ...]
     mass: float
 
 
@@ -98,18 +100,18 @@ class FeatureExtractor:
         content: list[str] = []
         for word in self.words(text):
             if word in self._stop_words:
-                features["w:" + word] = _STOP
+                features[intern("w:" + word)] = _STOP
             elif self.known is not None and word not in self.known and word in self._neutral:
-                features["w:" + word] = _NEUTRAL
+                features[intern("w:" + word)] = _NEUTRAL
             else:
-                features["w:" + word] = _WORD
+                features[intern("w:" + word)] = _WORD
                 if word != _NUMBER_CLASS:
                     content.append(word)
         joined = "".join(content)
         for i in range(len(joined) - 1):
-            features.setdefault("b:" + joined[i : i + 2], _BIGRAM)
+            features.setdefault(intern("b:" + joined[i : i + 2]), _BIGRAM)
         for char in joined:
-            features.setdefault("c:" + char, _CHAR)
+            features.setdefault(intern("c:" + char), _CHAR)
         return features
 
 
@@ -136,11 +138,10 @@ class FaqMatcher:
         faq_features = [self._faq_features(faq) for faq in self._faqs]
         extractor.known = frozenset(f[2:] for union, _ in faq_features for f in union if f.startswith("w:"))
         self._idf, self._unseen_idf = _inverse_document_frequencies(union for union, _ in faq_features)
-        self._faq_union = [frozenset(union) for union, _ in faq_features]
+        self._faq_union = [tuple(union) for union, _ in faq_features]
         self._faq_number = {faq.id: number for number, faq in enumerate(self._faqs)}
         self._phrasings: list[list[_Phrasing]] = [
-            [_Phrasing(number, frozenset(f), self._mass(f)) for f in phrasings]
-            for number, (_, phrasings) in enumerate(faq_features)
+            [_Phrasing(tuple(f), self._mass(f)) for f in phrasings] for _, phrasings in faq_features
         ]
         self._postings = self._build_postings()
         self._max_postings = max(_MIN_POSTINGS_CAP, int(len(self._faqs) * _MAX_POSTINGS_SHARE))
@@ -219,11 +220,11 @@ class FaqMatcher:
         return heapq.nlargest(_SHORTLIST, partial, key=partial.__getitem__)
 
     def _score(self, number: int, query: dict[str, float], query_mass: float) -> float:
-        union = self._faq_union[number]
-        covered = sum(weight for feature, weight in query.items() if feature in union) / query_mass
+        weight_of = query.get
+        covered = sum(weight_of(feature, 0.0) for feature in self._faq_union[number]) / query_mass
         best = 0.0
         for phrasing in self._phrasings[number]:
-            shared = sum(weight for feature, weight in query.items() if feature in phrasing.features)
+            shared = sum(weight_of(feature, 0.0) for feature in phrasing.features)
             f_score = (1 + _BETA_SQUARED) * shared / (_BETA_SQUARED * phrasing.mass + query_mass)
             best = max(best, f_score)
         return _PHRASING_SHARE * best + (1 - _PHRASING_SHARE) * covered
