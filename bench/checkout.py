@@ -26,6 +26,7 @@ import random
 import secrets
 import signal
 import socket
+import ssl
 import sys
 import tempfile
 import time
@@ -327,15 +328,17 @@ def warm_up(port: int) -> None:
 
 
 async def buyer(http: httpx.AsyncClient, number: int, result: SaleResult, clock: list[float]) -> None:
+    stage = ["login"]
     try:
-        await _buy(http, number, result, clock)
+        await _buy(http, number, result, clock, stage)
     except httpx.HTTPError as exc:
-        result.answers[f"transport error ({type(exc).__name__})"] += 1
+        result.answers[f"{stage[0]}: no answer ({type(exc).__name__})"] += 1
 
 
-async def _buy(http: httpx.AsyncClient, number: int, result: SaleResult, clock: list[float]) -> None:
+async def _buy(http: httpx.AsyncClient, number: int, result: SaleResult, clock: list[float], stage: list[str]) -> None:
     openid = f"oBench{number:06d}"
     login = await http.post("/mp/login", json={"code": f"sandbox:{openid}:{secrets.token_hex(4)}"})
+    stage[0] = "cart"
     if login.status_code != 200:
         result.answers[f"login {login.status_code}"] += 1
         return
@@ -344,6 +347,7 @@ async def _buy(http: httpx.AsyncClient, number: int, result: SaleResult, clock: 
     if added.status_code != 200:
         result.answers[f"cart {added.status_code}"] += 1
         return
+    stage[0] = "checkout"
     started = time.perf_counter()
     clock[0] = min(clock[0], started)
     answer = await http.post("/mp/checkout", json={"address": ADDRESS}, headers=auth)
@@ -364,13 +368,18 @@ def _checkout_outcome(answer: httpx.Response) -> str:
 async def flash_sale(port: int, buyers: int) -> SaleResult:
     result = SaleResult()
     clock = [float("inf"), 0.0]
-    # Idle connections are dropped before uvicorn's 5 s keep-alive would close them under the client.
-    limits = httpx.Limits(max_connections=buyers, max_keepalive_connections=buyers, keepalive_expiry=KEEPALIVE_S)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=REQUEST_TIMEOUT_S,
-                                 trust_env=False) as http:
+    # One connection per buyer, as each phone has its own: it is never idle long enough for the
+    # server's keep-alive timeout to close it under a request. One TLS context for all (unused, but
+    # httpx builds one per client otherwise).
+    tls = ssl.create_default_context()
+    clients = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=REQUEST_TIMEOUT_S, trust_env=False,
+                                 verify=tls, limits=httpx.Limits(max_connections=1)) for _ in range(buyers)]
+    try:
         started = time.perf_counter()
-        await asyncio.gather(*(buyer(http, n, result, clock) for n in range(buyers)))
+        await asyncio.gather(*(buyer(http, n, result, clock) for n, http in enumerate(clients)))
         result.wall_s = time.perf_counter() - started
+    finally:
+        await asyncio.gather(*(http.aclose() for http in clients))
     result.checkout_span_s = max(clock[1] - clock[0], 1e-9)
     return result
 
