@@ -9,8 +9,10 @@ the group-commit writer like the rest of the hot path; the memory store serves t
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -25,8 +27,11 @@ from commerce.db import dialect_insert, insert_ignoring_conflicts, utcnow
 from commerce.group_commit import GroupCommitWriter
 from intents.actions.domain import HANDOFF_AT, HANDOFF_REASON, initial_slots
 
-# Enough history for two-stage fallback and a form, small enough to rewrite every turn.
-MAX_EVENTS = 40
+log = logging.getLogger(__name__)
+
+# Enough history for two-stage fallback and a form (a turn adds about five events), small enough to
+# rewrite every turn.
+MAX_EVENTS = 24
 
 CUSTOMERS = cast(Table, Customer.__table__)
 STATES = cast(Table, DialogueState.__table__)
@@ -62,12 +67,13 @@ class DialogueSnapshot:
     new_handoff: Handoff | None = None
 
     def tracker(self, sender_id: str) -> Tracker:
-        """rasa_sdk's view of this state (a copy: actions may write to it freely)."""
+        """rasa_sdk's view of this state (a copy: actions may set slots and add events freely)."""
+        # Shallow copies suffice: rasa_sdk sets slots and appends events, it never edits one in place.
         return Tracker(
             sender_id,
-            copy.deepcopy(self.slots),
-            copy.deepcopy(self.latest_message),
-            copy.deepcopy(self.events),
+            dict(self.slots),
+            dict(self.latest_message),
+            list(self.events),
             False,
             None,
             {"name": self.active_loop} if self.active_loop else {},
@@ -145,7 +151,10 @@ class DatabaseTrackerStore:
                                 int(row.id))
 
     def save(self, channel: Channel, openid: str, snapshot: DialogueSnapshot) -> None:
-        self._writer.run(lambda connection: self._save(connection, channel, openid, snapshot))
+        """Queue the write without waiting for its commit: the writer commits in order, so it lands
+        no later than the reply's own record, before the customer can have read the reply."""
+        saved = self._writer.submit(lambda connection: self._save(connection, channel, openid, snapshot))
+        saved.add_done_callback(_log_failure)
 
     def _save(self, connection: Connection, channel: Channel, openid: str, snapshot: DialogueSnapshot) -> None:
         customer_id = snapshot.customer_id or _customer_id(connection, channel, openid)
@@ -158,6 +167,12 @@ class DatabaseTrackerStore:
                        "handoff_reason": snapshot.new_handoff.reason}
         upsert = dialect_insert(connection, STATES).values(customer_id=customer_id, **values)
         connection.execute(upsert.on_conflict_do_update(index_elements=[STATES.c.customer_id], set_=values))
+
+
+def _log_failure(saved: Future[None]) -> None:
+    error = saved.exception()
+    if error is not None:
+        log.error("dialogue state not saved: %s", error, exc_info=error)
 
 
 @cache
