@@ -164,3 +164,20 @@ def test_notifications_are_counted_in_metrics(shop: LiveServer, merchant: Mercha
     assert 'chatshop_pay_notifications_total{kind="payment",outcome="applied"}' in metrics
     assert 'chatshop_pay_notifications_total{kind="payment",outcome="notification_forged"}' in metrics
 
+
+
+def test_a_forged_refund_notification_is_refused(shop: LiveServer, merchant: Merchant,
+                                                 order: tuple[dict[str, Any], str]) -> None:
+    placed, _ = order
+    resource = resource_json(
+        "refund_success", mchid=merchant.mchid, out_trade_no=placed["order_no"], transaction_id="4200" + "0" * 24,
+        out_refund_no=placed["order_no"] + "R01", refund_id="5030" + "0" * 24, refund_status="SUCCESS",
+        total=placed["amount_fen"], refund=placed["amount_fen"],
+    )
+    forged = seal_notification(merchant, "REFUND.SUCCESS", resource, signing_key=new_rsa_key())
+    answer = post(shop, forged, "/pay/refund-notify")
+    assert answer.status_code == 401 and answer.json()["code"] == "FAIL"
+    # A payment notification sent to the refund endpoint is not a refund either
+    wrong_kind = post(shop, payment_notice(shop, merchant, placed, "o_x"), "/pay/refund-notify")
+    assert wrong_kind.status_code == 400
+    assert order_facts(shop, placed["order_no"]) == ("pending_payment", 0, 0, 0)
