@@ -157,16 +157,31 @@ class DatabaseTrackerStore:
         saved.add_done_callback(_log_failure)
 
     def _save(self, connection: Connection, channel: Channel, openid: str, snapshot: DialogueSnapshot) -> None:
-        customer_id = snapshot.customer_id or _customer_id(connection, channel, openid)
-        values: dict[str, Any] = {
+        handoff = snapshot.new_handoff
+        connection.execute(_upsert_statement(connection.dialect.name, handoff is not None), {
+            "customer_id": snapshot.customer_id or _customer_id(connection, channel, openid),
             "slots": snapshot.slots, "active_loop": snapshot.active_loop, "latest_message": snapshot.latest_message,
             "events": snapshot.events, "turns": snapshot.turns, "updated_at": utcnow(),
-        }
-        if snapshot.new_handoff is not None:
-            values |= {"handoff_requested_at": snapshot.new_handoff.requested_at,
-                       "handoff_reason": snapshot.new_handoff.reason}
-        upsert = dialect_insert(connection, STATES).values(customer_id=customer_id, **values)
-        connection.execute(upsert.on_conflict_do_update(index_elements=[STATES.c.customer_id], set_=values))
+            "handoff_requested_at": handoff.requested_at if handoff else None,
+            "handoff_reason": handoff.reason if handoff else None,
+        })
+
+
+# Columns every turn rewrites; the handoff mark only when the turn set it (staff may have cleared it).
+_TURN_COLUMNS = ("slots", "active_loop", "latest_message", "events", "turns", "updated_at")
+_HANDOFF_COLUMNS = ("handoff_requested_at", "handoff_reason")
+
+
+@cache
+def _upsert_statement(dialect: str, with_handoff: bool) -> Insert:
+    """Built once per dialect and run with parameters, so SQLAlchemy reuses the compiled SQL."""
+    insert = dialect_insert(dialect, STATES).values(
+        {name: bindparam(name) for name in ("customer_id", *_TURN_COLUMNS, *_HANDOFF_COLUMNS)}
+    )
+    updated = _TURN_COLUMNS + (_HANDOFF_COLUMNS if with_handoff else ())
+    return insert.on_conflict_do_update(
+        index_elements=[STATES.c.customer_id], set_={name: insert.excluded[name] for name in updated}
+    )
 
 
 def _log_failure(saved: Future[None]) -> None:
