@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -26,7 +27,7 @@ from commerce.pay_errors import PayError
 from commerce.payments import CloseOutcome, close_and_cancel, prepay_order
 from commerce.states import OrderStatus
 from commerce.wechatpay import WeChatPay
-from miniprogram.auth import Credentials, bearer_token, openid_dependency
+from miniprogram.auth import bearer_token, customer_session
 from miniprogram.config import MpApiConfig
 from miniprogram.errors import PaymentUnavailable
 from miniprogram.http_errors import ERROR_RESPONSES, bounded_route
@@ -52,6 +53,9 @@ from miniprogram.views import cart_view, order_view, product_view
 
 log = logging.getLogger(__name__)
 
+# A default, not an Annotated alias: annotations here are strings FastAPI resolves at module level.
+TOKEN = Depends(bearer_token)
+
 
 @dataclass(frozen=True)
 class MpApi:
@@ -64,6 +68,15 @@ class MpApi:
     orders: OrdersConfig = field(default_factory=OrdersConfig)
     clock: Callable[[], datetime] = field(default=utcnow)
 
+    def customer(self, token: str) -> AbstractContextManager[tuple[Session, str]]:
+        """The request's transaction and the caller's openid."""
+        return customer_session(self.factory, token, self.clock())
+
+    def openid_of(self, token: str) -> str:
+        """For handlers whose work runs in transactions of the commerce core's own."""
+        with self.customer(token) as (_, openid):
+            return openid
+
     def wechat_pay(self, order_no: str | None = None) -> WeChatPay:
         if self.pay is None:
             raise PaymentUnavailable("WeChat Pay is not configured on this store", order_no=order_no)
@@ -75,16 +88,14 @@ def build_mp_router(api: MpApi) -> APIRouter:
         prefix="/mp", tags=["mini-program"], route_class=bounded_route(api.config.max_body_bytes),
         responses=ERROR_RESPONSES,
     )
-    # A default, not an Annotated alias: annotations here are strings FastAPI resolves at module level.
-    current_openid = Depends(openid_dependency(api.factory, api.clock))
-    _add_session_routes(router, api, current_openid)
+    _add_session_routes(router, api)
     _add_catalog_routes(router, api)
-    _add_cart_routes(router, api, current_openid)
-    _add_order_routes(router, api, current_openid)
+    _add_cart_routes(router, api)
+    _add_order_routes(router, api)
     return router
 
 
-def _add_session_routes(router: APIRouter, api: MpApi, current_openid: str) -> None:
+def _add_session_routes(router: APIRouter, api: MpApi) -> None:
     @router.post("/login", response_model=LoginResponse, summary="Exchange a wx.login() code for a token")
     def login(body: LoginRequest) -> LoginResponse:
         try:
@@ -100,14 +111,15 @@ def _add_session_routes(router: APIRouter, api: MpApi, current_openid: str) -> N
         return LoginResponse(token=token, openid=wechat.openid, expires_at=expires_at)
 
     @router.post("/logout", status_code=204, summary="Revoke this token")
-    def logout(credentials: Credentials, _: str = current_openid) -> Response:
-        with transaction(api.factory) as session:
-            revoke_token(session, token=bearer_token(credentials), now=api.clock())
+    def logout(token: str = TOKEN) -> Response:
+        with api.customer(token) as (session, _):
+            revoke_token(session, token=token, now=api.clock())
         return Response(status_code=204)
 
     @router.get("/me", response_model=Me, summary="Who this token speaks for")
-    def me(openid: str = current_openid) -> Me:
-        return Me(openid=openid)
+    def me(token: str = TOKEN) -> Me:
+        with api.customer(token) as (_, openid):
+            return Me(openid=openid)
 
 
 def _add_catalog_routes(router: APIRouter, api: MpApi) -> None:
@@ -128,37 +140,37 @@ def _add_catalog_routes(router: APIRouter, api: MpApi) -> None:
             return product_view(get_product(session, product_id))
 
 
-def _add_cart_routes(router: APIRouter, api: MpApi, current_openid: str) -> None:
+def _add_cart_routes(router: APIRouter, api: MpApi) -> None:
     @router.get("/cart", response_model=CartOut, summary="The customer's cart")
-    def cart(openid: str = current_openid) -> CartOut:
-        with api.factory() as session:
+    def cart(token: str = TOKEN) -> CartOut:
+        with api.customer(token) as (session, openid):
             return cart_view(get_cart(session, openid=openid))
 
     @router.post("/cart/items", response_model=CartOut, summary="Add units of a SKU")
-    def add_item(body: CartItemIn, openid: str = current_openid) -> CartOut:
-        with transaction(api.factory) as session:
+    def add_item(body: CartItemIn, token: str = TOKEN) -> CartOut:
+        with api.customer(token) as (session, openid):
             return cart_view(add_to_cart(session, openid=openid, sku_id=body.sku_id, quantity=body.quantity,
                                          config=api.orders, now=api.clock()))
 
     @router.patch("/cart/items/{sku_id}", response_model=CartOut, summary="Set a line's quantity (0 removes it)")
-    def set_quantity(sku_id: str, body: CartQuantityIn, openid: str = current_openid) -> CartOut:
-        with transaction(api.factory) as session:
+    def set_quantity(sku_id: str, body: CartQuantityIn, token: str = TOKEN) -> CartOut:
+        with api.customer(token) as (session, openid):
             return cart_view(set_cart_quantity(session, openid=openid, sku_id=sku_id, quantity=body.quantity,
                                                config=api.orders, now=api.clock()))
 
     @router.delete("/cart/items/{sku_id}", response_model=CartOut, summary="Remove a line")
-    def remove_item(sku_id: str, openid: str = current_openid) -> CartOut:
-        with transaction(api.factory) as session:
+    def remove_item(sku_id: str, token: str = TOKEN) -> CartOut:
+        with api.customer(token) as (session, openid):
             return cart_view(remove_from_cart(session, openid=openid, sku_id=sku_id))
 
 
-def _add_order_routes(router: APIRouter, api: MpApi, current_openid: str) -> None:
+def _add_order_routes(router: APIRouter, api: MpApi) -> None:
     @router.post("/checkout", response_model=CheckoutOut, status_code=201,
                  summary="Order the cart (stock reserved) and get the params for wx.requestPayment")
-    def checkout(body: CheckoutIn, openid: str = current_openid) -> CheckoutOut:
+    def checkout(body: CheckoutIn, token: str = TOKEN) -> CheckoutOut:
         pay = api.wechat_pay()
         try:
-            with transaction(api.factory) as session:
+            with api.customer(token) as (session, openid):
                 order = place_order(session, openid=openid, address=body.address.model_dump(exclude_none=True),
                                     now=api.clock(), ttl_s=api.orders.order_ttl_s)
         except Exception:
@@ -173,7 +185,8 @@ def _add_order_routes(router: APIRouter, api: MpApi, current_openid: str) -> Non
 
     @router.post("/orders/{order_no}/pay", response_model=PayParamsOut,
                  summary="Params for wx.requestPayment again (an unpaid order)")
-    def pay_again(order_no: str, openid: str = current_openid) -> PayParamsOut:
+    def pay_again(order_no: str, token: str = TOKEN) -> PayParamsOut:
+        openid = api.openid_of(token)
         return PayParamsOut(order_no=order_no, pay_params=_prepay(api, api.wechat_pay(order_no), order_no, openid))
 
     @router.get("/orders", response_model=OrderPage, summary="The customer's orders, newest first")
@@ -181,20 +194,21 @@ def _add_order_routes(router: APIRouter, api: MpApi, current_openid: str) -> Non
         status: OrderStatus | None = None,
         limit: int = Query(20, ge=1, le=100),
         offset: int = Query(0, ge=0),
-        openid: str = current_openid,
+        token: str = TOKEN,
     ) -> OrderPage:
-        with api.factory() as session:
+        with api.customer(token) as (session, openid):
             found = list_orders(session, openid=openid, status=status, limit=limit, offset=offset)
             return OrderPage(orders=[order_view(o) for o in found], limit=limit, offset=offset)
 
     @router.get("/orders/{order_no}", response_model=OrderOut, summary="One order with its status")
-    def order(order_no: str, openid: str = current_openid) -> OrderOut:
-        with api.factory() as session:
+    def order(order_no: str, token: str = TOKEN) -> OrderOut:
+        with api.customer(token) as (session, openid):
             return order_view(get_order(session, order_no=order_no, openid=openid))
 
     @router.post("/orders/{order_no}/cancel", response_model=OrderOut, summary="Cancel an unpaid order")
-    def cancel(order_no: str, openid: str = current_openid) -> OrderOut:
+    def cancel(order_no: str, token: str = TOKEN) -> OrderOut:
         pay = api.wechat_pay(order_no)
+        openid = api.openid_of(token)
         outcome = close_and_cancel(api.factory, pay=pay, order_no=order_no, reason="cancelled by the customer",
                                    actor="customer", openid=openid, now=api.clock())
         if outcome is CloseOutcome.DEFERRED:
@@ -207,8 +221,8 @@ def _add_order_routes(router: APIRouter, api: MpApi, current_openid: str) -> Non
 
     @router.post("/orders/{order_no}/refund-request", response_model=OrderOut,
                  summary="Ask for the whole order to be refunded (staff decide)")
-    def refund_request(order_no: str, body: RefundRequestIn, openid: str = current_openid) -> OrderOut:
-        with transaction(api.factory) as session:
+    def refund_request(order_no: str, body: RefundRequestIn, token: str = TOKEN) -> OrderOut:
+        with api.customer(token) as (session, openid):
             return order_view(request_refund(session, order_no=order_no, openid=openid, reason=body.reason,
                                              now=api.clock()))
 
