@@ -1,9 +1,11 @@
 """Grouping unanswered questions by similarity, so staff see which FAQs are missing.
 
-Questions are compared by their content words (tokeniser: jieba, synonyms, no stop words) and
-character bigrams, with Jaccard similarity. Each question joins the first group whose founding
-question is similar enough, else starts a group; an inverted index keeps that to the groups
-sharing at least one feature, so thousands of questions group in well under a second.
+Questions are compared by their content words (tokeniser: jieba, synonyms, no stop words): the
+weight of the words two questions share over the weight of the shorter question's words, a single
+character weighing half a word. The overlap is taken over the shorter question because customers
+add words ("能寄到俄罗斯吗" and "俄罗斯能寄吗" are one gap). Each question joins the first group
+whose founding question is similar enough, else starts a group; an inverted index keeps that to the
+groups sharing a word, so thousands of questions group in well under a second.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from intents.text import Tokeniser, load_stop_words, normalise
 
 __all__ = ["DEFAULT_SIMILARITY", "GapCluster", "cluster_questions"]
 
-# Jaccard similarity at which two questions count as the same gap. 0.4 groups
-# "能寄到俄罗斯吗" with "可以发俄罗斯吗" but keeps "俄罗斯运费多少" apart.
-DEFAULT_SIMILARITY = 0.4
+# Similarity at which two questions count as the same gap: groups "能寄到俄罗斯吗" with
+# "可以发俄罗斯吗" (0.75) but keeps "俄罗斯套娃有卖吗" apart (0.4).
+DEFAULT_SIMILARITY = 0.5
 _EXAMPLES = 3
 
 
@@ -47,7 +49,7 @@ class _Grouper:
         self._stop_words = load_stop_words()
         self._similarity = similarity
         self.clusters: list[GapCluster] = []
-        self._seeds: list[frozenset[str]] = []
+        self._seeds: list[dict[str, float]] = []
         self._index: dict[str, list[int]] = {}
 
     def content_words(self, text: str) -> list[str]:
@@ -55,8 +57,7 @@ class _Grouper:
 
     def add(self, text: str, times: int) -> None:
         words = self.content_words(text)
-        joined = "".join(words)
-        features = frozenset(words) | {joined[i : i + 2] for i in range(len(joined) - 1)}
+        features = {word: 1.0 if len(word) > 1 else 0.5 for word in words}
         number = self._find(features)
         if number is None:
             number = len(self.clusters)
@@ -70,13 +71,15 @@ class _Grouper:
         for word in words:
             cluster.words[word] += times
 
-    def _find(self, features: frozenset[str]) -> int | None:
+    def _find(self, features: dict[str, float]) -> int | None:
         if not features:
             return None
+        mass = sum(features.values())
         candidates = sorted({number for feature in features for number in self._index.get(feature, ())})
         for number in candidates:
             seed = self._seeds[number]
-            if len(features & seed) / len(features | seed) >= self._similarity:
+            shared = sum(weight for word, weight in features.items() if word in seed)
+            if shared / min(mass, sum(seed.values())) >= self._similarity:
                 return number
         return None
 
