@@ -22,7 +22,7 @@ from intents.actions.domain import (
     PENDING_REQUEST,
     REQUEST_INTENTS,
 )
-from intents.actions.replies import ActionTexts
+from intents.actions.replies import ActionTexts, TalkingAction
 
 
 def latest_intent(tracker: Tracker) -> str:
@@ -37,10 +37,7 @@ def first_entity(tracker: Tracker, entity: str) -> str | None:
     return None if value is None else str(value)
 
 
-class ActionSmallTalk(Action):
-    def __init__(self, texts: ActionTexts) -> None:
-        self._texts = texts
-
+class ActionSmallTalk(TalkingAction):
     def name(self) -> str:
         return ACTION_SMALL_TALK
 
@@ -74,12 +71,9 @@ class ActionRequestHuman(Action):
         return "offered"  # the customer accepted the offer made after two failed messages
 
 
-class ActionHandleRequest(Action):
+class ActionHandleRequest(TalkingAction):
     """Order requests (status, tracking, return, cancel, address): take the order number from the
     message (or an earlier one), acknowledge, or ask for the number and remember the request."""
-
-    def __init__(self, texts: ActionTexts) -> None:
-        self._texts = texts
 
     def name(self) -> str:
         return ACTION_HANDLE_REQUEST
@@ -104,11 +98,8 @@ class ActionHandleRequest(Action):
         return [*events, SlotSet("order_no", order_no), SlotSet(PENDING_REQUEST, None)]
 
 
-class ActionSearchProduct(Action):
+class ActionSearchProduct(TalkingAction):
     """A product question: echo what was understood (product, colour, size) and point to the shop."""
-
-    def __init__(self, texts: ActionTexts) -> None:
-        self._texts = texts
 
     def name(self) -> str:
         return ACTION_SEARCH_PRODUCT

@@ -19,7 +19,7 @@ from intents.actions.domain import (
     FAQ_ID_ENTITY,
     HANDOFF_MENU_ID,
 )
-from intents.actions.replies import ActionTexts, utter_card, utter_menu
+from intents.actions.replies import ActionTexts, TalkingAction, utter_card, utter_menu
 from intents.kb import Faq, KnowledgeBaseSource, MatchResult, Outcome
 
 
@@ -119,11 +119,8 @@ class ActionClarify(Action):
         return []
 
 
-class ActionAskRephrase(Action):
+class ActionAskRephrase(TalkingAction):
     """First fallback stage: ask the customer to say it another way."""
-
-    def __init__(self, texts: ActionTexts) -> None:
-        self._texts = texts
 
     def name(self) -> str:
         return ACTION_ASK_REPHRASE
@@ -133,11 +130,8 @@ class ActionAskRephrase(Action):
         return []
 
 
-class ActionOfferHuman(Action):
+class ActionOfferHuman(TalkingAction):
     """Second fallback stage: the rephrased message failed too, so offer a person (a one-item menu)."""
-
-    def __init__(self, texts: ActionTexts) -> None:
-        self._texts = texts
 
     def name(self) -> str:
         return ACTION_OFFER_HUMAN

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from rasa_sdk import Action
 from rasa_sdk.executor import CollectingDispatcher
 
 
@@ -48,6 +49,13 @@ class ActionTexts:
     })
     product_found: str = "您在找「{product}」{detail}对吗？可以在小程序商城搜索「{product}」查看详情和库存哦～"
     product_unknown: str = "想找什么商品呢？告诉我商品名称、颜色或尺码，我帮您看看～"
+
+
+class TalkingAction(Action):
+    """An action that speaks with the store's texts."""
+
+    def __init__(self, texts: ActionTexts) -> None:
+        self._texts = texts
 
 
 def utter_menu(dispatcher: CollectingDispatcher, head: str, items: Sequence[tuple[str, str]], tail: str) -> None:
