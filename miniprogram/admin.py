@@ -26,7 +26,7 @@ from miniprogram.admin_auth import admin_key_dependency
 from miniprogram.config import AdminConfig
 from miniprogram.errors import PaymentUnavailable
 from miniprogram.http_errors import ERROR_RESPONSES, bounded_route
-from miniprogram.schemas import OrderOut, _Body
+from miniprogram.schemas import OrderOut, StrictBody
 from miniprogram.sessions import revoke_customer_sessions
 from miniprogram.views import order_view
 
@@ -39,25 +39,25 @@ class AdminApi:
     max_body_bytes: int = 16384
 
 
-class ShipIn(_Body):
+class ShipIn(StrictBody):
     carrier: str = Field(min_length=1, max_length=40)
     tracking_no: str = Field(min_length=4, max_length=40)
 
 
-class RefundIn(_Body):
+class RefundIn(StrictBody):
     amount_fen: int | None = Field(None, ge=1, description="omit to refund all that is left")
     reason: str = Field(min_length=1, max_length=80)
 
 
-class ReasonIn(_Body):
+class ReasonIn(StrictBody):
     reason: str = Field(min_length=1, max_length=120)
 
 
-class StockIn(_Body):
+class StockIn(StrictBody):
     stock: int = Field(ge=0, description="the counted number of units")
 
 
-class StockDeltaIn(_Body):
+class StockDeltaIn(StrictBody):
     delta: int = Field(description="units added (negative: removed); never below zero")
 
 

@@ -7,12 +7,12 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class _Body(BaseModel):
+class StrictBody(BaseModel):
     # Unknown members are refused: a misspelt field must not be silently ignored.
     model_config = ConfigDict(extra="forbid")
 
 
-class LoginRequest(_Body):
+class LoginRequest(StrictBody):
     code: str = Field(min_length=1, max_length=256, description="the code wx.login() gave the mini-program")
 
 
@@ -55,12 +55,12 @@ class ProductPage(BaseModel):
 # ----- cart ----------------------------------------------------------------------------------
 
 
-class CartItemIn(_Body):
+class CartItemIn(StrictBody):
     sku_id: str = Field(min_length=1, max_length=64)
     quantity: int = Field(1, ge=1, description="at most orders.max_quantity per line")
 
 
-class CartQuantityIn(_Body):
+class CartQuantityIn(StrictBody):
     quantity: int = Field(ge=0, description="0 removes the line; at most orders.max_quantity")
 
 
@@ -85,7 +85,7 @@ class CartOut(BaseModel):
 # ----- checkout and orders -------------------------------------------------------------------
 
 
-class Address(_Body):
+class Address(StrictBody):
     """Where to ship; the commerce core checks lengths and the phone number (422 naming the field)."""
 
     name: str
@@ -97,7 +97,7 @@ class Address(_Body):
     postal_code: str | None = None
 
 
-class CheckoutIn(_Body):
+class CheckoutIn(StrictBody):
     address: Address
 
 
@@ -114,7 +114,7 @@ class PayParamsOut(BaseModel):
     pay_params: dict[str, str]
 
 
-class RefundRequestIn(_Body):
+class RefundRequestIn(StrictBody):
     reason: str = Field(min_length=1, max_length=120)
 
 
