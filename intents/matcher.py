@@ -35,7 +35,7 @@ from intents.kb import (
     MatchResult,
     Outcome,
 )
-from intents.text import Tokeniser, load_neutral_words, load_stop_words, normalise
+from intents.text import Tokeniser, load_neutral_words, load_product_words, load_stop_words, normalise
 
 __all__ = ["MAX_CANDIDATES", "FaqMatcher", "Features"]
 
@@ -81,14 +81,16 @@ class FeatureExtractor:
     """Text → weighted features (kind weight only; IDF is applied by the matcher).
 
     ``known`` words (every word of the KB's phrasings) keep their weight; an unknown word that
-    only names a product or a day (the neutral lexicon and the catalog's user words) is given
-    almost none, while any other unknown word counts fully: it is probably the topic.
+    only names a product, a day or a colour (the product and neutral lexicons and the catalog's
+    user words) is given almost none, while any other unknown word counts fully: it is probably
+    the topic.
     """
 
     def __init__(self, tokeniser: Tokeniser) -> None:
         self._tokeniser = tokeniser
         self._stop_words = load_stop_words()
-        self._neutral = load_neutral_words() | tokeniser.user_words
+        self.products = load_product_words() | tokeniser.user_words
+        self.neutral = load_neutral_words() | self.products
         self.known: frozenset[str] | None = None  # None while the KB itself is being read
 
     def words(self, text: str) -> list[str]:
@@ -101,7 +103,7 @@ class FeatureExtractor:
         for word in self.words(text):
             if word in self._stop_words:
                 features[intern("w:" + word)] = _STOP
-            elif self.known is not None and word not in self.known and word in self._neutral:
+            elif self.known is not None and word not in self.known and word in self.neutral:
                 features[intern("w:" + word)] = _NEUTRAL
             else:
                 features[intern("w:" + word)] = _WORD
@@ -133,6 +135,7 @@ class FaqMatcher:
         self.answer_threshold = answer_threshold
         self.suggest_threshold = suggest_threshold
         extractor = FeatureExtractor(tokeniser or Tokeniser())
+        self._products = extractor.products
         self._extract = extractor.features
         self._faqs: list[Faq] = list(kb.enabled)
         faq_features = [self._faq_features(faq) for faq in self._faqs]
@@ -195,8 +198,11 @@ class FaqMatcher:
         union = self._faq_union[self._faq_number[faq.id]]
         content = [f for f, kind in features.items() if kind == _WORD and f != _NUMBER_FEATURE]
         shared = sum(feature in union for feature in content)
-        # A single character left over (发, 退, 换) is too vague to be what the question is about.
-        return shared == 1 and any(feature not in union and len(feature) > 3 for feature in content)
+        # A single character left over (发, 退, 换) is too vague to be what the question is about,
+        # and a product named besides (少发了一个口红) does not change what is asked.
+        return shared == 1 and any(
+            feature not in union and len(feature) > 3 and feature[2:] not in self._products for feature in content
+        )
 
     def _ranked(self, features: Features, limit: int) -> list[Candidate]:
         query = {feature: self._weight(feature, kind) for feature, kind in features.items()}

@@ -21,6 +21,7 @@ __all__ = [
     "LEXICON_DIR",
     "Tokeniser",
     "load_neutral_words",
+    "load_product_words",
     "load_stop_words",
     "load_synonyms",
     "normalise",
@@ -30,6 +31,7 @@ LEXICON_DIR = Path(__file__).resolve().parent / "lexicon"
 DEFAULT_SYNONYMS = LEXICON_DIR / "synonyms.txt"
 DEFAULT_STOP_WORDS = LEXICON_DIR / "stopwords.txt"
 DEFAULT_NEUTRAL_WORDS = LEXICON_DIR / "neutral.txt"
+DEFAULT_PRODUCT_WORDS = LEXICON_DIR / "products.txt"
 
 # jieba announces every dictionary load on stderr at DEBUG; the service has its own logging.
 logging.getLogger("jieba").setLevel(logging.WARNING)
@@ -87,8 +89,13 @@ def load_stop_words(path: Path | None = None) -> frozenset[str]:
 
 
 def load_neutral_words(path: Path | None = None) -> frozenset[str]:
-    """Words naming products or days rather than a question's topic (one a line)."""
+    """Words naming days or colours rather than a question's topic (one a line)."""
     return load_stop_words(path or DEFAULT_NEUTRAL_WORDS)
+
+
+def load_product_words(path: Path | None = None) -> frozenset[str]:
+    """Generic product words (连衣裙, 口红) shipped with the lexicon (one a line)."""
+    return load_stop_words(path or DEFAULT_PRODUCT_WORDS)
 
 
 @lru_cache(maxsize=1)
