@@ -109,13 +109,25 @@ def _write_atomically(target: Path, data: bytes) -> None:
 # --------------------------------------------------------------------------- reading tables
 
 
-def _csv_rows(path: Path) -> list[tuple[int, list[Any]]]:
+def _csv_text_of(path: Path) -> str:
+    """The CSV's text: UTF-8 (with or without Excel's BOM), else GB18030, which is what Excel on a
+    Chinese Windows saves "CSV" as; GB18030 decodes almost any bytes, so UTF-8 is tried first."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise KnowledgeBaseError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KnowledgeBaseError(f"{path}: cannot read as UTF-8 CSV ({exc})") from exc
+    except OSError as exc:
+        raise KnowledgeBaseError(f"{path}: cannot read ({exc})") from exc
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise KnowledgeBaseError(f"{path}: not UTF-8 or GB18030 text; save the CSV as UTF-8")
+
+
+def _csv_rows(path: Path) -> list[tuple[int, list[Any]]]:
+    text = _csv_text_of(path)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         # line_num after a row is the physical line it ended on; rows are counted instead so a
