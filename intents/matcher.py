@@ -47,8 +47,6 @@ _BIGRAM = 0.35
 _CHAR = 0.15
 _STOP = 0.15
 _NEUTRAL = 0.05
-# A word no FAQ uses is most likely the topic of a question the KB does not cover.
-_UNSEEN_BOOST = 1.0
 # F-beta's beta squared: recall of the stored phrasing counts this many times its precision.
 _BETA_SQUARED = 3.0
 # Share of the final score that comes from the best single phrasing; the rest is how much of
@@ -165,8 +163,9 @@ class FaqMatcher:
         return postings
 
     def _weight(self, feature: str, kind: float) -> float:
-        idf = self._idf.get(feature)
-        return kind * (self._unseen_idf * _UNSEEN_BOOST if idf is None else idf)
+        # A feature no FAQ has gets the highest IDF: a word the KB never uses is most likely the
+        # topic of a question it does not cover.
+        return kind * self._idf.get(feature, self._unseen_idf)
 
     def _mass(self, features: Features) -> float:
         return sum(self._weight(feature, kind) for feature, kind in features.items())
@@ -201,7 +200,8 @@ class FaqMatcher:
         # A single character left over (发, 退, 换) is too vague to be what the question is about,
         # and a product named besides (少发了一个口红) does not change what is asked.
         return shared == 1 and any(
-            feature not in union and len(feature) > 3 and feature[2:] not in self._products for feature in content
+            feature not in union and len(feature) > len("w:") + 1 and feature[2:] not in self._products
+            for feature in content
         )
 
     def _ranked(self, features: Features, limit: int) -> list[Candidate]:
@@ -210,6 +210,7 @@ class FaqMatcher:
         if query_mass <= 0:
             return []
         scored = [(self._score(number, query, query_mass), number) for number in self._shortlist(query)]
+        # Ties go to the FAQ earlier in the file, so results do not depend on retrieval order.
         best = heapq.nlargest(limit, scored, key=lambda pair: (pair[0], -pair[1]))
         return [Candidate(self._faqs[number], round(min(score, 1.0), 4)) for score, number in best if score > 0]
 
