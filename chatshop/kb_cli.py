@@ -122,14 +122,14 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
     try:
         kb = read_knowledge_base(args.kb)
         cases = load_cases(args.cases, known_ids=[faq.id for faq in kb.faqs])
-        matcher = FaqMatcher(kb, Tokeniser(), answer_threshold=min(answer, 1.0), suggest_threshold=min(suggest, answer))
+        matcher = FaqMatcher(kb, Tokeniser(), answer_threshold=answer, suggest_threshold=suggest)
     except (KnowledgeBaseError, ValueError) as exc:
         print(f"chatshop: {exc}", file=sys.stderr)
         return 2
     result = evaluate(matcher.match, cases)
     in_scope = sum(case.expect is not None for case in cases)
     print(f"{result.cases} cases ({in_scope} in scope, {result.cases - in_scope} must not be answered) "
-          f"against {len(kb.enabled)} FAQs; answer >= {answer:g}, suggest >= {min(suggest, answer):g}")
+          f"against {len(kb.enabled)} FAQs; answer >= {answer:g}, suggest >= {suggest:g}")
     print(f"accuracy            {result.accuracy:7.1%}   (right FAQ answered, or no answer where none fits)")
     print(f"in-scope top-1      {result.in_scope_top1:7.1%}   (right FAQ ranked first, whatever the outcome)")
     print(f"answered precision  {result.answered_precision:7.1%}   (answers given that were right)")

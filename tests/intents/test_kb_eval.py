@@ -100,6 +100,14 @@ def test_kb_eval_refuses_bad_cases(
     assert message in capsys.readouterr().err
 
 
+def test_kb_eval_refuses_thresholds_out_of_order(capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    args = ["kb", "eval", "--kb", str(DEMO_KB), "--cases", str(DEV)]
+    assert main([*args, "--answer-threshold", "0.3", "--suggest-threshold", "0.5"]) == 2
+    assert main([*args, "--answer-threshold", "1.5"]) == 2
+    assert "thresholds must satisfy" in capsys.readouterr().err
+
+
 def test_scoring_counts_abstentions_and_wrong_answers() -> None:
     # Given a matcher and three cases: one it answers right, one it must not answer, one wrong
     matcher = FaqMatcher(load_knowledge_base(DEMO_KB))
