@@ -160,3 +160,38 @@ def test_pay_params_can_be_asked_for_again_until_paid(shop: LiveServer) -> None:
     assert again.json()["pay_params"]["package"] == order["pay_params"]["package"]  # the same prepay_id
     sandbox_pays(shop, order["order_no"])
     assert buyer.post(f"/mp/orders/{order['order_no']}/pay").status_code == 409
+
+
+def _wechat_pay_fails(shop: LiveServer, api: str, times: int = 1) -> None:
+    with shop.client() as http:
+        answer = http.post("/sandbox/control/pay/faults", json={"api": api, "status": 500, "times": times})
+    assert answer.status_code == 200
+
+
+def test_when_wechat_pay_is_down_the_order_is_kept_and_paying_can_be_retried(shop: LiveServer) -> None:
+    buyer = Buyer(shop, "o_checkout_prepay_down")
+    # Given WeChat Pay answers the next prepay with a 500
+    _wechat_pay_fails(shop, "jsapi")
+    # When the customer checks out
+    answer = checkout(buyer, ("lipstick-velvet-999", 1))
+    # Then the order exists (its stock reserved) and the answer says how to pay it later
+    assert answer.status_code == 503
+    error = error_of(answer)
+    assert error["code"] == "PAYMENT_UNAVAILABLE" and error["order_no"]
+    assert buyer.get(f"/mp/orders/{error['order_no']}").json()["status"] == "pending_payment"
+    # And once WeChat Pay is back, the same order gets its pay params
+    again = buyer.post(f"/mp/orders/{error['order_no']}/pay")
+    assert again.status_code == 200 and again.json()["pay_params"]["package"].startswith("prepay_id=")
+
+
+def test_a_cancel_wechat_pay_cannot_confirm_changes_nothing(shop: LiveServer) -> None:
+    buyer = Buyer(shop, "o_checkout_close_down")
+    order_no = placed_order(buyer, ("tee-basic-white-M", 1))["order_no"]
+    # Given WeChat Pay fails the close and the query that follows
+    _wechat_pay_fails(shop, "close")
+    _wechat_pay_fails(shop, "query")
+    answer = buyer.post(f"/mp/orders/{order_no}/cancel")
+    # Then the customer is told to try again, and the order is still there to pay
+    assert answer.status_code == 503 and error_of(answer)["code"] == "PAYMENT_UNAVAILABLE"
+    assert buyer.get(f"/mp/orders/{order_no}").json()["status"] == "pending_payment"
+    assert buyer.post(f"/mp/orders/{order_no}/cancel").json()["status"] == "cancelled"
