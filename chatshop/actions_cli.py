@@ -22,6 +22,19 @@ def add_actions_commands(commands: Any, common: argparse.ArgumentParser) -> None
     serve.add_argument("--host", help="listen address (default: actions.host)")
     serve.add_argument("--port", type=int, help="listen port (default: actions.port, 5055)")
     serve.set_defaults(run=_serve)
+    domain = actions_commands.add_parser(
+        "domain", parents=[common], help="print the Rasa domain (intents, entities, slots, form) the actions expect"
+    )
+    domain.set_defaults(run=_print_domain)
+
+
+def _print_domain(_settings: Settings, _args: argparse.Namespace) -> int:
+    import yaml
+
+    from intents.actions import DOMAIN
+
+    print(yaml.safe_dump(DOMAIN, allow_unicode=True, sort_keys=False), end="")
+    return 0
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -115,3 +115,13 @@ def test_an_unknown_action_is_a_404(action_server: str) -> None:
     response = httpx.post(action_server + "/webhook", json=action_call("action_unknown", "你好", "greet"))
     assert response.status_code == 404
     assert response.json()["action_name"] == "action_unknown"
+
+
+def test_the_domain_command_prints_what_a_rasa_project_must_declare() -> None:
+    command = [sys.executable, "-m", "chatshop.cli", "actions", "domain"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    domain = yaml.safe_load(done.stdout)
+    assert domain["forms"] == {"size_advice_form": {"required_slots": ["height", "weight"]}}
+    assert {"height", "weight", "handoff_requested_at"} <= domain["slots"].keys()
+    assert "action_request_human" in domain["actions"]
