@@ -349,7 +349,10 @@ class KnowledgeBaseSource:
 
     The constructor raises KnowledgeBaseError if the file cannot be loaded at all: there is
     no last good KB to fall back to. The tokeniser (with the catalog's product names as user
-    words) is built once and kept across reloads. ``clock`` exists so tests can advance time.
+    words) is built once and kept across reloads. With ``background`` (the default) a changed
+    file is loaded and indexed on a thread of its own while messages keep being matched against
+    the previous KB, so the customer whose message noticed the change does not wait seconds for
+    a large KB to be indexed. ``clock`` exists so tests can advance time.
     """
 
     def __init__(
@@ -360,6 +363,7 @@ class KnowledgeBaseSource:
         *,
         user_words: Iterable[str] = (),
         tokeniser: Tokeniser | None = None,
+        background: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._path = path
@@ -369,6 +373,8 @@ class KnowledgeBaseSource:
         self._suggest_threshold = suggest_threshold
         self._tokeniser = tokeniser or Tokeniser(user_words=user_words)
         self._clock = clock
+        self._background = background
+        self._reloading = False  # a background reload is running
         self._lock = threading.Lock()
         # Stat before reading so an edit landing mid-load is still seen as a change later.
         self._signature = _file_signature(path)
@@ -404,13 +410,28 @@ class KnowledgeBaseSource:
             if now < self._next_check:  # another thread checked while we waited
                 return
             self._next_check = now + _CHECK_INTERVAL_SECONDS
+            if self._reloading:  # the check after it finishes sees any newer edit
+                return
             signature = _file_signature(self._path)
             if signature == self._signature:
                 return
             # Remember the new signature even if loading fails, so a broken file is logged
             # once rather than every second until someone fixes it.
             self._signature = signature
+            if not self._background:
+                self._reload(signature)
+                return
+            self._reloading = True
+        threading.Thread(target=self._reload_in_background, args=(signature,), name="kb-reload", daemon=True).start()
+
+    def _reload_in_background(self, signature: tuple[int, int, int] | None) -> None:
+        try:
             self._reload(signature)
+        except Exception:  # a thread's exception would vanish; keep serving the last good KB
+            logger.exception("knowledge base %s not reloaded, keeping the last good one", self._path)
+        finally:
+            with self._lock:
+                self._reloading = False
 
     def _reload(self, signature: tuple[int, int, int] | None) -> None:
         if signature is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -279,7 +280,7 @@ def kb_file(tmp_path: Path) -> Path:
 
 
 def test_source_serves_the_loaded_kb(kb_file: Path, tokeniser: Tokeniser) -> None:
-    source = KnowledgeBaseSource(kb_file, 0.4, tokeniser=tokeniser, clock=FakeClock())
+    source = KnowledgeBaseSource(kb_file, 0.4, tokeniser=tokeniser, background=False, clock=FakeClock())
     assert [faq.id for faq in source.knowledge_base().faqs] == ["shipping_time"]
     assert source.matcher().answer_threshold == 0.4
     assert source.matcher() is source.matcher()  # not rebuilt while the file is unchanged
@@ -287,7 +288,7 @@ def test_source_serves_the_loaded_kb(kb_file: Path, tokeniser: Tokeniser) -> Non
 
 def test_source_picks_up_an_edit_after_the_check_interval(kb_file: Path, tokeniser: Tokeniser) -> None:
     clock = FakeClock()
-    source = KnowledgeBaseSource(kb_file, 0.4, tokeniser=tokeniser, clock=clock)
+    source = KnowledgeBaseSource(kb_file, 0.4, tokeniser=tokeniser, background=False, clock=clock)
     assert source.matcher().match("运费多少钱").answer is None
 
     _write_kb(kb_file, {"shipping_time": "什么时候发货", "shipping_fee": "运费多少钱"}, mtime_step=5)
@@ -304,7 +305,7 @@ def test_source_keeps_the_last_good_kb_on_a_broken_edit(
     kb_file: Path, caplog: pytest.LogCaptureFixture, tokeniser: Tokeniser
 ) -> None:
     clock = FakeClock()
-    source = KnowledgeBaseSource(kb_file, 0.4, tokeniser=tokeniser, clock=clock)
+    source = KnowledgeBaseSource(kb_file, 0.4, tokeniser=tokeniser, background=False, clock=clock)
     good = source.knowledge_base()
 
     kb_file.write_text("faqs:\n  - id: shipping_time\n    question: [unclosed\n", encoding="utf-8")
@@ -331,13 +332,35 @@ def test_source_keeps_the_last_good_kb_when_the_file_disappears(
     kb_file: Path, caplog: pytest.LogCaptureFixture, tokeniser: Tokeniser
 ) -> None:
     clock = FakeClock()
-    source = KnowledgeBaseSource(kb_file, 0.4, tokeniser=tokeniser, clock=clock)
+    source = KnowledgeBaseSource(kb_file, 0.4, tokeniser=tokeniser, background=False, clock=clock)
     good = source.knowledge_base()
     kb_file.unlink()
     clock.now += 1
     with caplog.at_level(logging.ERROR, logger="intents.kb"):
         assert source.knowledge_base() is good
     assert "disappeared" in caplog.text
+
+
+def test_a_background_reload_serves_the_old_kb_until_the_new_one_is_ready(
+    kb_file: Path, tokeniser: Tokeniser
+) -> None:
+    # Given a source that reloads on a thread of its own
+    clock = FakeClock()
+    source = KnowledgeBaseSource(kb_file, 0.4, tokeniser=tokeniser, clock=clock)
+    old = source.knowledge_base()
+    # When the file changes and the next check notices it
+    _write_kb(kb_file, {"shipping_time": "什么时候发货", "shipping_fee": "运费多少钱"}, mtime_step=5)
+    clock.now += 1
+    noticed = source.knowledge_base()
+    # Then the message that noticed it is answered from a complete KB, old or new
+    assert noticed is old or len(noticed.faqs) == 2
+    # And the new KB is served once indexed (later checks do not start a second reload meanwhile)
+    deadline = time.monotonic() + 10
+    while len(source.knowledge_base().faqs) != 2 and time.monotonic() < deadline:
+        clock.now += 1
+        time.sleep(0.01)
+    found = source.matcher().match("运费多少钱").answer
+    assert found is not None and found.id == "shipping_fee"
 
 
 def test_source_refuses_to_start_without_a_valid_kb(tmp_path: Path, tokeniser: Tokeniser) -> None:
