@@ -4,6 +4,7 @@ API (/admin/) into the app, from settings."""
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,7 @@ def add_http_apis(app: FastAPI, services: Services) -> None:
         factory=services.factory,
         exchange_code=partial(exchange_code, services.apis[Channel.MP].code_to_session),
         pay=pay,
+        outbound=ThreadPoolExecutor(settings.mp_api.wechat_workers, thread_name_prefix="mp-wechat"),
         config=MpApiConfig(session_ttl_s=settings.mp_api.session_ttl_s, max_body_bytes=body_limit),
         orders=orders,
     )

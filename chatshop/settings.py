@@ -213,6 +213,7 @@ class MpApiSettings(_Section):
     session_ttl_s: int = Field(604800, gt=0)  # a login's bearer token expires after this
     max_body_bytes: int = Field(16384, ge=1024)  # larger request bodies to /mp/ and /admin/ get 413
     notify_max_body_bytes: int = Field(65536, ge=1024)  # larger bodies to /pay/notify are refused unread
+    wechat_workers: int = Field(16, ge=1, le=256)  # threads for login and WeChat Pay calls (bounds them)
 
 
 class AdminSettings(_Section):

@@ -1,21 +1,28 @@
 """The mini-program's JSON API under /mp/: login, catalog, cart, checkout, orders.
 
 Handlers parse, call one domain operation in one transaction, and serialize; refusals are mapped
-to responses by the route class (`miniprogram.http_errors`). Handlers are plain functions: FastAPI
-runs them on its thread pool, so the blocking database and WeChat calls never stall the event loop.
+to responses by the route class (`miniprogram.http_errors`). Database work runs on FastAPI's thread
+pool, so it never stalls the event loop. Calls to WeChat and WeChat Pay run on an executor of their
+own (`MpApi.outbound`): a burst of logins waiting on WeChat cannot take every request thread, which
+would starve everything else, including the sandbox when it is served by this same process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import Executor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from commerce.cart import add_to_cart, get_cart, remove_from_cart, set_cart_quantity
 from commerce.catalog import count_products, get_product, list_products
@@ -48,13 +55,14 @@ from miniprogram.schemas import (
     ProductPage,
     RefundRequestIn,
 )
-from miniprogram.sessions import CodeExchange, open_session, revoke_token
+from miniprogram.sessions import CodeExchange, CodeSession, open_session, revoke_token
 from miniprogram.views import cart_view, order_view, product_view
 
 log = logging.getLogger(__name__)
 
 # A default, not an Annotated alias: annotations here are strings FastAPI resolves at module level.
 TOKEN = Depends(bearer_token)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -64,9 +72,14 @@ class MpApi:
     factory: sessionmaker[Session]
     exchange_code: CodeExchange  # jscode2session
     pay: WeChatPay | None  # None: WeChat Pay is not configured, checkout answers 503
+    # Blocking calls to WeChat (jscode2session) and WeChat Pay (prepay, close); its size bounds them.
+    outbound: Executor
     config: MpApiConfig = field(default_factory=MpApiConfig)
     orders: OrdersConfig = field(default_factory=OrdersConfig)
     clock: Callable[[], datetime] = field(default=utcnow)
+
+    async def call_wechat(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.outbound, partial(call, *args, **kwargs))
 
     def customer(self, token: str) -> AbstractContextManager[tuple[Session, str]]:
         """The request's transaction and the caller's openid."""
@@ -97,18 +110,13 @@ def build_mp_router(api: MpApi) -> APIRouter:
 
 def _add_session_routes(router: APIRouter, api: MpApi) -> None:
     @router.post("/login", response_model=LoginResponse, summary="Exchange a wx.login() code for a token")
-    def login(body: LoginRequest) -> LoginResponse:
+    async def login(body: LoginRequest) -> LoginResponse:
         try:
-            wechat = api.exchange_code(body.code)
+            wechat = await api.call_wechat(api.exchange_code, body.code)
         except Exception:
             LOGINS.labels(result="refused").inc()
             raise
-        now = api.clock()
-        with transaction(api.factory) as session:
-            token = open_session(session, login=wechat, ttl_s=api.config.session_ttl_s, now=now)
-        LOGINS.labels(result="ok").inc()
-        expires_at = now + timedelta(seconds=api.config.session_ttl_s)
-        return LoginResponse(token=token, openid=wechat.openid, expires_at=expires_at)
+        return await run_in_threadpool(_record_login, api, wechat)
 
     @router.post("/logout", status_code=204, summary="Revoke this token")
     def logout(token: str = TOKEN) -> Response:
@@ -120,6 +128,15 @@ def _add_session_routes(router: APIRouter, api: MpApi) -> None:
     def me(token: str = TOKEN) -> Me:
         with api.customer(token) as (_, openid):
             return Me(openid=openid)
+
+
+def _record_login(api: MpApi, wechat: CodeSession) -> LoginResponse:
+    now = api.clock()
+    with transaction(api.factory) as session:
+        token = open_session(session, login=wechat, ttl_s=api.config.session_ttl_s, now=now)
+    LOGINS.labels(result="ok").inc()
+    expires_at = now + timedelta(seconds=api.config.session_ttl_s)
+    return LoginResponse(token=token, openid=wechat.openid, expires_at=expires_at)
 
 
 def _add_catalog_routes(router: APIRouter, api: MpApi) -> None:
@@ -167,27 +184,25 @@ def _add_cart_routes(router: APIRouter, api: MpApi) -> None:
 def _add_order_routes(router: APIRouter, api: MpApi) -> None:
     @router.post("/checkout", response_model=CheckoutOut, status_code=201,
                  summary="Order the cart (stock reserved) and get the params for wx.requestPayment")
-    def checkout(body: CheckoutIn, token: str = TOKEN) -> CheckoutOut:
+    async def checkout(body: CheckoutIn, token: str = TOKEN) -> CheckoutOut:
         pay = api.wechat_pay()
         try:
-            with api.customer(token) as (session, openid):
-                order = place_order(session, openid=openid, address=body.address.model_dump(exclude_none=True),
-                                    now=api.clock(), ttl_s=api.orders.order_ttl_s)
+            placed, openid = await run_in_threadpool(_place_order, api, token, body)
         except Exception:
             CHECKOUTS.labels(result="refused").inc()
             raise
         # Committed: the stock is the customer's until the order expires. WeChat Pay is called
         # outside that transaction; if it fails, POST /mp/orders/{no}/pay tries again.
-        params = _prepay(api, pay, order.order_no, openid)
+        params = await api.call_wechat(_prepay, api, pay, placed.order_no, openid)
         CHECKOUTS.labels(result="ok").inc()
-        return CheckoutOut(order_no=order.order_no, amount_fen=order.amount_fen, status=order.status,
-                           expires_at=order.expires_at, pay_params=params)
+        return placed.model_copy(update={"pay_params": params})
 
     @router.post("/orders/{order_no}/pay", response_model=PayParamsOut,
                  summary="Params for wx.requestPayment again (an unpaid order)")
-    def pay_again(order_no: str, token: str = TOKEN) -> PayParamsOut:
-        openid = api.openid_of(token)
-        return PayParamsOut(order_no=order_no, pay_params=_prepay(api, api.wechat_pay(order_no), order_no, openid))
+    async def pay_again(order_no: str, token: str = TOKEN) -> PayParamsOut:
+        pay = api.wechat_pay(order_no)
+        openid = await run_in_threadpool(api.openid_of, token)
+        return PayParamsOut(order_no=order_no, pay_params=await api.call_wechat(_prepay, api, pay, order_no, openid))
 
     @router.get("/orders", response_model=OrderPage, summary="The customer's orders, newest first")
     def orders(
@@ -206,18 +221,15 @@ def _add_order_routes(router: APIRouter, api: MpApi) -> None:
             return order_view(get_order(session, order_no=order_no, openid=openid))
 
     @router.post("/orders/{order_no}/cancel", response_model=OrderOut, summary="Cancel an unpaid order")
-    def cancel(order_no: str, token: str = TOKEN) -> OrderOut:
+    async def cancel(order_no: str, token: str = TOKEN) -> OrderOut:
         pay = api.wechat_pay(order_no)
-        openid = api.openid_of(token)
-        outcome = close_and_cancel(api.factory, pay=pay, order_no=order_no, reason="cancelled by the customer",
-                                   actor="customer", openid=openid, now=api.clock())
+        openid = await run_in_threadpool(api.openid_of, token)
+        outcome = await api.call_wechat(close_and_cancel, api.factory, pay=pay, order_no=order_no,
+                                        reason="cancelled by the customer", actor="customer", openid=openid,
+                                        now=api.clock())
         if outcome is CloseOutcome.DEFERRED:
             raise PaymentUnavailable("WeChat Pay did not confirm the close; try again", order_no=order_no)
-        with api.factory() as session:
-            current = get_order(session, order_no=order_no, openid=openid)
-            if outcome is not CloseOutcome.CANCELLED:  # paid meanwhile: the payment wins
-                raise IllegalTransition(order_no, current.status, OrderStatus.CANCELLED.value)
-            return order_view(current)
+        return await run_in_threadpool(_after_cancel, api, order_no, openid, outcome)
 
     @router.post("/orders/{order_no}/refund-request", response_model=OrderOut,
                  summary="Ask for the whole order to be refunded (staff decide)")
@@ -225,6 +237,23 @@ def _add_order_routes(router: APIRouter, api: MpApi) -> None:
         with api.customer(token) as (session, openid):
             return order_view(request_refund(session, order_no=order_no, openid=openid, reason=body.reason,
                                              now=api.clock()))
+
+
+def _place_order(api: MpApi, token: str, body: CheckoutIn) -> tuple[CheckoutOut, str]:
+    with api.customer(token) as (session, openid):
+        order = place_order(session, openid=openid, address=body.address.model_dump(exclude_none=True),
+                            now=api.clock(), ttl_s=api.orders.order_ttl_s)
+        placed = CheckoutOut(order_no=order.order_no, amount_fen=order.amount_fen, status=order.status,
+                             expires_at=order.expires_at, pay_params={})
+    return placed, openid
+
+
+def _after_cancel(api: MpApi, order_no: str, openid: str, outcome: CloseOutcome) -> OrderOut:
+    with api.factory() as session:
+        current = get_order(session, order_no=order_no, openid=openid)
+        if outcome is not CloseOutcome.CANCELLED:  # paid meanwhile: the payment wins
+            raise IllegalTransition(order_no, current.status, OrderStatus.CANCELLED.value)
+        return order_view(current)
 
 
 def _prepay(api: MpApi, pay: WeChatPay, order_no: str, openid: str) -> dict[str, str]:

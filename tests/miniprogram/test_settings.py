@@ -1,17 +1,19 @@
-"""Servers started with settings of their own (each on an emptied database): the login token's
-lifetime, and the admin API with no key."""
+"""Servers of their own (each on an emptied database): the login token's lifetime, the admin API
+with no key, and a burst of checkouts."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from sqlalchemy import select
 
+from commerce.catalog import import_catalog, load_catalog_file
 from commerce.db import transaction
 from miniprogram.models import MpSession
-from tests.miniprogram.mp_client import error_of, login_code
-from tests.support import LiveServer
+from tests.miniprogram.mp_client import ADDRESS, Buyer, error_of, login_code
+from tests.support import FIXTURES, LiveServer
 
 
 def test_the_token_lifetime_is_a_setting(server_factory: Callable[..., LiveServer]) -> None:
@@ -35,3 +37,19 @@ def test_without_a_key_the_admin_api_is_disabled(server_factory: Callable[..., L
     assert answer.status_code == 503 and error_of(answer)["code"] == "ADMIN_DISABLED"
     assert "admin API disabled" in error_of(answer)["message"]
     assert blank.status_code == 503
+
+
+def test_a_burst_of_checkouts_all_get_pay_params(server_factory: Callable[..., LiveServer]) -> None:
+    # Given a store whose sandbox (WeChat Pay too) is served by the same process, and 60 buyers with a cart
+    server = server_factory()
+    with transaction(server.services.factory) as session:
+        import_catalog(session, load_catalog_file(FIXTURES / "catalog" / "mp_shop.yaml"))
+    buyers = [Buyer(server, f"o_burst_{n}") for n in range(60)]
+    for buyer in buyers:
+        assert buyer.post("/mp/cart/items", json={"sku_id": "tee-basic-white-M"}).status_code == 200
+    # When they check out at once, more of them than the server has request threads (40)
+    with ThreadPoolExecutor(60) as pool:
+        answers = list(pool.map(lambda b: b.post("/mp/checkout", json={"address": ADDRESS}), buyers))
+    # Then every one gets its pay params: calls to WeChat Pay wait on threads of their own, so the
+    # request threads stay free to answer them
+    assert [a.status_code for a in answers] == [201] * 60
