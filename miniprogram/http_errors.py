@@ -18,6 +18,8 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.types import Message
 
+from bot.inbound import OversizedBody
+from bot.webhook import _read_limited
 from commerce.errors import CommerceError
 from commerce.pay_errors import PayError
 from miniprogram.errors import ApiError, BodyTooLarge, PaymentUnavailable
@@ -113,18 +115,12 @@ def bounded_route(max_body_bytes: int) -> type[JsonApiRoute]:
 
 
 async def read_bounded(request: Request, limit: int) -> bytes:
-    """The request body, refused unread past `limit` bytes (Content-Length first, then as it streams)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"request body over {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"request body over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """The request body, refused unread past `limit` bytes (the webhook's reader: Content-Length
+    first, then as it streams)."""
+    try:
+        return await _read_limited(request, limit)
+    except OversizedBody:
+        raise BodyTooLarge(f"request body over {limit} bytes") from None
 
 
 async def _with_bounded_body(request: Request, limit: int) -> Request:

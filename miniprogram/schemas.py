@@ -64,13 +64,18 @@ class CartQuantityIn(StrictBody):
     quantity: int = Field(ge=0, description="0 removes the line; at most orders.max_quantity")
 
 
-class CartLineOut(BaseModel):
+class LineOut(BaseModel):
+    """A SKU and how many: a cart line, or an order's item as it was bought."""
+
     sku_id: str
     product_id: str
     title: str
     specs: dict[str, str]
     price_fen: int
     quantity: int
+
+
+class CartLineOut(LineOut):
     subtotal_fen: int
     in_stock: int
     available: bool = Field(description="false when the SKU was taken off sale; checkout refuses it")
@@ -118,15 +123,6 @@ class RefundRequestIn(StrictBody):
     reason: str = Field(min_length=1, max_length=120)
 
 
-class OrderItemOut(BaseModel):
-    sku_id: str
-    product_id: str
-    title: str
-    specs: dict[str, str]
-    price_fen: int
-    quantity: int
-
-
 class RefundOut(BaseModel):
     out_refund_no: str
     amount_fen: int
@@ -146,7 +142,7 @@ class OrderOut(BaseModel):
     carrier: str | None
     tracking_no: str | None
     address: dict[str, str]
-    items: list[OrderItemOut]
+    items: list[LineOut]
     refunds: list[RefundOut]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from commerce.cart import Cart
 from commerce.models import Order, Product
-from miniprogram.schemas import CartLineOut, CartOut, OrderItemOut, OrderOut, ProductOut, RefundOut, SkuOut
+from miniprogram.schemas import CartLineOut, CartOut, LineOut, OrderOut, ProductOut, RefundOut, SkuOut
 
 
 def product_view(product: Product) -> ProductOut:
@@ -25,7 +25,7 @@ def cart_view(cart: Cart) -> CartOut:
 
 
 def order_view(order: Order) -> OrderOut:
-    items = [OrderItemOut(sku_id=i.sku_id, product_id=i.product_id, title=i.title, specs=i.specs,
+    items = [LineOut(sku_id=i.sku_id, product_id=i.product_id, title=i.title, specs=i.specs,
                           price_fen=i.price_fen, quantity=i.quantity) for i in order.items]
     refunds = [RefundOut(out_refund_no=r.out_refund_no, amount_fen=r.amount_fen, status=r.status, reason=r.reason)
                for r in order.refunds]

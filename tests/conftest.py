@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from chatshop.database import all_metadata, open_engine, upgrade_database
-from tests.support import LiveServer, start_server
+from chatshop.database import open_engine, upgrade_database
+from tests.support import LiveServer, empty_tables, start_server
 
 # WeChat Pay fixtures (merchant keys, the sandbox's pay gateway, a notification receiver).
 pytest_plugins = ["tests.pay.fixtures"]
@@ -36,15 +36,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture
 def empty_database(database_url: str) -> str:
     """The test database with every table emptied (schema and migrations kept)."""
-    engine = open_engine(database_url)
-    tables = [table.name for table in reversed(all_metadata().sorted_tables)]
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in tables:
-                connection.execute(text(f"DELETE FROM {name}"))
-    engine.dispose()
+    empty_tables(database_url)
     return database_url
 
 

@@ -21,9 +21,11 @@ import httpx
 import uvicorn
 import xmltodict
 from fastapi import FastAPI
+from sqlalchemy import text
 from wechatpy.crypto import WeChatCrypto
 
 from chatshop.app import Services, create_app
+from chatshop.database import all_metadata, open_engine
 from chatshop.settings import DEFAULT_CONFIG_PATH, Settings, load_settings, with_sandbox_credentials
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -37,6 +39,19 @@ def fixture_path(relative: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"missing test fixture {path}")
     return path
+
+
+def empty_tables(database_url: str) -> None:
+    """Empty every table of the test database (schema and migrations kept)."""
+    engine = open_engine(database_url)
+    tables = [table.name for table in reversed(all_metadata().sorted_tables)]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                connection.execute(text(f"DELETE FROM {name}"))
+    engine.dispose()
 
 
 def fixture_text(relative: str) -> str:

@@ -10,28 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
-from chatshop.database import all_metadata, open_engine
 from commerce.catalog import import_catalog, load_catalog_file
 from commerce.db import make_session_factory, transaction
 from tests.pay.support import Merchant
-from tests.support import FIXTURES, LiveServer, start_server
+from tests.support import FIXTURES, LiveServer, empty_tables, start_server
 
 CATALOG = FIXTURES / "catalog" / "mp_shop.yaml"
 ADMIN_KEY = "test-admin-key-6f1d2c"
-
-
-def clear_tables(database_url: str) -> None:
-    engine = open_engine(database_url)
-    names = [table.name for table in reversed(all_metadata().sorted_tables)]
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in names:
-                connection.execute(text(f"DELETE FROM {name}"))
-    engine.dispose()
 
 
 def pay_settings(merchant: Merchant, directory: Path) -> dict[str, str]:
@@ -59,7 +45,7 @@ def pay_settings(merchant: Merchant, directory: Path) -> dict[str, str]:
 def shop(database_url: str, merchant: Merchant, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     if not CATALOG.exists():
         raise FileNotFoundError(f"missing test fixture {CATALOG}")
-    clear_tables(database_url)
+    empty_tables(database_url)
     var = tmp_path_factory.mktemp("shop")
     overrides = pay_settings(merchant, var / "keys") | {"CHATSHOP__ADMIN__API_KEY": ADMIN_KEY}
     server = start_server(database_url, var, overrides)
