@@ -21,6 +21,8 @@ EXPECTED = {
 def test_the_spec_lists_every_route_with_its_error_body(shop: LiveServer) -> None:
     with shop.client() as http:
         spec = http.get("/openapi.json").json()
+        docs = http.get("/docs")
+    assert docs.status_code == 200 and "/openapi.json" in docs.text
     routes = {(path, method) for path, item in spec["paths"].items() for method in item}
     assert routes >= EXPECTED, sorted(EXPECTED - routes)
     checkout = spec["paths"]["/mp/checkout"]["post"]
