@@ -76,6 +76,7 @@ def create_app(settings: Settings, *, dialogue: Responder | None = None) -> Fast
         yield
         jobs.stop()
         background.stop()
+        wechat_calls.shutdown(wait=True, cancel_futures=False)
         services.executor.shutdown(wait=True, cancel_futures=False)
         services.writer.close()
         services.engine.dispose()
@@ -90,7 +91,7 @@ def create_app(settings: Settings, *, dialogue: Responder | None = None) -> Fast
             app.add_route(path, endpoint.verify_url, methods=["GET"], include_in_schema=False)
             app.add_route(path, endpoint.receive, methods=["POST"], include_in_schema=False)
     _add_operations_routes(app, services.engine)
-    add_http_apis(app, services)
+    wechat_calls = add_http_apis(app, services)  # its executor for calls to WeChat, shut down below
     if settings.sandbox_enabled:
         app.mount("/sandbox", create_sandbox_app(sandbox_config(settings)))
     return app

@@ -4,7 +4,7 @@ API (/admin/) into the app, from settings."""
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -31,34 +31,49 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def add_http_apis(app: FastAPI, services: Services) -> None:
+def add_http_apis(app: FastAPI, services: Services) -> Executor:
+    """Mount the routers; returns the executor of calls to WeChat, for the app to shut down."""
     settings = services.settings
+    wechat_calls = ThreadPoolExecutor(settings.mp_api.wechat_workers, thread_name_prefix="mp-wechat")
     pay = build_pay_client(settings)
-    orders = orders_config(settings)
-    body_limit = settings.mp_api.max_body_bytes
-    mp_api = MpApi(
+    app.include_router(build_mp_router(_mp_api(services, pay, wechat_calls)))
+    app.include_router(build_admin_router(_admin_api(services, pay)))
+    endpoints = _pay_endpoints(services, pay)
+    if endpoints is None:
+        log.warning("WeChat Pay is not configured: checkout and /pay/notify are off")
+    else:
+        app.include_router(build_pay_router(endpoints))
+    return wechat_calls
+
+
+def _mp_api(services: Services, pay: WeChatPay | None, wechat_calls: Executor) -> MpApi:
+    settings = services.settings
+    return MpApi(
         factory=services.factory,
         exchange_code=partial(exchange_code, services.apis[Channel.MP].code_to_session),
         pay=pay,
-        outbound=ThreadPoolExecutor(settings.mp_api.wechat_workers, thread_name_prefix="mp-wechat"),
-        config=MpApiConfig(session_ttl_s=settings.mp_api.session_ttl_s, max_body_bytes=body_limit),
-        orders=orders,
+        outbound=wechat_calls,
+        config=MpApiConfig(session_ttl_s=settings.mp_api.session_ttl_s, max_body_bytes=settings.mp_api.max_body_bytes),
+        orders=orders_config(settings),
     )
-    app.include_router(build_mp_router(mp_api))
-    admin = AdminApi(factory=services.factory, pay=pay, max_body_bytes=body_limit,
-                     config=AdminConfig(api_key=settings.admin.api_key.get_secret_value()))
-    app.include_router(build_admin_router(admin))
-    verifier = build_notification_verifier(settings)
+
+
+def _admin_api(services: Services, pay: WeChatPay | None) -> AdminApi:
+    settings = services.settings
+    return AdminApi(factory=services.factory, pay=pay, max_body_bytes=settings.mp_api.max_body_bytes,
+                    config=AdminConfig(api_key=settings.admin.api_key.get_secret_value()))
+
+
+def _pay_endpoints(services: Services, pay: WeChatPay | None) -> PayNotifyEndpoints | None:
+    verifier = build_notification_verifier(services.settings)
     if pay is None or verifier is None:
-        log.warning("WeChat Pay is not configured: checkout and /pay/notify are off")
-        return
-    endpoints = PayNotifyEndpoints(
+        return None
+    return PayNotifyEndpoints(
         verifier=verifier,
         apply_payment=partial(_apply_payment, services.factory, pay),
         apply_refund=partial(_apply_refund, services.factory, pay),
-        max_body_bytes=settings.mp_api.notify_max_body_bytes,
+        max_body_bytes=services.settings.mp_api.notify_max_body_bytes,
     )
-    app.include_router(build_pay_router(endpoints))
 
 
 def _apply_payment(factory: sessionmaker[Session], pay: WeChatPay, notice: PaymentNotice) -> str:
