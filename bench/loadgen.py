@@ -81,6 +81,7 @@ class Customer:
     openid: str
     connection: Connection
     pushes: deque[Push] = field(default_factory=deque)
+    sent_fallback: bool = False  # the last push sent was a question the bot does not understand
 
 
 @dataclass
@@ -176,12 +177,23 @@ class Phase:
         self.stats.record(push, status, body, time.perf_counter() - started)
 
     def _next_push(self, customer: Customer) -> Push:
+        push = self._queued_push(customer)
+        if push is None:
+            self.stats.built_live += 1
+            push = self._factory.build(customer.openid, after_fallback=customer.sent_fallback)
+        customer.sent_fallback = push.question.fallback
+        return push
+
+    @staticmethod
+    def _queued_push(customer: Customer) -> Push | None:
+        """The next pre-built push still fresh, passing over a second fallback question in a row: the
+        bot would answer it with a menu through the customer-service API, not in the response (the
+        factory avoids building such pairs, but a stale or left-over push can bring two together)."""
         while customer.pushes:
             push = customer.pushes.popleft()
-            if push.fresh:
+            if push.fresh and not (push.question.fallback and customer.sent_fallback):
                 return push
-        self.stats.built_live += 1
-        return self._factory.build(customer.openid)
+        return None
 
     async def _report_progress(self, label: str, started: float) -> None:
         while True:

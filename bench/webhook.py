@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from loadgen import REQUEST_TIMEOUT_S, Connection, Customer, Phase, PhaseStats, classify, prebuild, pushes_needed
-from pushes import Account, PushFactory, verify_reply
+from pushes import QUESTIONS, Account, PushFactory, verify_reply
 from servers import Server, ServerError, ServerSpec, free_port
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -184,7 +184,6 @@ def chatshop_spec(account: Account, tmp: Path, database_url: str) -> ServerSpec:
         "CHATSHOP__WECHAT__TOKEN": account.token,
         "CHATSHOP__WECHAT__ENCODING_AES_KEY": account.aes_key,
         "CHATSHOP__SANDBOX__CREDENTIALS_PATH": str(tmp / "sandbox-credentials.json"),
-        "CHATSHOP__PATHS__VAR_DIR": str(tmp / "var"),
     }
     script = Path(sys.executable).parent / "chatshop"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "chatshop.cli"]
@@ -218,7 +217,7 @@ async def measure(server: Server, factory: PushFactory, account: Account, args: 
     name = server.spec.name
     customers = [Customer(f"oBench{i:022d}", Connection("127.0.0.1", server.port)) for i in range(args.customers)]
     try:
-        await smoke_test(customers[0], factory, account, echo=name == "echo")
+        await smoke_test(customers[0].connection, factory, account, echo=name == "echo")
         warm = await run_phase(server, factory, customers, PhaseStats("warm-up", args.warmup, 0.0))
         rate = _rate(warm) or DEFAULT_RATE_ESTIMATE
         phases = []
@@ -237,17 +236,19 @@ def _rate(stats: PhaseStats) -> float:
     return len(stats.latencies) / stats.wall_s if stats.wall_s else 0.0
 
 
-async def smoke_test(customer: Customer, factory: PushFactory, account: Account, *, echo: bool) -> None:
-    """One push, fully checked, before any load: a misconfigured run fails here with the reason."""
-    push = factory.build(customer.openid)
-    try:
-        async with asyncio.timeout(REQUEST_TIMEOUT_S):
-            status, body = await customer.connection.exchange(push.request)
-    except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
-        raise BenchError(f"the first push got no reply: {type(exc).__name__} {exc}") from None
-    problem = classify(status, body) or verify_reply(account.crypto(), push, body, echo=echo)
-    if problem:
-        raise BenchError(f"the first push was answered wrongly: {problem}: {body[:300]!r}")
+async def smoke_test(connection: Connection, factory: PushFactory, account: Account, *, echo: bool) -> None:
+    """Every question once, each from a customer of its own and fully checked, before any load: a
+    misconfigured run, or a bot that no longer answers a question as expected, fails here with the reason."""
+    for number, question in enumerate(QUESTIONS):
+        push = factory.build(f"oBenchSmoke{number:017d}", question)
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                status, body = await connection.exchange(push.request)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
+            raise BenchError(f"{question.text!r} got no reply: {type(exc).__name__} {exc}") from None
+        problem = classify(status, body) or verify_reply(account.crypto(), push, body, echo=echo)
+        if problem:
+            raise BenchError(f"{question.text!r} was answered wrongly: {problem}: {body[:300]!r}")
 
 
 async def run_phase(server: Server, factory: PushFactory, customers: list[Customer], stats: PhaseStats) -> PhaseStats:
