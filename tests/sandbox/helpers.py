@@ -23,8 +23,8 @@ from werobot.utils import check_signature
 
 from chatshop.sandbox import SandboxAccount
 
-PUSH_TIMEOUT_S = 0.5  # short, so the retry-on-timeout tests stay fast
-SLOW_S = 0.8  # a receiver this slow misses the deadline
+PUSH_TIMEOUT_S = 1.5  # short, so the retry-on-timeout tests stay fast, yet long enough for a busy machine
+SLOW_S = 2.0  # a receiver this slow misses the deadline
 
 
 def _account(kind: str, name: str, mode: str, key_char: str) -> SandboxAccount:
