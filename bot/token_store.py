@@ -7,14 +7,14 @@ must share it: in Redis when the deployment has one, otherwise in the database.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete
+from sqlalchemy import Table, delete
 from sqlalchemy.orm import Session, sessionmaker
 from wechatpy.session import SessionStorage
 
 from bot.models import CacheEntry
-from commerce.db import transaction, utcnow
+from commerce.db import dialect_insert, transaction, utcnow
 
 # Refresh a little early so a token never expires between our check and WeChat's.
 EXPIRY_MARGIN_S = 120
@@ -36,8 +36,16 @@ class DatabaseTokenStore(SessionStorage):  # type: ignore[misc]
         if value is None:
             return
         expires_at = utcnow() + timedelta(seconds=max(ttl - EXPIRY_MARGIN_S, 1)) if ttl else None
+        row = {"key": self._prefix + key, "value": str(value), "expires_at": expires_at}
         with transaction(self._factory) as session:
-            session.merge(CacheEntry(key=self._prefix + key, value=str(value), expires_at=expires_at))
+            # An upsert, not read-then-insert: processes that fetched a token at the same moment
+            # would otherwise race to insert the same key, and all but one would fail.
+            upsert = dialect_insert(session, cast(Table, CacheEntry.__table__)).values(**row)
+            session.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=[CacheEntry.key], set_={"value": row["value"], "expires_at": expires_at}
+                )
+            )
 
     def delete(self, key: str) -> None:
         with transaction(self._factory) as session:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 
 import pytest
@@ -70,3 +71,30 @@ def test_a_token_retired_by_another_fetch_is_refreshed_on_40001(server: LiveServ
     codes = [call["errcode"] for call in customer.calls("cgi-bin/message/custom/send", any_account=True)]
     assert codes == [0, 0, 40001, 0]
     assert len(customer.calls("cgi-bin/token")) == 3
+
+
+THREADS = 24
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_processes_storing_a_new_token_at_once_all_succeed(server: LiveServer, attempt: int) -> None:
+    # Given many processes that fetched a token at the same moment, none cached yet
+    store = DatabaseTokenStore(server.services.factory, prefix=f"race-{attempt}-{uuid.uuid4().hex}:")
+    barrier = threading.Barrier(THREADS)
+    failures: list[BaseException] = []
+
+    def store_token(n: int) -> None:
+        barrier.wait()
+        try:
+            store.set("access_token", f"token-{n}", ttl=7200)
+        except BaseException as exc:  # collected: the test asserts there are none
+            failures.append(exc)
+
+    threads = [threading.Thread(target=store_token, args=(n,)) for n in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then every write succeeds and one of the tokens is what every process reads
+    assert failures == []
+    assert store.get("access_token") in {f"token-{n}" for n in range(THREADS)}
