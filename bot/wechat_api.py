@@ -23,12 +23,18 @@ log = logging.getLogger(__name__)
 WECHAT_HOST_BASE = "https://api.weixin.qq.com/"
 # Our own codes for transport failures, which WeChat never sends:
 TRANSPORT_ERRCODE = -2  # the request never left (connection refused or not established): safe to resend
+HTTP_POOL_SIZE = 32  # kept connections to WeChat; more than the threads that call it at once
 IN_DOUBT_ERRCODE = -3  # the request may have reached WeChat (timeout mid-call, HTTP error): do not resend
 
 
 class _RelocatedClient(WeChatClient):  # type: ignore[misc]
     def __init__(self, app_id: str, secret: str, base_url: str, session: SessionStorage, timeout: float):
         super().__init__(app_id, secret, session=session, timeout=timeout, auto_retry=True)
+        # requests keeps 10 connections per host by default; the bot's, the messenger's and the
+        # mini-program API's threads call WeChat at once, and a full pool drops connections.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=HTTP_POOL_SIZE)
+        self._http.mount("http://", adapter)
+        self._http.mount("https://", adapter)
         self._base_url = base_url
         self.API_BASE_URL = base_url + "cgi-bin/"
 
