@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 WECHAT_HOST_BASE = "https://api.weixin.qq.com/"
 # Our own codes for transport failures, which WeChat never sends:
 TRANSPORT_ERRCODE = -2  # the request never left (connection refused or not established): safe to resend
-HTTP_POOL_SIZE = 32  # kept connections to WeChat; more than the threads that call it at once
 IN_DOUBT_ERRCODE = -3  # the request may have reached WeChat (timeout mid-call, HTTP error): do not resend
+HTTP_POOL_SIZE = 32  # kept connections to WeChat; more than the threads that call it at once
 
 
 class _RelocatedClient(WeChatClient):  # type: ignore[misc]
