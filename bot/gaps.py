@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
 from bot.models import Channel, UnansweredQuestion
 from commerce.db import utcnow
 from intents.kb import Outcome
 
-__all__ = ["UNANSWERED_OUTCOMES", "record_unanswered", "unanswered_since"]
+__all__ = ["UNANSWERED_OUTCOMES", "insert_unanswered", "record_unanswered", "unanswered_row", "unanswered_since"]
 
 logger = logging.getLogger(__name__)
 
@@ -25,15 +26,25 @@ _MAX_TEXT = 500
 def record_unanswered(session: Session, *, channel: str, openid: str, text: str, outcome: str) -> None:
     """Store one unanswered question in the caller's transaction. Bad input is refused
     (ValueError), logged, and nothing is stored."""
+    session.add(UnansweredQuestion(**unanswered_row(channel=channel, openid=openid, text=text, outcome=outcome)))
+
+
+def unanswered_row(*, channel: str, openid: str, text: str, outcome: str) -> dict[str, Any]:
+    """The row `record_unanswered` stores, for writing with `insert_unanswered` (the webhook's
+    group-commit writer); bad input is refused in the same way."""
     problem = _problem(channel, openid, text, outcome)
     if problem:
         logger.warning("unanswered question not recorded: %s", problem)
         raise ValueError(problem)
-    session.add(
-        UnansweredQuestion(
-            channel=Channel(channel), openid=openid, text=text.strip()[:_MAX_TEXT], outcome=outcome, created_at=utcnow()
-        )
-    )
+    return {"channel": Channel(channel), "openid": openid, "text": text.strip()[:_MAX_TEXT], "outcome": outcome,
+            "created_at": utcnow()}
+
+
+_INSERT = insert(UnansweredQuestion)  # built once: SQLAlchemy reuses the compiled statement
+
+
+def insert_unanswered(connection: Connection, row: dict[str, Any]) -> None:
+    connection.execute(_INSERT, row)
 
 
 def _problem(channel: str, openid: str, text: str, outcome: str) -> str | None:

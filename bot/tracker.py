@@ -2,8 +2,8 @@
 
 A turn loads the state, rebuilds rasa_sdk's `Tracker` from it (slots, active form, latest parsed
 message, recent events), applies the events the actions return the way Rasa's own tracker does,
-and saves it. The database store keeps one row per customer (`dialogue_states`), written through
-the group-commit writer like the rest of the hot path; the memory store serves tests and tools.
+and saves it. The database store keeps one row per customer (`dialogue_states`), read and written
+through the group-commit writer like the rest of the hot path; the memory store serves tests and tools.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -20,7 +21,6 @@ from typing import Any, Protocol, cast
 
 from rasa_sdk import Tracker
 from sqlalchemy import Connection, Insert, Table, bindparam, select
-from sqlalchemy.orm import Session, sessionmaker
 
 from bot.models import Channel, Customer, DialogueState
 from commerce.db import dialect_insert, insert_ignoring_conflicts, utcnow
@@ -36,11 +36,16 @@ MAX_EVENTS = 24
 CUSTOMERS = cast(Table, Customer.__table__)
 STATES = cast(Table, DialogueState.__table__)
 
-LOAD_STATE = (
-    select(CUSTOMERS.c.id, STATES.c.slots, STATES.c.active_loop, STATES.c.latest_message, STATES.c.events,
-           STATES.c.turns, STATES.c.handoff_requested_at, STATES.c.handoff_reason)
+# A state's version (turns, updated_at) and the handoff columns: enough to tell whether a state
+# decoded earlier is still the stored one, without reading and decoding its JSON.
+LOAD_VERSION = (
+    select(CUSTOMERS.c.id, STATES.c.turns, STATES.c.updated_at, STATES.c.handoff_requested_at,
+           STATES.c.handoff_reason)
     .select_from(CUSTOMERS.outerjoin(STATES, STATES.c.customer_id == CUSTOMERS.c.id))
     .where(CUSTOMERS.c.channel == bindparam("channel"), CUSTOMERS.c.openid == bindparam("openid"))
+)
+LOAD_STATE = select(STATES.c.slots, STATES.c.active_loop, STATES.c.latest_message, STATES.c.events).where(
+    STATES.c.customer_id == bindparam("customer_id")
 )
 FIND_CUSTOMER = select(CUSTOMERS.c.id).where(
     CUSTOMERS.c.channel == bindparam("channel"), CUSTOMERS.c.openid == bindparam("openid")
@@ -83,6 +88,11 @@ class DialogueSnapshot:
     @property
     def latest_action_name(self) -> str | None:
         return next((str(e["name"]) for e in reversed(self.events) if e.get("event") == "action"), None)
+
+    def copy(self) -> DialogueSnapshot:
+        """A copy a turn may change without changing this one (events are never edited in place)."""
+        return DialogueSnapshot(dict(self.slots), self.active_loop, dict(self.latest_message), list(self.events),
+                                self.turns, self.customer_id)
 
     def apply(self, events: Iterable[dict[str, Any]]) -> None:
         """Apply events as Rasa's tracker does: slots, forms (active_loop), resets, restarts."""
@@ -131,37 +141,78 @@ class MemoryTrackerStore:
             self._states[(channel, openid)] = copy.deepcopy(snapshot)
 
 
-class DatabaseTrackerStore:
-    """`dialogue_states` rows: read with a plain query, written through the group-commit writer."""
+Version = tuple[int, datetime]  # a stored state's (turns, updated_at)
 
-    def __init__(self, factory: sessionmaker[Session], writer: GroupCommitWriter) -> None:
-        self._factory = factory
+
+class DatabaseTrackerStore:
+    """`dialogue_states` rows, read and written through the group-commit writer.
+
+    A read runs as a job of the writer's next batch rather than as a transaction of its own: on
+    SQLite every transaction takes the write lock, so a read per message would queue behind the
+    writer and hold it up in turn. Queued after every earlier write, it also sees the previous
+    turn's save. The states last read or saved are kept decoded (`cache_size` customers); the
+    read then fetches only the state's version and handoff columns, and decodes the JSON again
+    only when the version differs (another process, or a save that did not commit).
+    """
+
+    def __init__(self, writer: GroupCommitWriter, *, cache_size: int = 4096) -> None:
         self._writer = writer
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+        self._decoded: OrderedDict[tuple[str, str], tuple[Version, DialogueSnapshot]] = OrderedDict()
 
     def load(self, channel: Channel, openid: str) -> DialogueSnapshot:
-        with self._factory() as session:
-            row = session.execute(LOAD_STATE, {"channel": channel, "openid": openid}).first()
-        if row is None or row.slots is None:
-            return DialogueSnapshot(customer_id=None if row is None else int(row.id))
-        slots = {**initial_slots(), **row.slots}
-        # The columns are the truth for the handoff mark: whoever serves the customer may clear it.
-        slots[HANDOFF_AT] = row.handoff_requested_at.isoformat() if row.handoff_requested_at else None
-        slots[HANDOFF_REASON] = row.handoff_reason
-        return DialogueSnapshot(slots, row.active_loop, dict(row.latest_message), list(row.events), int(row.turns),
-                                int(row.id))
+        return self._writer.run(lambda connection: self._read(connection, channel, openid))
 
     def save(self, channel: Channel, openid: str, snapshot: DialogueSnapshot) -> None:
         """Queue the write without waiting for its commit: the writer commits in order, so it lands
         no later than the reply's own record, before the customer can have read the reply."""
-        saved = self._writer.submit(lambda connection: self._save(connection, channel, openid, snapshot))
+        updated_at = utcnow()
+        self._remember((channel, openid), (snapshot.turns, updated_at), snapshot.copy())
+        saved = self._writer.submit(lambda connection: self._save(connection, channel, openid, snapshot, updated_at))
         saved.add_done_callback(_log_failure)
 
-    def _save(self, connection: Connection, channel: Channel, openid: str, snapshot: DialogueSnapshot) -> None:
+    def _read(self, connection: Connection, channel: Channel, openid: str) -> DialogueSnapshot:
+        row = connection.execute(LOAD_VERSION, {"channel": channel, "openid": openid}).first()
+        if row is None or row.turns is None:
+            return DialogueSnapshot(customer_id=None if row is None else int(row.id))
+        key, version = (channel, openid), (int(row.turns), row.updated_at)
+        decoded = self._recall(key, version)
+        if decoded is None:
+            state = connection.execute(LOAD_STATE, {"customer_id": row.id}).one()
+            decoded = DialogueSnapshot(state.slots, state.active_loop, state.latest_message, state.events,
+                                       int(row.turns), int(row.id))
+            self._remember(key, version, decoded)
+        snapshot = decoded.copy()
+        snapshot.customer_id = int(row.id)
+        snapshot.slots = {**initial_slots(), **snapshot.slots}
+        # The columns are the truth for the handoff mark: whoever serves the customer may clear it.
+        snapshot.slots[HANDOFF_AT] = row.handoff_requested_at.isoformat() if row.handoff_requested_at else None
+        snapshot.slots[HANDOFF_REASON] = row.handoff_reason
+        return snapshot
+
+    def _recall(self, key: tuple[str, str], version: Version) -> DialogueSnapshot | None:
+        with self._lock:
+            entry = self._decoded.get(key)
+            if entry is None or entry[0] != version:
+                return None
+            self._decoded.move_to_end(key)
+            return entry[1]
+
+    def _remember(self, key: tuple[str, str], version: Version, snapshot: DialogueSnapshot) -> None:
+        with self._lock:
+            self._decoded[key] = (version, snapshot)
+            self._decoded.move_to_end(key)
+            while len(self._decoded) > self._cache_size:
+                self._decoded.popitem(last=False)
+
+    def _save(self, connection: Connection, channel: Channel, openid: str, snapshot: DialogueSnapshot,
+              updated_at: datetime) -> None:
         handoff = snapshot.new_handoff
         connection.execute(_upsert_statement(connection.dialect.name, handoff is not None), {
             "customer_id": snapshot.customer_id or _customer_id(connection, channel, openid),
             "slots": snapshot.slots, "active_loop": snapshot.active_loop, "latest_message": snapshot.latest_message,
-            "events": snapshot.events, "turns": snapshot.turns, "updated_at": utcnow(),
+            "events": snapshot.events, "turns": snapshot.turns, "updated_at": updated_at,
             "handoff_requested_at": handoff.requested_at if handoff else None,
             "handoff_reason": handoff.reason if handoff else None,
         })

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,12 +19,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import DialogueConfig
 from bot.dialogue import Dialogue
-from bot.gaps import record_unanswered
+from bot.gaps import insert_unanswered, unanswered_row
 from bot.inbound import Inbound
 from bot.tracker import DatabaseTrackerStore
 from chatshop.settings import Settings
 from commerce.catalog import product_titles
-from commerce.db import transaction
 from commerce.group_commit import GroupCommitWriter
 from intents.actions import ActionTexts, FaqLookup, SizeChart, build_actions
 from intents.kb import KnowledgeBaseSource, Outcome
@@ -53,8 +53,8 @@ def build_dialogue(settings: Settings, factory: sessionmaker[Session], writer: G
         nlu=language.nlu,
         faqs=language.faqs,
         actions=language.actions,
-        trackers=DatabaseTrackerStore(factory, writer),
-        record_unanswered=unanswered_recorder(factory),
+        trackers=DatabaseTrackerStore(writer),
+        record_unanswered=unanswered_recorder(writer),
     )
 
 
@@ -120,10 +120,19 @@ def catalog_file_names(path: Path) -> list[str]:
     return [str(p["title"]) for p in products if isinstance(p, dict) and p.get("title")]
 
 
-def unanswered_recorder(factory: sessionmaker[Session]) -> Callable[[Inbound, Outcome], None]:
+def unanswered_recorder(writer: GroupCommitWriter) -> Callable[[Inbound, Outcome], None]:
+    """Queued on the writer without waiting, like the dialogue state: it commits before the reply's
+    own record, and takes no transaction (on SQLite, the write lock) of its own per message."""
+
     def record(inbound: Inbound, outcome: Outcome) -> None:
-        with transaction(factory) as session:
-            record_unanswered(session, channel=inbound.channel.value, openid=inbound.openid, text=inbound.content,
-                              outcome=outcome.value)
+        row = unanswered_row(channel=inbound.channel.value, openid=inbound.openid, text=inbound.content,
+                             outcome=outcome.value)
+        writer.submit(lambda connection: insert_unanswered(connection, row)).add_done_callback(_log_unrecorded)
 
     return record
+
+
+def _log_unrecorded(recorded: Future[None]) -> None:
+    error = recorded.exception()
+    if error is not None:
+        log.error("an unanswered question was not recorded: %s", error, exc_info=error)

@@ -40,8 +40,12 @@ jieba.setLogLevel(logging.WARNING)
 _T2S = OpenCC("t2s")
 _USER_WORD_FREQ = 20000
 _SPACES = re.compile(r"\s+")
+# A message is normalised and cut by the intent classifier and again by the FAQ matcher; the last
+# few results are kept so the second time is free.
+_RECENT = 256
 
 
+@lru_cache(maxsize=_RECENT)
 def normalise(text: str) -> str:
     """Full-width → half-width, traditional → simplified, lower case; anything that is not a
     letter or digit (punctuation, emoji, symbols) becomes a space; whitespace collapsed.
@@ -130,6 +134,7 @@ class Tokeniser:
                     # minutes for a large catalog); it is enough to keep the word whole.
                     self._jieba.add_word(part, freq=max(frequencies.get(part) or 0, _USER_WORD_FREQ))
         self.user_words = frozenset(normalise(word) for word in user_words)
+        self._recent: dict[str, tuple[str, ...]] = {}
 
     @property
     def synonyms(self) -> Mapping[str, str]:
@@ -141,5 +146,11 @@ class Tokeniser:
 
     def tokens_of_normalised(self, normalised: str) -> list[str]:
         """`tokens` for text already passed through `normalise` (saves doing it twice)."""
-        synonyms = self._synonyms
-        return [synonyms.get(word, word) for word in self._jieba.cut(normalised, HMM=False) if word != " "]
+        recent = self._recent.get(normalised)
+        if recent is None:
+            synonyms = self._synonyms
+            recent = tuple(synonyms.get(word, word) for word in self._jieba.cut(normalised, HMM=False) if word != " ")
+            if len(self._recent) >= _RECENT:
+                self._recent.clear()  # cheaper than LRU order, and a message is cut again within a turn
+            self._recent[normalised] = recent
+        return list(recent)
