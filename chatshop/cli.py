@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"chatshop: configuration error: {exc}", file=sys.stderr)
         return 2
-    _configure_logging(settings)
+    configure_service_logging(settings)
     try:
         result: int = args.run(settings, args)
         return result
@@ -60,12 +60,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(settings: Settings) -> None:
+def configure_service_logging(settings: Settings) -> None:
+    """Log to stderr with every configured secret masked, in our lines and the libraries'."""
     from chatshop.logs import configure_logging
 
+    accounts = (settings.wechat, settings.miniprogram)
     secrets = [
-        account.app_secret.get_secret_value() for account in (settings.wechat, settings.miniprogram)
-    ] + [account.token.get_secret_value() for account in (settings.wechat, settings.miniprogram)]
+        secret.get_secret_value()
+        for account in accounts
+        for secret in (account.app_secret, account.token, account.encoding_aes_key)
+    ] + [settings.pay.apiv3_key.get_secret_value(), settings.admin.api_key.get_secret_value()]
     configure_logging(settings.logging.level, secrets)
 
 

@@ -41,6 +41,8 @@ def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
     # urllib3 logs full URLs (with secrets) at DEBUG; uvicorn's loggers bring their own handlers.
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # APScheduler logs every run of every job at INFO: two lines a job every 30 s say nothing.
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         for uv_handler in logging.getLogger(name).handlers:
             uv_handler.addFilter(redact)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chatshop.cli import main
+from chatshop.cli import configure_service_logging, main
 from chatshop.logs import RedactSecrets
 from chatshop.settings import (
     DEFAULT_CONFIG_PATH,
@@ -135,3 +135,27 @@ def test_settings_repr_never_shows_secrets() -> None:
     settings = load_settings(environ=REAL_ACCOUNT)
     assert "s3cr3t-app-secret-value" not in repr(settings)
     assert "tokenvalue123" not in repr(settings)
+
+
+def test_every_configured_secret_is_masked_in_the_service_log(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given the service's logging, configured from settings that hold every kind of secret
+    environ = {
+        **REAL_ACCOUNT,
+        "CHATSHOP__PAY__APIV3_KEY": "apiv3-key-0123456789abcdef0123456",
+        "CHATSHOP__ADMIN__API_KEY": "staff-api-key-value",
+    }
+    settings = load_settings(environ=environ)
+    configure_service_logging(settings)
+    try:
+        # When a library logs a line that happens to carry them
+        logging.getLogger("some.library").warning(
+            "request failed: %s %s %s", "apiv3-key-0123456789abcdef0123456", "staff-api-key-value",
+            "s3cr3t-app-secret-value",
+        )
+    finally:
+        logging.getLogger().removeHandler(next(h for h in logging.getLogger().handlers if h.get_name() == "chatshop"))
+    # Then none of them reaches the log
+    logged = capsys.readouterr().err
+    assert "request failed" in logged
+    for secret in ("apiv3-key-0123456789abcdef0123456", "staff-api-key-value", "s3cr3t-app-secret-value"):
+        assert secret not in logged
