@@ -1,0 +1,59 @@
+"""The stored dialogue state stays the truth: the bot keeps states it decoded, but a state changed in
+the database since (by another process, or by staff) is what the next turn works from."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from bot.models import Channel, Customer, DialogueState
+from commerce.db import utcnow
+from tests.bot.sandbox_client import SandboxCustomer
+from tests.bot.test_dialogue_conversations import dialogue_state, reply_text
+from tests.support import LiveServer
+
+
+def customer_id(server: LiveServer, openid: str) -> int:
+    with server.services.factory() as session:
+        return session.scalars(
+            select(Customer.id).where(Customer.openid == openid, Customer.channel == Channel.OA)
+        ).one()
+
+
+def test_a_turn_stored_by_another_process_is_what_the_next_turn_continues(server: LiveServer) -> None:
+    customer = SandboxCustomer(server, "o_two_servers")
+    # Given a size form waiting for the customer's height
+    assert "身高" in reply_text(customer.says("我不知道穿什么码"))
+    before = dialogue_state(server, "o_two_servers")
+    # and another server process that took the height in a turn of its own
+    with server.services.factory() as session, session.begin():
+        session.execute(
+            update(DialogueState)
+            .where(DialogueState.customer_id == customer_id(server, "o_two_servers"))
+            .values(slots={**before.slots, "height": 162, "requested_slot": "weight"}, turns=before.turns + 1,
+                    updated_at=utcnow())
+        )
+    # When the customer gives the weight
+    reply = reply_text(customer.says("52kg"))
+    # Then the size comes from the height the other process stored, not from a remembered state
+    assert "推荐您选 M 码" in reply
+    assert dialogue_state(server, "o_two_servers").turns == before.turns + 2
+
+
+def test_a_handoff_mark_cleared_by_staff_stays_cleared(server: LiveServer) -> None:
+    customer = SandboxCustomer(server, "o_served")
+    # Given a conversation marked for a person
+    customer.says("转人工")
+    assert dialogue_state(server, "o_served").handoff_reason == "asked"
+    # and staff who served the customer and cleared the mark
+    with server.services.factory() as session, session.begin():
+        session.execute(
+            update(DialogueState)
+            .where(DialogueState.customer_id == customer_id(server, "o_served"))
+            .values(handoff_requested_at=None, handoff_reason=None)
+        )
+    # When the customer writes again
+    customer.says("谢谢")
+    # Then the mark stays cleared, in its columns and in the stored slots
+    state = dialogue_state(server, "o_served")
+    assert (state.handoff_requested_at, state.handoff_reason) == (None, None)
+    assert (state.slots["handoff_requested_at"], state.slots["handoff_reason"]) == (None, None)
