@@ -185,7 +185,7 @@ class Dialogue:
         parsed = self._nlu.parse(text) if self._nlu else None
         self._hear(turn, parsed.as_latest_message() if parsed else {"text": text, "intent": {}, "entities": []})
         intent = parsed.intent if parsed else FALLBACK_INTENT
-        if turn.state.active_loop == SIZE_FORM and self._continue_form(turn, intent):
+        if turn.state.active_loop == SIZE_FORM and self._continue_form(turn, intent, parsed):
             return
         if intent == "complaint" and self._faqs.match(text).outcome is Outcome.ANSWER:
             # What the shop does about it (the KB's answer), and a person to see to it.
@@ -243,9 +243,14 @@ class Dialogue:
         turn.state.apply([SlotSet(HEIGHT, None), SlotSet(WEIGHT, None), ActiveLoop(SIZE_FORM)])
         self._fill_form(turn)
 
-    def _continue_form(self, turn: Turn, intent: str) -> bool:
+    def _continue_form(self, turn: Turn, intent: str, parsed: ParseResult | None) -> bool:
         """Let the active form take the message; False when the customer moved on to something else."""
-        filled = self._fill_form(turn, interruptible=intent not in (FALLBACK_INTENT, "size_advice"))
+        # An order number's digits would read as a (refused) height or weight: the customer has
+        # moved on to an order, whatever the form was waiting for.
+        about_an_order = parsed is not None and bool(parsed.entity_values("order_no"))
+        filled = not about_an_order and self._fill_form(
+            turn, interruptible=intent not in (FALLBACK_INTENT, "size_advice")
+        )
         if not filled:
             turn.state.apply([ActiveLoop(None), SlotSet(REQUESTED_SLOT, None)])
         return filled

@@ -115,6 +115,18 @@ def test_the_form_gives_way_when_the_customer_moves_on(bot: Bot) -> None:
     assert state.slots["handoff_reason"] == "asked"
 
 
+def test_an_order_number_during_the_form_is_taken_as_an_order_request(bot: Bot) -> None:
+    # Given a size form waiting for the customer's height
+    bot.says("我穿什么码")
+    # When the customer asks about an order instead, its number is not read as a measure
+    reply = only_text(bot.says("20261120113000000777 这单到哪了"))
+    assert "20261120113000000777" in reply
+    assert "身高" not in reply and "体重" not in reply
+    state = bot.state()
+    assert state.active_loop is None
+    assert state.slots["order_no"] == "20261120113000000777"
+
+
 def test_two_stage_fallback_then_the_offered_human(bot: Bot) -> None:
     # first failure: please rephrase
     assert only_text(bot.says("你们老板喜欢吃榴莲吗")) == BOT.fallback
