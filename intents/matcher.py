@@ -175,6 +175,10 @@ class FaqMatcher:
     def match(self, text: str) -> MatchResult:
         features = self._extract(text)
         ranked = self._ranked(features, MAX_CANDIDATES)
+        if not _content_words(features):
+            # Only how-words and particles ("在吗亲", "好的谢谢"): there is no question to answer,
+            # however well such words happen to line up with some stored phrasing.
+            return MatchResult(Outcome.FALLBACK, tuple(ranked))
         best = ranked[0].score if ranked else 0.0
         runner_up = ranked[1].score if len(ranked) > 1 else 0.0
         # Two FAQs about equally close: asking is better than guessing.
@@ -195,7 +199,7 @@ class FaqMatcher:
         has other content words besides: "机器人好笨" shares only 机器人 with "不要机器人", and
         what it does not share is what it is really about."""
         union = self._faq_union[self._faq_number[faq.id]]
-        content = [f for f, kind in features.items() if kind == _WORD and f != _NUMBER_FEATURE]
+        content = _content_words(features)
         shared = sum(feature in union for feature in content)
         # A single character left over (发, 退, 换) is too vague to be what the question is about,
         # and a product named besides (少发了一个口红) does not change what is asked.
@@ -235,6 +239,11 @@ class FaqMatcher:
             f_score = (1 + _BETA_SQUARED) * shared / (_BETA_SQUARED * phrasing.mass + query_mass)
             best = max(best, f_score)
         return _PHRASING_SHARE * best + (1 - _PHRASING_SHARE) * covered
+
+
+def _content_words(features: Features) -> list[str]:
+    """The message's word features that say what it is about (not stop words, numbers or neutral words)."""
+    return [feature for feature, kind in features.items() if kind == _WORD and feature != _NUMBER_FEATURE]
 
 
 def _inverse_document_frequencies(documents: Iterable[Features]) -> tuple[dict[str, float], float]:

@@ -155,7 +155,7 @@ def test_mini_program_gets_the_human_offer_as_text(bot: Bot) -> None:
 
 
 def test_complaints_go_to_a_person(bot: Bot) -> None:
-    assert "非常抱歉" in only_text(bot.says("你们这什么破质量 衣服一洗就掉色"))
+    assert "非常抱歉" in only_text(bot.says("你们这服务态度太差了 气死我了"))
     assert bot.state().slots["handoff_reason"] == "complaint"
 
 

@@ -79,6 +79,22 @@ def test_custom_synonyms_replace_the_shipped_lexicon() -> None:
     assert custom.tokens("邮费多少") == ["邮费", "多少"]  # the shipped lexicon is not in use
 
 
+def test_cantonese_asks_the_same_as_mandarin(tokeniser: Tokeniser) -> None:
+    # Given the way a Guangzhou customer types, in traditional characters
+    # Then the question words, negation and particles come out as the Mandarin ones
+    assert tokeniser.tokens("係咪七日無理由㗎") == ["是不是", "七日", "没有", "理由", "㗎"]
+    assert "㗎" in load_stop_words()  # a particle: how it is asked, not what
+    assert tokeniser.tokens("積分喺邊度睇") == ["积分", "哪里", "看"]
+    assert tokeniser.tokens("去上海幾耐到") == tokeniser.tokens("去上海多久到")
+    assert tokeniser.tokens("有冇小样送") == tokeniser.tokens("有没有小样送")
+
+
+def test_english_words_mixed_in_become_the_chinese_ones(tokeniser: Tokeniser) -> None:
+    assert tokeniser.tokens("可以refund吗") == tokeniser.tokens("可以退款吗")
+    assert tokeniser.tokens("送sample吗") == tokeniser.tokens("送小样吗")
+    assert tokeniser.tokens("Size怎么选") == tokeniser.tokens("尺码怎么选")
+
+
 def test_empty_or_symbol_only_text_has_no_tokens(tokeniser: Tokeniser) -> None:
     for text in ["", "   ", "？？？", "😂😂😂"]:
         assert tokeniser.tokens(text) == []
