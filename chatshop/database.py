@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -43,17 +46,35 @@ def upgrade_database(engine: Engine) -> None:
     config = alembic_config()
     with engine.connect() as connection:
         postgres = connection.dialect.name == "postgresql"
-        if postgres:  # SQLite needs nothing: its write lock already serialises the migration
+        if postgres:
             connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
             connection.commit()
         try:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
-            connection.commit()
+            with _sqlite_file_lock(engine):
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                connection.commit()
         finally:
             if postgres:
                 connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
                 connection.commit()
+
+
+@contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """Hold an exclusive lock on a file beside a SQLite database while migrating it.
+
+    SQLite's own write lock is not enough: Python's sqlite3 driver runs DDL outside a transaction,
+    so each CREATE TABLE commits alone and a second process starting at the same moment can read
+    the version table between two of them and try to create a table that already exists.
+    """
+    database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        yield
 
 
 def database_answers(engine: Engine) -> bool:
