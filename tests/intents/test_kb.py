@@ -114,6 +114,14 @@ def test_an_unsure_question_is_suggested_with_at_most_three_candidates(matcher: 
     assert {c.faq.category for c in result.candidates} == {"美妆"}
 
 
+@pytest.mark.parametrize("text", ["在吗亲", "好的谢谢", "亲 请问一下"])
+def test_a_message_of_stop_words_alone_is_never_answered(matcher: FaqMatcher, text: str) -> None:
+    # Given a message with no content word, though its words line up with stored phrasings
+    assert matcher.rank(text), "the words do appear in the KB"
+    # Then there is no question to answer, nor a menu to offer
+    assert matcher.match(text).outcome is Outcome.FALLBACK
+
+
 @pytest.mark.parametrize("text", ["今天天气怎么样", "讲个笑话", "", "？？？", "😂😂😂"])
 def test_off_topic_or_empty_text_falls_back(matcher: FaqMatcher, text: str) -> None:
     result = matcher.match(text)
