@@ -8,7 +8,9 @@ In one run:
            case) — one document per FAQ, every answer threshold swept on the same cases and the
            best one kept, so each baseline is shown at its most favourable. Run on every case set:
              held-out (independent)  written from the FAQs' questions and answers only, without
-                                     the stored phrasings: the figure the targets are judged on;
+                                     the stored phrasings: the targets are judged on it
+             held-out (blind)        and on this one, written the same way and first run only
+                                     once the matcher and the demo KB were final;
              held-out (original)     written alongside the KB's phrasings, so closer to them;
              development sets        the two sets the matcher and the lexicons are tuned on;
   scale    a generated knowledge base of --faqs FAQs (product-specific questions built from the
@@ -52,13 +54,15 @@ from intents.text import Tokeniser, normalise  # noqa: E402
 
 DEMO_KB = REPO / "chatshop" / "demo" / "kb.yaml"
 FIXTURES = REPO / "tests" / "fixtures" / "nlu"
-# (key, label, file); the first is the set the targets are judged on.
+# (key, label, file); the targets are judged on the sets in JUDGED.
 CASE_SETS = (
     ("heldout_independent", "held-out, independent", FIXTURES / "kb_heldout_independent.yaml"),
+    ("heldout_blind", "held-out, blind", FIXTURES / "kb_heldout_blind.yaml"),
     ("heldout_original", "held-out, original", FIXTURES / "kb_heldout.yaml"),
     ("dev_independent", "development, independent (tuning)", FIXTURES / "kb_dev_independent.yaml"),
     ("dev_original", "development, original (tuning)", FIXTURES / "kb_dev.yaml"),
 )
+JUDGED = ("heldout_independent", "heldout_blind")
 
 ACCURACY_TARGET = 0.90
 MARGIN_OVER_BM25 = 0.20
@@ -290,13 +294,15 @@ def report(quality: dict[str, Any], scale: ScaleFigures) -> list[str]:
     return lines
 
 
-def verdicts(quality: dict[str, Any], scale: ScaleFigures, judged: str) -> list[str]:
-    held = quality[judged]
-    ours = held["matcher"]["accuracy"]
-    checks = [(ours >= ACCURACY_TARGET, f"{judged}: accuracy {_pct(ours)} >= {_pct(ACCURACY_TARGET)}")]
-    for system, name in (("bm25", "BM25"), ("bm25_normalised", "BM25 + normaliser")):
-        margin = ours - held[system]["accuracy"]
-        checks.append((margin >= MARGIN_OVER_BM25, f"{judged}: {margin * 100:.1f} points above {name} (>= 20)"))
+def verdicts(quality: dict[str, Any], scale: ScaleFigures, judged: Sequence[str]) -> list[str]:
+    checks = []
+    for name in judged:
+        held = quality[name]
+        ours = held["matcher"]["accuracy"]
+        checks.append((ours >= ACCURACY_TARGET, f"{name}: accuracy {_pct(ours)} >= {_pct(ACCURACY_TARGET)}"))
+        for system, label in (("bm25", "BM25"), ("bm25_normalised", "BM25 + normaliser")):
+            margin = ours - held[system]["accuracy"]
+            checks.append((margin >= MARGIN_OVER_BM25, f"{name}: {margin * 100:.1f} points above {label} (>= 20)"))
     checks += [
         (scale.p99_ms < P99_TARGET_MS, f"p99 {scale.p99_ms:.2f} ms at {scale.faqs:,} FAQs (< {P99_TARGET_MS:g} ms)"),
         (scale.index_build_s < BUILD_TARGET_S, f"index build {scale.index_build_s:.1f} s (< {BUILD_TARGET_S:g} s)"),
@@ -326,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         "--cases",
         type=Path,
         action="append",
-        help="case file(s) to judge instead of the shipped sets (repeatable; the first is judged)",
+        help="case file(s) to run instead of the shipped sets (repeatable; the first is judged)",
     )
     parser.add_argument("--faqs", type=int, default=10_000, help="size of the generated KB (default 10000)")
     parser.add_argument("--queries", type=int, default=2000, help="messages timed against it (default 2000)")
@@ -349,7 +355,9 @@ def main(argv: list[str] | None = None) -> int:
         lines = report(quality, scale)
     print("\n".join(lines))
     print()
-    print("\n".join(verdicts(quality, scale, sets[0][0])))
+    # The sets written apart from the KB's phrasings are the ones the targets are judged on.
+    judged = [key for key, _ in sets if key in JUDGED] or [sets[0][0]]
+    print("\n".join(verdicts(quality, scale, judged)))
     if args.json:
         print(json.dumps({"quality": quality, "scale": scale.__dict__}))
     return 0

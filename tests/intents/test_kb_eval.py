@@ -23,7 +23,12 @@ from tests.support import DEMO_KB, FIXTURES
 HELD_OUT = FIXTURES / "nlu" / "kb_heldout.yaml"
 # Written from the FAQs' questions and answers only, never from the stored phrasings.
 HELD_OUT_INDEPENDENT = FIXTURES / "nlu" / "kb_heldout_independent.yaml"
-HELD_OUT_SETS = [HELD_OUT, HELD_OUT_INDEPENDENT]
+# Written the same way, and first run only once the matcher and the demo KB were final.
+HELD_OUT_BLIND = FIXTURES / "nlu" / "kb_heldout_blind.yaml"
+HELD_OUT_SETS = [HELD_OUT, HELD_OUT_INDEPENDENT, HELD_OUT_BLIND]
+# Each set's accuracy floor: the 90 % target where it is met, else a little under today's figure,
+# so a change that makes the matcher worse on any of them fails here.
+ACCURACY_FLOORS = {HELD_OUT: 0.90, HELD_OUT_INDEPENDENT: 0.90, HELD_OUT_BLIND: 0.85}
 DEV = FIXTURES / "nlu" / "kb_dev.yaml"
 FIGURES = {"accuracy", "in_scope_top1", "answered_precision", "p50_ms", "p99_ms"}
 
@@ -52,14 +57,12 @@ def test_the_held_out_set_is_large_fresh_and_hard_enough(held_out: Path) -> None
 
 
 @pytest.mark.parametrize("held_out", HELD_OUT_SETS, ids=lambda path: path.stem)
-def test_kb_eval_on_the_held_out_set_meets_the_accuracy_target(
-    capsys: pytest.CaptureFixture[str], held_out: Path
-) -> None:
+def test_kb_eval_on_the_held_out_set_stays_at_its_floor(capsys: pytest.CaptureFixture[str], held_out: Path) -> None:
     status, lines = _run_eval(capsys, "--kb", str(DEMO_KB), "--cases", str(held_out), "--json")
     assert status == 0
     figures = json.loads(lines[-1])
     misses = [line for line in lines if line.strip().startswith("miss:")]
-    assert figures["accuracy"] >= 0.90, misses
+    assert figures["accuracy"] >= ACCURACY_FLOORS[held_out], misses
     assert figures["in_scope_top1"] >= 0.90, misses
     assert figures["answered_precision"] >= 0.90, misses
 
