@@ -71,9 +71,14 @@ def read_knowledge_base(path: Path) -> KnowledgeBase:
 
 
 def import_knowledge_base(source: Path, target: Path) -> KnowledgeBase:
-    """Validate ``source`` completely, then atomically replace ``target`` (YAML) with it."""
+    """Validate ``source`` completely, then atomically replace ``target`` (YAML) with it.
+
+    A YAML source is copied as its text (as read and validated) rather than re-dumped, so its
+    comments and layout survive — a KB file is edited by hand as much as it is imported.
+    """
     kb = read_knowledge_base(source)
-    _write_atomically(target, dump_yaml(kb).encode("utf-8"))
+    text = read_text(source) if _format(source) in (".yaml", ".yml") else dump_yaml(kb)
+    _write_atomically(target, text.encode("utf-8"))
     return kb
 
 

@@ -82,6 +82,18 @@ def test_import_replaces_the_kb_and_reports_what_it_did(kb_path: Path, capsys: p
     assert not [p for p in kb_path.parent.iterdir() if p.name != "kb.yaml"], "no temporary file left behind"
 
 
+def test_a_yaml_import_keeps_its_comments(kb_path: Path, tmp_path: Path) -> None:
+    # Given a hand-edited YAML KB with comments
+    source = tmp_path / "edited.yaml"
+    text = DEMO_KB.read_text(encoding="utf-8").replace("faqs:", "# checked by the shop manager\nfaqs:", 1)
+    source.write_text(text, encoding="utf-8")
+    # When it is imported
+    assert main(["kb", "import", str(source)]) == 0
+    # Then the KB file is that text, comments and all, and it reads as the same KB
+    assert kb_path.read_text(encoding="utf-8") == text
+    assert load_knowledge_base(kb_path) == load_knowledge_base(DEMO_KB)
+
+
 # --------------------------------------------------------------------------- bad input
 
 
