@@ -40,6 +40,7 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
     app.include_router(build_page_router())
     if config.pay is not None:
         app.state.pay, pay_routers = build_pay(config.pay, state)
+        state.reset_hooks.append(app.state.pay.reset)
         for router in pay_routers:
             app.include_router(router)
     return app

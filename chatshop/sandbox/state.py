@@ -17,6 +17,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -163,6 +164,8 @@ class SandboxState:
         self.lock = threading.RLock()
         self.clock = Clock()
         self._seq = itertools.count(1)
+        # Parts mounted beside the core (the WeChat Pay gateway) that /control/reset also clears.
+        self.reset_hooks: list[Callable[[], None]] = []
         self._init_data()
 
     def _init_data(self) -> None:
@@ -180,6 +183,9 @@ class SandboxState:
         with self.lock:
             self.clock.offset_s = 0.0
             self._init_data()
+        # Outside the lock: a hook takes its own part's lock, never this one's while holding it.
+        for hook in self.reset_hooks:
+            hook()
 
     def advance_clock(self, seconds: float) -> float:
         with self.lock:

@@ -33,6 +33,13 @@ def test_the_control_api_lists_a_customers_orders_newest_first(pay_sandbox: PayS
     assert len(pay_sandbox.http.get("/control/pay/transactions").json()) == 3
 
 
+def test_the_sandbox_wide_reset_forgets_pay_orders_too(pay_sandbox: PaySandbox) -> None:
+    prepay(pay_sandbox.client(), OPENID, "针织开衫")
+    assert pay_sandbox.http.get("/control/pay/transactions").json()
+    pay_sandbox.http.post("/control/reset").raise_for_status()
+    assert pay_sandbox.http.get("/control/pay/transactions").json() == []
+
+
 def test_the_customer_pays_an_order_from_the_sandbox_page(page: Page, server: LiveServer) -> None:  # noqa: F811
     # given an order prepaid for the customer the page plays
     client = build_pay_client(server.services.settings)
