@@ -97,17 +97,46 @@ def _gaps(settings: Settings, args: argparse.Namespace) -> int:
             texts = unanswered_since(session, since)
     finally:
         engine.dispose()
-    clusters = cluster_questions(texts, Tokeniser())[: max(args.limit, 0)]
+    tokeniser = Tokeniser()
+    clusters = cluster_questions(texts, tokeniser)[: max(args.limit, 0)]
+    closest = _closest_faqs(settings, tokeniser, [cluster.examples[0] for cluster in clusters])
     if args.json:
-        print(json.dumps({"questions": len(texts), "groups": [c.as_dict() for c in clusters]}, ensure_ascii=False))
+        groups = [{**c.as_dict(), "closest_faq": faq} for c, faq in zip(clusters, closest, strict=True)]
+        print(json.dumps({"questions": len(texts), "groups": groups}, ensure_ascii=False))
         return 0
     window = f"in the last {args.since:g} days" if args.since else "in all"
     print(f"{len(texts)} unanswered questions {window}, {len(clusters)} groups shown, largest first")
-    for number, cluster in enumerate(clusters, start=1):
+    for number, (cluster, faq) in enumerate(zip(clusters, closest, strict=True), start=1):
         print(f"{number:>3}. {cluster.count:>5}×  [{' '.join(cluster.keywords)}]")
         for example in cluster.examples:
             print(f"            {example}")
+        if faq is not None:
+            print(f"            closest FAQ: {faq['id']} ({faq['score']:.2f}) {faq['question']}")
     return 0
+
+
+def _closest_faqs(settings: Settings, tokeniser: Any, texts: list[str]) -> list[dict[str, Any] | None]:
+    """Per text, the FAQ it came closest to (at least the menu threshold), or None.
+
+    A gap close to an FAQ usually wants a new phrasing of that FAQ rather than a new FAQ; staff
+    see which. No KB file yet (a new install) just means no hints.
+    """
+    from intents.errors import KnowledgeBaseError
+    from intents.kb_io import read_knowledge_base
+    from intents.matcher import FaqMatcher
+
+    try:
+        kb = read_knowledge_base(Path(settings.kb.path))
+    except (KnowledgeBaseError, OSError):
+        return [None] * len(texts)
+    matcher = FaqMatcher(kb, tokeniser, answer_threshold=settings.kb.answer_threshold,
+                         suggest_threshold=settings.kb.suggest_threshold)  # fmt: skip
+    hints: list[dict[str, Any] | None] = []
+    for text in texts:
+        best = next(iter(matcher.rank(text, 1)), None)
+        near = best is not None and best.score >= matcher.suggest_threshold
+        hints.append({"id": best.faq.id, "question": best.faq.question, "score": best.score} if best and near else None)
+    return hints
 
 
 def _evaluate(settings: Settings, args: argparse.Namespace) -> int:

@@ -116,7 +116,7 @@ def test_record_unanswered_refuses_bad_input_and_stores_nothing(
 
 
 def test_kb_gaps_since_leaves_out_older_questions(
-    empty_database: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    empty_database: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     engine = open_engine(empty_database)
     try:
@@ -128,7 +128,33 @@ def test_kb_gaps_since_leaves_out_older_questions(
         engine.dispose()
     monkeypatch.setenv("CHATSHOP__DATABASE__URL", empty_database)
     monkeypatch.setenv("CHATSHOP__LOGGING__LEVEL", "WARNING")
+    monkeypatch.setenv("CHATSHOP__KB__PATH", str(tmp_path / "no-kb-yet.yaml"))  # a new install: no hints
     assert main(["kb", "gaps", "--since", "7", "--json"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report == {"questions": 1, "groups": [{"count": 1, "keywords": report["groups"][0]["keywords"],
-                                                  "examples": ["你们卖宠物用品吗"]}]}
+                                                  "examples": ["你们卖宠物用品吗"], "closest_faq": None}]}
+
+
+def test_kb_gaps_names_the_faq_a_gap_came_closest_to(
+    empty_database: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given one question near an FAQ (shipping abroad, to a country the KB does not name) and one near none
+    engine = open_engine(empty_database)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            record_unanswered(session, channel="oa", openid="o1", text="能寄到俄罗斯吗", outcome="suggest")
+            record_unanswered(session, channel="oa", openid="o2", text="你们卖宠物用品吗", outcome="fallback")
+    finally:
+        engine.dispose()
+    monkeypatch.setenv("CHATSHOP__DATABASE__URL", empty_database)
+    monkeypatch.setenv("CHATSHOP__LOGGING__LEVEL", "WARNING")
+    monkeypatch.setenv("CHATSHOP__KB__PATH", str(DEMO_KB))
+    # Then the report says which FAQ would take the first as a new phrasing, and nothing for the second
+    assert main(["kb", "gaps", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    closest = {group["examples"][0]: group["closest_faq"] for group in report["groups"]}
+    assert closest["你们卖宠物用品吗"] is None
+    assert closest["能寄到俄罗斯吗"]["id"] == "shipping_overseas"
+    assert closest["能寄到俄罗斯吗"]["score"] >= 0.3
+    assert main(["kb", "gaps"]) == 0
+    assert "closest FAQ: shipping_overseas" in capsys.readouterr().out
