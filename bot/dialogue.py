@@ -81,6 +81,10 @@ GENERIC_SIZE_CHART = SizeChart([
     SizeRow("XXL", 180, 76),
 ])
 
+# Locks that keep one customer's turns in order; a customer always maps to the same one, and many
+# customers share each (a lock per customer would grow without bound).
+_TURN_LOCK_STRIPES = 64
+
 # Records a message the knowledge base could not answer (fallback) or was unsure of (suggest).
 UnansweredRecorder = Callable[[Inbound, Outcome], None]
 
@@ -126,6 +130,7 @@ class Dialogue:
         )
         self._trackers = trackers or MemoryTrackerStore()
         self._record_unanswered = record_unanswered
+        self._turn_locks = tuple(threading.Lock() for _ in range(_TURN_LOCK_STRIPES))
 
     @property
     def faqs(self) -> FaqLookup:
@@ -160,11 +165,15 @@ class Dialogue:
     # -- one turn ----------------------------------------------------------------------------
 
     def _turn(self, inbound: Inbound, handle: Callable[[Turn], None]) -> list[Outgoing]:
-        turn = Turn(inbound, self._trackers.load(inbound.channel, inbound.openid))
-        handle(turn)
-        turn.state.turns += 1
-        turn.state.apply([{"event": "action", "name": ACTION_LISTEN, "timestamp": utcnow().timestamp()}])
-        self._trackers.save(inbound.channel, inbound.openid, turn.state)
+        # Two messages from one customer handled at once would both start from the same state and
+        # the later save would drop the other turn; one customer's turns take their stripe's lock.
+        # The save is queued before the lock is released, and the next turn's load is queued after it.
+        with self._turn_locks[hash((inbound.channel, inbound.openid)) % _TURN_LOCK_STRIPES]:
+            turn = Turn(inbound, self._trackers.load(inbound.channel, inbound.openid))
+            handle(turn)
+            turn.state.turns += 1
+            turn.state.apply([{"event": "action", "name": ACTION_LISTEN, "timestamp": utcnow().timestamp()}])
+            self._trackers.save(inbound.channel, inbound.openid, turn.state)
         return to_outgoing(turn.messages, inbound.channel)
 
     def _answer_tap(self, turn: Turn, item_id: str) -> None:

@@ -7,7 +7,9 @@ test_dialogue_conversations.py runs whole conversations through the live webhook
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -44,11 +46,11 @@ def language() -> tuple[KnowledgeBaseSource, NluParser]:
 class Bot:
     """The dialogue with its tracker store and the unanswered questions it reported."""
 
-    def __init__(self, kb: KnowledgeBaseSource, parser: NluParser) -> None:
+    def __init__(self, kb: KnowledgeBaseSource, parser: NluParser, store: MemoryTrackerStore | None = None) -> None:
         faqs = FaqLookup(kb)
         actions = build_actions(faqs=faqs, size_chart=SizeChart.load(ROOT / "chatshop" / "demo" / "size_chart.yaml"),
                                 texts=ActionTexts(rephrase=BOT.fallback))
-        self.store = MemoryTrackerStore()
+        self.store = store or MemoryTrackerStore()
         self.unanswered: list[tuple[str, Outcome]] = []
         self.dialogue = Dialogue(kb=kb, config=DialogueConfig(**BOT.model_dump()), nlu=parser, faqs=faqs,
                                  actions=actions, trackers=self.store,
@@ -238,3 +240,25 @@ def test_without_nlu_every_text_goes_to_the_kb(language: tuple[KnowledgeBaseSour
     reply: Callable[[str], list[Outgoing]] = lambda text: dialogue.respond(  # noqa: E731
         Inbound(channel=Channel.OA, openid="o_x", kind="text", create_time=1, msg_id=1, content=text))
     assert texts(reply("我穿什么码")) == [kb.knowledge_base().by_id("size_advice").answer]  # type: ignore[union-attr]
+
+
+class SlowLoadingStore(MemoryTrackerStore):
+    """A store whose loads take a while, so two turns started together both load before either saves."""
+
+    def load(self, channel: Channel, openid: str) -> DialogueSnapshot:
+        snapshot = super().load(channel, openid)
+        time.sleep(0.2)
+        return snapshot
+
+
+def test_two_messages_from_one_customer_at_once_both_count(language: tuple[KnowledgeBaseSource, NluParser]) -> None:
+    # Given a customer whose two messages are handled at the same moment
+    bot = Bot(*language, store=SlowLoadingStore())
+    texts = ["运费多少钱", "怎么退货"]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        replies = list(pool.map(bot.says, texts))
+    # Then both are answered and both turns are in the customer's dialogue, neither saved over the other
+    assert all(replies)
+    state = bot.state()
+    assert state.turns == 2
+    assert sorted(event["text"] for event in state.events if event.get("event") == "user") == sorted(texts)
