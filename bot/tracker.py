@@ -9,11 +9,9 @@ through the group-commit writer like the rest of the hot path; the memory store 
 from __future__ import annotations
 
 import copy
-import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -26,8 +24,6 @@ from bot.models import Channel, Customer, DialogueState
 from commerce.db import dialect_insert, insert_ignoring_conflicts, utcnow
 from commerce.group_commit import GroupCommitWriter
 from intents.actions.domain import HANDOFF_AT, HANDOFF_REASON, initial_slots
-
-log = logging.getLogger(__name__)
 
 # Enough history for two-stage fallback and a form (a turn adds about five events), small enough to
 # rewrite every turn.
@@ -169,8 +165,8 @@ class DatabaseTrackerStore:
         no later than the reply's own record, before the customer can have read the reply."""
         updated_at = utcnow()
         self._remember((channel, openid), (snapshot.turns, updated_at), snapshot.copy())
-        saved = self._writer.submit(lambda connection: self._save(connection, channel, openid, snapshot, updated_at))
-        saved.add_done_callback(_log_failure)
+        self._writer.submit_unawaited(lambda connection: self._save(connection, channel, openid, snapshot, updated_at),
+                                      what="saving a dialogue state")
 
     def _read(self, connection: Connection, channel: Channel, openid: str) -> DialogueSnapshot:
         row = connection.execute(LOAD_VERSION, {"channel": channel, "openid": openid}).first()
@@ -233,12 +229,6 @@ def _upsert_statement(dialect: str, with_handoff: bool) -> Insert:
     return insert.on_conflict_do_update(
         index_elements=[STATES.c.customer_id], set_={name: insert.excluded[name] for name in updated}
     )
-
-
-def _log_failure(saved: Future[None]) -> None:
-    error = saved.exception()
-    if error is not None:
-        log.error("dialogue state not saved: %s", error, exc_info=error)
 
 
 @cache

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,12 +126,8 @@ def unanswered_recorder(writer: GroupCommitWriter) -> Callable[[Inbound, Outcome
     def record(inbound: Inbound, outcome: Outcome) -> None:
         row = unanswered_row(channel=inbound.channel.value, openid=inbound.openid, text=inbound.content,
                              outcome=outcome.value)
-        writer.submit(lambda connection: insert_unanswered(connection, row)).add_done_callback(_log_unrecorded)
+        writer.submit_unawaited(lambda connection: insert_unanswered(connection, row),
+                                what="recording an unanswered question")
 
     return record
 
-
-def _log_unrecorded(recorded: Future[None]) -> None:
-    error = recorded.exception()
-    if error is not None:
-        log.error("an unanswered question was not recorded: %s", error, exc_info=error)

@@ -8,9 +8,12 @@ import logging
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatshop.settings import Settings
+
+if TYPE_CHECKING:  # the commands import the language stack only when they run
+    from intents.text import Tokeniser
 
 log = logging.getLogger("chatshop")
 
@@ -115,7 +118,7 @@ def _gaps(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _closest_faqs(settings: Settings, tokeniser: Any, texts: list[str]) -> list[dict[str, Any] | None]:
+def _closest_faqs(settings: Settings, tokeniser: Tokeniser, texts: list[str]) -> list[dict[str, Any] | None]:
     """Per text, the FAQ it came closest to (at least the menu threshold), or None.
 
     A gap close to an FAQ usually wants a new phrasing of that FAQ rather than a new FAQ; staff
@@ -126,7 +129,7 @@ def _closest_faqs(settings: Settings, tokeniser: Any, texts: list[str]) -> list[
     from intents.matcher import FaqMatcher
 
     try:
-        kb = read_knowledge_base(Path(settings.kb.path))
+        kb = read_knowledge_base(settings.kb.path)
     except (KnowledgeBaseError, OSError):
         return [None] * len(texts)
     matcher = FaqMatcher(kb, tokeniser, answer_threshold=settings.kb.answer_threshold,

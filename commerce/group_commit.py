@@ -49,6 +49,16 @@ class GroupCommitWriter:
         self._queue.put(_Pending(job, future))
         return future
 
+    def submit_unawaited(self, job: Callable[[Connection], Any], *, what: str) -> None:
+        """Queue a write nobody waits for; if it fails, say so in the log (``what`` names it)."""
+
+        def log_failure(done: Future[Any]) -> None:
+            error = done.exception()
+            if error is not None:
+                log.error("%s failed: %s", what, error, exc_info=error)
+
+        self.submit(job).add_done_callback(log_failure)
+
     def run(self, job: Callable[[Connection], T]) -> T:
         """Run a job and wait for its commit (from a thread that is not the writer)."""
         return self.submit(job).result()

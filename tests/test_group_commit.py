@@ -38,3 +38,16 @@ def test_a_failing_job_does_not_take_its_batch_with_it(empty_database: str) -> N
     finally:
         writer.close()
         engine.dispose()
+
+
+def test_an_unawaited_write_that_fails_is_logged(empty_database: str, caplog: pytest.LogCaptureFixture) -> None:
+    engine = open_engine(empty_database)
+    writer = GroupCommitWriter(engine)
+    try:
+        writer.run(write("taken"))  # type: ignore[arg-type]
+        writer.submit_unawaited(write("taken"), what="saving a test row")  # type: ignore[arg-type]
+        writer.run(lambda _connection: None)  # queued after it: the failure has been settled by now
+        assert any("saving a test row failed" in record.getMessage() for record in caplog.records)
+    finally:
+        writer.close()
+        engine.dispose()
