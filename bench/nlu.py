@@ -9,8 +9,10 @@ In one run:
            best one kept, so each baseline is shown at its most favourable. Run on every case set:
              held-out (independent)  written from the FAQs' questions and answers only, without
                                      the stored phrasings: the targets are judged on it
-             held-out (blind)        and on this one, written the same way and first run only
-                                     once the matcher and the demo KB were final;
+             held-out (fresh)        and on this one, written the same way and committed before
+                                     its first run;
+             held-out (blind)        written the same way; first run once the matcher was final
+                                     (86.3 %), since read and tuned on like a development set;
              held-out (original)     written alongside the KB's phrasings, so closer to them;
              development sets        the two sets the matcher and the lexicons are tuned on;
   scale    a generated knowledge base of --faqs FAQs (product-specific questions built from the
@@ -57,12 +59,13 @@ FIXTURES = REPO / "tests" / "fixtures" / "nlu"
 # (key, label, file); the targets are judged on the sets in JUDGED.
 CASE_SETS = (
     ("heldout_independent", "held-out, independent", FIXTURES / "kb_heldout_independent.yaml"),
-    ("heldout_blind", "held-out, blind", FIXTURES / "kb_heldout_blind.yaml"),
+    ("heldout_fresh", "held-out, fresh", FIXTURES / "kb_heldout_fresh.yaml"),
+    ("heldout_blind", "held-out, blind (tuned on since its first run)", FIXTURES / "kb_heldout_blind.yaml"),
     ("heldout_original", "held-out, original", FIXTURES / "kb_heldout.yaml"),
     ("dev_independent", "development, independent (tuning)", FIXTURES / "kb_dev_independent.yaml"),
     ("dev_original", "development, original (tuning)", FIXTURES / "kb_dev.yaml"),
 )
-JUDGED = ("heldout_independent", "heldout_blind")
+JUDGED = ("heldout_independent", "heldout_fresh")
 
 ACCURACY_TARGET = 0.90
 MARGIN_OVER_BM25 = 0.20

@@ -35,7 +35,15 @@ from intents.kb import (
     MatchResult,
     Outcome,
 )
-from intents.text import Tokeniser, load_neutral_words, load_product_words, load_stop_words, normalise
+from intents.text import (
+    Tokeniser,
+    load_acknowledgements,
+    load_neutral_words,
+    load_product_words,
+    load_stop_words,
+    made_only_of,
+    normalise,
+)
 
 __all__ = ["MAX_CANDIDATES", "FaqMatcher", "Features"]
 
@@ -57,8 +65,8 @@ _PHRASING_SHARE = 0.6
 _MAX_POSTINGS_SHARE = 0.05
 _MIN_POSTINGS_CAP = 100
 # Scoring walks every phrasing of a shortlisted FAQ (about 30 each in the demo KB), so the shortlist
-# is most of a message's cost. 12 gave the same answers as 30 on every case set and KB phrasing, in
-# less than half the time; only the menus for two or three chit-chat lines changed.
+# is most of a message's cost. 12 gives the same outcomes and answers as scoring every FAQ on every
+# case set and KB phrasing (tests/intents/test_kb.py checks it), in less than half the time of 30.
 _SHORTLIST = 12
 # Answer only when the best FAQ leads the next by this much, unless it is all but certain.
 _MARGIN = 0.03
@@ -90,6 +98,7 @@ class FeatureExtractor:
     def __init__(self, tokeniser: Tokeniser) -> None:
         self._tokeniser = tokeniser
         self._stop_words = load_stop_words()
+        self.not_a_question = self._stop_words | load_acknowledgements()
         self.products = load_product_words() | tokeniser.user_words
         self.neutral = load_neutral_words() | self.products
         self.known: frozenset[str] | None = None  # None while the KB itself is being read
@@ -137,6 +146,7 @@ class FaqMatcher:
         self.suggest_threshold = suggest_threshold
         extractor = FeatureExtractor(tokeniser or Tokeniser())
         self._products = extractor.products
+        self._not_a_question = extractor.not_a_question
         self._extract = extractor.features
         self._faqs: list[Faq] = list(kb.enabled)
         faq_features = [self._faq_features(faq) for faq in self._faqs]
@@ -178,9 +188,9 @@ class FaqMatcher:
     def match(self, text: str) -> MatchResult:
         features = self._extract(text)
         ranked = self._ranked(features, MAX_CANDIDATES)
-        if not _content_words(features):
-            # Only how-words and particles ("在吗亲", "好的谢谢"): there is no question to answer,
-            # however well such words happen to line up with some stored phrasing.
+        if not _content_words(features) or made_only_of(normalise(text), self._not_a_question):
+            # Only how-words, particles and acknowledgements ("在吗亲", "好的收到"): there is no
+            # question to answer, however well such words line up with some stored phrasing.
             return MatchResult(Outcome.FALLBACK, tuple(ranked))
         best = ranked[0].score if ranked else 0.0
         runner_up = ranked[1].score if len(ranked) > 1 else 0.0

@@ -20,10 +20,12 @@ from opencc import OpenCC
 __all__ = [
     "LEXICON_DIR",
     "Tokeniser",
+    "load_acknowledgements",
     "load_neutral_words",
     "load_product_words",
     "load_stop_words",
     "load_synonyms",
+    "made_only_of",
     "normalise",
 ]
 
@@ -32,6 +34,7 @@ DEFAULT_SYNONYMS = LEXICON_DIR / "synonyms.txt"
 DEFAULT_STOP_WORDS = LEXICON_DIR / "stopwords.txt"
 DEFAULT_NEUTRAL_WORDS = LEXICON_DIR / "neutral.txt"
 DEFAULT_PRODUCT_WORDS = LEXICON_DIR / "products.txt"
+DEFAULT_ACKNOWLEDGEMENTS = LEXICON_DIR / "acknowledgements.txt"
 
 # jieba announces every dictionary load on stderr at DEBUG; the service has its own logging.
 logging.getLogger("jieba").setLevel(logging.WARNING)
@@ -100,6 +103,29 @@ def load_neutral_words(path: Path | None = None) -> frozenset[str]:
 def load_product_words(path: Path | None = None) -> frozenset[str]:
     """Generic product words (连衣裙, 口红) shipped with the lexicon (one a line)."""
     return load_stop_words(path or DEFAULT_PRODUCT_WORDS)
+
+
+def load_acknowledgements(path: Path | None = None) -> frozenset[str]:
+    """Words that acknowledge rather than ask (收到, 好的, 明白; one a line)."""
+    return load_stop_words(path or DEFAULT_ACKNOWLEDGEMENTS)
+
+
+def made_only_of(normalised: str, words: frozenset[str]) -> bool:
+    """True when ``normalised`` (spaces aside) is a run of ``words`` and nothing else.
+
+    Read on the text rather than on jieba's tokens: jieba cuts "好的收到" and "收到咗" its own way,
+    and the synonym lexicon folds 收到 into 到货.
+    """
+    text = normalised.replace(" ", "")
+    if not text:
+        return False
+    longest = max(map(len, words), default=0)
+    reachable = [True] + [False] * len(text)
+    for end in range(1, len(text) + 1):
+        reachable[end] = any(
+            reachable[start] and text[start:end] in words for start in range(max(0, end - longest), end)
+        )
+    return reachable[-1]
 
 
 @lru_cache(maxsize=1)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from intents import matcher as matcher_module
 from intents.errors import IntentsError, KnowledgeBaseError
 from intents.kb import (
     Card,
@@ -19,6 +20,7 @@ from intents.kb import (
     Outcome,
     load_knowledge_base,
 )
+from intents.kb_eval import load_cases
 from intents.matcher import FaqMatcher
 from intents.text import Tokeniser, normalise
 
@@ -120,6 +122,52 @@ def test_a_message_of_stop_words_alone_is_never_answered(matcher: FaqMatcher, te
     assert matcher.rank(text), "the words do appear in the KB"
     # Then there is no question to answer, nor a menu to offer
     assert matcher.match(text).outcome is Outcome.FALLBACK
+
+
+@pytest.mark.parametrize("text", ["收到", "好的收到", "收到了谢谢", "收到咗 唔該"])
+def test_an_acknowledgement_is_never_answered(matcher: FaqMatcher, text: str) -> None:
+    # Given "got it" in a word the synonym lexicon folds into 到货, so it scores high on delivery FAQs
+    assert matcher.rank(text)[0].score >= matcher.suggest_threshold
+    # Then it is not taken for a question about delivery
+    assert matcher.match(text).outcome is Outcome.FALLBACK
+
+
+@pytest.mark.parametrize(
+    ("text", "faq_id"), [("收到货了 衣服有色差", "colour_difference"), ("好的 那什么时候发货", "shipping_time")]
+)
+def test_an_acknowledgement_with_a_question_is_answered(matcher: FaqMatcher, text: str, faq_id: str) -> None:
+    result = matcher.match(text)
+    assert (result.outcome, result.candidates[0].faq.id) == (Outcome.ANSWER, faq_id)
+
+
+def test_no_stored_phrasing_reads_as_an_acknowledgement(demo_kb: KnowledgeBase, matcher: FaqMatcher) -> None:
+    acknowledged = [
+        p for faq in demo_kb.enabled for p in faq.phrasings() if matcher.match(p).outcome is Outcome.FALLBACK
+    ]
+    assert not [p for p in acknowledged if "收到" in p or "好的" in p]
+
+
+def test_the_shortlist_gives_the_answers_scoring_every_faq_gives(
+    demo_kb: KnowledgeBase, tokeniser: Tokeniser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The matcher scores only the FAQs that share the most of a message's rarer words; scoring every
+    # FAQ must not change any outcome nor any answer, over every case set and every stored phrasing.
+    texts = [p for faq in demo_kb.enabled for p in faq.phrasings()]
+    for path in sorted((REPO / "tests" / "fixtures" / "nlu").glob("kb_*.yaml")):
+        texts += [case.text for case in load_cases(path)]
+    matcher = FaqMatcher(demo_kb, tokeniser)
+
+    def decisions() -> list[tuple[Outcome, str | None]]:
+        results = [matcher.match(text) for text in texts]
+        return [(result.outcome, result.answer.id if result.answer else None) for result in results]
+
+    shortlisted = decisions()
+    # The shortlist's size is read on every match, so the same matcher now scores every FAQ.
+    monkeypatch.setattr(matcher_module, "_SHORTLIST", len(demo_kb.faqs))
+    exhaustive = decisions()
+    changed = [text for text, a, b in zip(texts, shortlisted, exhaustive, strict=True) if a != b]
+    assert len(texts) > 3000
+    assert not changed
 
 
 @pytest.mark.parametrize("text", ["今天天气怎么样", "讲个笑话", "", "？？？", "😂😂😂"])
@@ -349,9 +397,7 @@ def test_source_keeps_the_last_good_kb_when_the_file_disappears(
     assert "disappeared" in caplog.text
 
 
-def test_a_background_reload_serves_the_old_kb_until_the_new_one_is_ready(
-    kb_file: Path, tokeniser: Tokeniser
-) -> None:
+def test_a_background_reload_serves_the_old_kb_until_the_new_one_is_ready(kb_file: Path, tokeniser: Tokeniser) -> None:
     # Given a source that reloads on a thread of its own
     clock = FakeClock()
     source = KnowledgeBaseSource(kb_file, 0.4, tokeniser=tokeniser, clock=clock)

@@ -23,12 +23,14 @@ from tests.support import DEMO_KB, FIXTURES
 HELD_OUT = FIXTURES / "nlu" / "kb_heldout.yaml"
 # Written from the FAQs' questions and answers only, never from the stored phrasings.
 HELD_OUT_INDEPENDENT = FIXTURES / "nlu" / "kb_heldout_independent.yaml"
-# Written the same way, and first run only once the matcher and the demo KB were final.
+# Written the same way; first run once the matcher and the demo KB were final, since tuned on.
 HELD_OUT_BLIND = FIXTURES / "nlu" / "kb_heldout_blind.yaml"
-HELD_OUT_SETS = [HELD_OUT, HELD_OUT_INDEPENDENT, HELD_OUT_BLIND]
+# Written the same way again, and committed before its first run.
+HELD_OUT_FRESH = FIXTURES / "nlu" / "kb_heldout_fresh.yaml"
+HELD_OUT_SETS = [HELD_OUT, HELD_OUT_INDEPENDENT, HELD_OUT_BLIND, HELD_OUT_FRESH]
 # Each set's accuracy floor: the 90 % target where it is met, else a little under today's figure,
 # so a change that makes the matcher worse on any of them fails here.
-ACCURACY_FLOORS = {HELD_OUT: 0.90, HELD_OUT_INDEPENDENT: 0.90, HELD_OUT_BLIND: 0.85}
+ACCURACY_FLOORS = {HELD_OUT: 0.90, HELD_OUT_INDEPENDENT: 0.90, HELD_OUT_BLIND: 0.85, HELD_OUT_FRESH: 0.84}
 DEV = FIXTURES / "nlu" / "kb_dev.yaml"
 FIGURES = {"accuracy", "in_scope_top1", "answered_precision", "p50_ms", "p99_ms"}
 
