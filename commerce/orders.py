@@ -324,10 +324,13 @@ def decline_refund(session: Session, *, order_no: str, reason: str, now: datetim
     return order
 
 
-def resume_order(session: Session, order: Order, *, reason: str, actor: str, now: datetime) -> None:
+def resume_order(
+    session: Session, order: Order, *, reason: str, actor: str, now: datetime, event: EventKind | None = None,
+    payload: dict[str, Any] | None = None,
+) -> None:
     """From refunding back to the state before the refund was asked for."""
     target = OrderStatus(order.resume_status or OrderStatus.PAID.value)
-    transition(session, order, target, reason=reason, actor=actor, now=now)
+    transition(session, order, target, reason=reason, actor=actor, now=now, event=event, payload=payload)
     order.resume_status = None
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .alerts import raise_alert
 from .db import transaction, utcnow
 from .errors import InvalidInput, NotFound, RefundRefused
-from .models import IN_FLIGHT_REFUNDS, Order, Refund
+from .models import IN_FLIGHT_REFUNDS, Order, OrderEvent, Refund
 from .orders import lock_order, order_quantities, release_stock, resume_order, transition
 from .outbox import record_event
 from .pay_errors import PayApiError, PayError, PayUnavailable
@@ -74,7 +74,7 @@ def refund_order(
     """Record a refund (all that is left when amount_fen is None); submit it after commit.
 
     A refund that brings the refunded total to the order amount moves the order to `refunding`;
-    a partial one leaves the order's state as it is.
+    a partial one leaves the order's state as it is (a refunding order settles as `_end_refunding` says).
     """
     now = now or utcnow()
     reason = _check_reason(reason)
@@ -233,11 +233,7 @@ def _refund_succeeded(session: Session, order: Order, refund: Refund, now: datet
     record_event(session, EventKind.REFUND_SUCCEEDED, order_no=order.order_no, openid=order.openid, now=now,
                  payload={"out_refund_no": refund.out_refund_no, "refund_fen": refund.amount_fen,
                           "refunded_fen": order.refunded_fen, "amount_fen": order.amount_fen})
-    if order.refunded_fen == order.amount_fen and order.state is OrderStatus.REFUNDING:
-        transition(session, order, OrderStatus.REFUNDED, reason="fully refunded", actor="wechatpay", now=now)
-        if order.shipped_at is None:  # the goods never left: they go back on sale
-            release_stock(session, order_quantities(order))
-        order.resume_status = None
+    _end_refunding(session, order, now)
 
 
 def _refund_failed(session: Session, order: Order, refund: Refund, error: str, now: datetime) -> None:
@@ -246,5 +242,46 @@ def _refund_failed(session: Session, order: Order, refund: Refund, error: str, n
                  payload={"out_refund_no": refund.out_refund_no, "refund_fen": refund.amount_fen, "error": error})
     raise_alert(session, kind="refund_failed", order_no=order.order_no, key=f"refund_failed:{refund.out_refund_no}",
                 detail=f"refund {refund.out_refund_no} of {refund.amount_fen} fen failed: {error}", now=now)
-    if order.state is OrderStatus.REFUNDING and not order.refunds_in_flight:
+    _end_refunding(session, order, now)
+
+
+def _end_refunding(session: Session, order: Order, now: datetime) -> None:
+    """Once no refund is on its way, a refunding order whose refunds answered it moves on.
+
+    Every fen back: `refunded`. Otherwise the answer was part of the money (or nothing, when the
+    refunds failed) and the order goes back to where it was, still refundable. A refund made before
+    the order became refunding is no answer to the request: that stays with staff.
+    """
+    if order.state is not OrderStatus.REFUNDING or order.refunds_in_flight:
+        return
+    if order.refunded_fen == order.amount_fen:
+        transition(session, order, OrderStatus.REFUNDED, reason="fully refunded", actor="wechatpay", now=now)
+        if order.shipped_at is None:  # the goods never left: they go back on sale
+            release_stock(session, order_quantities(order))
+        order.resume_status = None
+        return
+    answers = _refunds_since_refunding(session, order)
+    if not answers:
+        return
+    granted = sum(r.amount_fen for r in answers if r.status == RefundStatus.SUCCEEDED.value)
+    if granted == 0:
         resume_order(session, order, reason="refund failed", actor="wechatpay", now=now)
+        return
+    resume_order(session, order, reason=f"partly refunded: {order.refunded_fen} of {order.amount_fen} fen",
+                 actor="wechatpay", now=now, event=EventKind.ORDER_PARTLY_REFUNDED,
+                 payload={"refund_fen": granted, "refunded_fen": order.refunded_fen})
+
+
+def _refunds_since_refunding(session: Session, order: Order) -> list[Refund]:
+    """The refunds staff made since the order last became refunding: the answer to it.
+
+    A full refund's row carries the same time as the move it causes, hence `>=`.
+    """
+    since = session.scalar(
+        select(OrderEvent.created_at)
+        .where(OrderEvent.order_no == order.order_no, OrderEvent.to_status == OrderStatus.REFUNDING.value)
+        .order_by(OrderEvent.id.desc()).limit(1)
+    )
+    if since is None:  # every way into refunding writes an order_events row; this is only defensive
+        return []
+    return [r for r in order.refunds if r.created_at >= since]

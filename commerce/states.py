@@ -2,8 +2,16 @@
 
 Refunds: partial refunds are refund rows with amounts; the order stays in its state while they are
 made. A refund that brings the refunded total to the order amount moves the order to `refunding`
-and, once WeChat Pay confirms it, to `refunded`. A refund request or a full refund that fails (or
-that staff decline) returns the order to the state it was in before (`Order.resume_status`).
+and, once WeChat Pay confirms it, to `refunded`. A customer's refund request also moves it to
+`refunding`; staff answer it by refunding (all or part) or by declining.
+
+An order leaves `refunding` once no refund is on its way and the refunds made since it became
+`refunding` have settled: to `refunded` if every fen paid is back; else to the state it was in
+before (`Order.resume_status`) with `refunded_fen` counting what came back and an
+`order_partly_refunded` event (a request answered with part of the money), or, if those refunds all
+failed, with only their `refund_failed` events and alerts. Staff declining sends it back too.
+It is then refundable again: staff may refund more, the customer may ask again. A refund made
+before the order became `refunding` does not answer the request: its settling leaves it with staff.
 """
 
 from __future__ import annotations
@@ -33,7 +41,8 @@ ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.SHIPPED: frozenset({S.DELIVERED, S.REFUNDING}),
     S.DELIVERED: frozenset({S.COMPLETED, S.REFUNDING}),
     S.COMPLETED: frozenset({S.REFUNDING}),
-    # Back to where it was when a refund is declined or fails, or forward when it is done.
+    # Back to where it was when a refund is declined, fails or returns only part of the money;
+    # forward when every fen is back.
     S.REFUNDING: frozenset({S.REFUNDED, S.PAID, S.SHIPPED, S.DELIVERED, S.COMPLETED}),
     # A payment that arrives after expiry is applied if the stock can be reserved again.
     S.CANCELLED: frozenset({S.PAID}),
@@ -74,5 +83,6 @@ class EventKind(StrEnum):
     REFUND_SUCCEEDED = "refund_succeeded"  # money returned (partial or full)
     REFUND_FAILED = "refund_failed"
     ORDER_REFUNDED = "order_refunded"  # the whole order has been refunded
+    ORDER_PARTLY_REFUNDED = "order_partly_refunded"  # refunding ended with part of the money back; order resumed
     LATE_PAYMENT_REFUNDED = "late_payment_refunded"  # paid after expiry with no stock left
     PAYMENT_ALERT = "payment_alert"  # a notice that did not match its order

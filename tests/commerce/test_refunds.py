@@ -7,9 +7,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from commerce.db import transaction
-from commerce.errors import RefundRefused
-from commerce.models import Refund
-from commerce.orders import decline_refund, get_order, request_refund
+from commerce.errors import IllegalTransition, RefundRefused
+from commerce.models import OutboxEvent, Refund
+from commerce.orders import decline_refund, get_order, request_refund, ship_order
 from commerce.payments import receive_payment_notice
 from commerce.refunds import SettleOutcome, apply_refund_notice, refund_order, submit_pending_refunds
 from commerce.wechatpay import WeChatPay
@@ -115,3 +115,145 @@ def test_staff_can_decline_a_refund_request(store: sessionmaker[Session], pay_sa
         decline_refund(session, order_no=order_no, reason="已超过七天无理由退货期")
     assert _order(store, order_no) == ("paid", 0)
     assert [t for _, t in transitions(store, order_no)][-2:] == ["refunding", "paid"]
+
+
+def _ask_for_refund(store: sessionmaker[Session], order_no: str, openid: str) -> None:
+    with transaction(store) as session:
+        request_refund(session, order_no=order_no, openid=openid, reason="不想要了")
+
+
+def _hold_refunds(sandbox: PaySandbox) -> None:
+    """WeChat Pay will keep refunds PROCESSING until the test settles them by hand."""
+    sandbox.http.post("/control/pay/settings", json={"refunds_settle": False}).raise_for_status()
+
+
+def _wechatpay_settles(store: sessionmaker[Session], sandbox: PaySandbox, refund_no: str, status: str) -> None:
+    sandbox.http.post(f"/control/pay/refunds/{refund_no}/settle", json={"status": status}).raise_for_status()
+    expected = SettleOutcome.SUCCEEDED if status == "SUCCESS" else SettleOutcome.FAILED
+    assert _settle_all(store, sandbox) == [expected]
+
+
+def _payloads(store: sessionmaker[Session], order_no: str, kind: str) -> list[dict[str, object]]:
+    with store() as session:
+        query = select(OutboxEvent.payload).where(OutboxEvent.order_no == order_no, OutboxEvent.kind == kind)
+        return list(session.scalars(query.order_by(OutboxEvent.id)))
+
+
+def test_a_partial_refund_answers_a_refund_request(store: sessionmaker[Session], pay_sandbox: PaySandbox) -> None:
+    # given a shipped order whose customer asks for all of it back
+    order_no, client = _paid_order(store, pay_sandbox, "o_refund_part_answer")
+    pay_sandbox.receiver.clear()
+    with transaction(store) as session:
+        ship_order(session, order_no=order_no, carrier="顺丰速运", tracking_no="SF1234567890")
+    _ask_for_refund(store, order_no, "o_refund_part_answer")
+    # when staff refund 100.00 yuan of the 518.00 and WeChat Pay returns it
+    _refund(store, order_no, 10000, reason="部分退款")
+    assert _order(store, order_no) == ("refunding", 0)
+    submit_pending_refunds(store, pay=client)
+    assert _settle_all(store, pay_sandbox) == [SettleOutcome.SUCCEEDED]
+    # then the request is answered: the order is back where it was, with what came back recorded
+    assert _order(store, order_no) == ("shipped", 10000)
+    assert transitions(store, order_no)[-2:] == [("shipped", "refunding"), ("refunding", "shipped")]
+    assert event_kinds(store, order_no)[-2:] == ["refund_succeeded", "order_partly_refunded"]
+    [told] = _payloads(store, order_no, "order_partly_refunded")
+    assert (told["from"], told["to"]) == ("refunding", "shipped")
+    assert (told["refund_fen"], told["refunded_fen"], told["amount_fen"]) == (10000, 10000, 51800)
+    with store() as session:
+        assert get_order(session, order_no=order_no).resume_status is None
+    # and there is no request left to decline
+    with pytest.raises(IllegalTransition), transaction(store) as session:
+        decline_refund(session, order_no=order_no, reason="已处理")
+    # when staff later refund a little more, the order keeps its state
+    _refund(store, order_no, 5000, reason="补偿运费")
+    submit_pending_refunds(store, pay=client)
+    _settle_all(store, pay_sandbox)
+    assert _order(store, order_no) == ("shipped", 15000)
+    # and when they refund the rest, it is refunded (shipped goods do not go back on sale)
+    _refund(store, order_no, None, reason="退货已收到")
+    submit_pending_refunds(store, pay=client)
+    _settle_all(store, pay_sandbox)
+    assert _order(store, order_no) == ("refunded", 51800)
+    assert transitions(store, order_no)[-2:] == [("shipped", "refunding"), ("refunding", "refunded")]
+    assert event_kinds(store, order_no)[-1] == "order_refunded"
+    assert stock_of(store, "dress-test-red-M") == 3
+
+
+def test_a_customer_can_ask_again_after_a_partial_answer(
+    store: sessionmaker[Session], pay_sandbox: PaySandbox
+) -> None:
+    # given a request answered with part of the money
+    order_no, client = _paid_order(store, pay_sandbox, "o_refund_ask_again")
+    pay_sandbox.receiver.clear()
+    _ask_for_refund(store, order_no, "o_refund_ask_again")
+    _refund(store, order_no, 20000)
+    submit_pending_refunds(store, pay=client)
+    _settle_all(store, pay_sandbox)
+    assert _order(store, order_no) == ("paid", 20000)
+    # when the customer asks again and staff refund the rest
+    _ask_for_refund(store, order_no, "o_refund_ask_again")
+    _refund(store, order_no, None)
+    submit_pending_refunds(store, pay=client)
+    _settle_all(store, pay_sandbox)
+    # then the order is refunded, and the unshipped dresses are back on sale
+    assert _order(store, order_no) == ("refunded", 51800)
+    assert stock_of(store, "dress-test-red-M") == 5
+
+
+def test_a_failed_partial_answer_returns_the_order(store: sessionmaker[Session], pay_sandbox: PaySandbox) -> None:
+    # given a customer's refund request answered with a partial refund that WeChat Pay holds
+    order_no, client = _paid_order(store, pay_sandbox, "o_refund_part_fail")
+    pay_sandbox.receiver.clear()
+    _hold_refunds(pay_sandbox)
+    _ask_for_refund(store, order_no, "o_refund_part_fail")
+    refund_no = _refund(store, order_no, 10000)
+    submit_pending_refunds(store, pay=client)
+    # when WeChat Pay reports it CLOSED
+    _wechatpay_settles(store, pay_sandbox, refund_no, "CLOSED")
+    # then the order is back to paid as after any failed refund, nothing refunded, staff alerted
+    assert _order(store, order_no) == ("paid", 0)
+    assert transitions(store, order_no)[-1] == ("refunding", "paid")
+    assert alerts(store) == [("refund_failed", order_no)]
+    kinds = event_kinds(store, order_no)
+    assert "refund_failed" in kinds and "order_partly_refunded" not in kinds
+
+
+def test_a_request_waits_for_every_refund_that_answers_it(
+    store: sessionmaker[Session], pay_sandbox: PaySandbox
+) -> None:
+    # given a refund request answered with two partial refunds, both on their way
+    order_no, client = _paid_order(store, pay_sandbox, "o_refund_two_parts")
+    pay_sandbox.receiver.clear()
+    _hold_refunds(pay_sandbox)
+    _ask_for_refund(store, order_no, "o_refund_two_parts")
+    first, second = _refund(store, order_no, 10000), _refund(store, order_no, 3000)
+    assert submit_pending_refunds(store, pay=client) == 2
+    # when the first comes back, the order waits for the second
+    _wechatpay_settles(store, pay_sandbox, first, "SUCCESS")
+    assert _order(store, order_no) == ("refunding", 10000)
+    # and when the second fails, the request has still been answered with the first
+    _wechatpay_settles(store, pay_sandbox, second, "ABNORMAL")
+    assert _order(store, order_no) == ("paid", 10000)
+    [told] = _payloads(store, order_no, "order_partly_refunded")
+    assert told["refunded_fen"] == 10000
+    assert alerts(store) == [("refund_failed", order_no)]
+
+
+@pytest.mark.parametrize("result", ["SUCCESS", "ABNORMAL"])
+def test_a_refund_made_before_the_request_does_not_answer_it(
+    store: sessionmaker[Session], pay_sandbox: PaySandbox, result: str
+) -> None:
+    # given a goodwill refund on its way when the customer asks for all of the money
+    order_no, client = _paid_order(store, pay_sandbox, f"o_refund_before_{result.lower()}")
+    pay_sandbox.receiver.clear()
+    _hold_refunds(pay_sandbox)
+    goodwill = _refund(store, order_no, 5000, reason="少发赠品")
+    submit_pending_refunds(store, pay=client)
+    _ask_for_refund(store, order_no, f"o_refund_before_{result.lower()}")
+    # when WeChat Pay settles the goodwill refund
+    _wechatpay_settles(store, pay_sandbox, goodwill, result)
+    # then the customer's request still waits for staff
+    assert _order(store, order_no) == ("refunding", 5000 if result == "SUCCESS" else 0)
+    assert "order_partly_refunded" not in event_kinds(store, order_no)
+    with transaction(store) as session:
+        decline_refund(session, order_no=order_no, reason="已补偿")
+    assert _order(store, order_no)[0] == "paid"

@@ -95,6 +95,31 @@ def test_a_partial_then_a_full_refund(shop: LiveServer) -> None:
     assert [r["status"] for r in final["refunds"]] == ["succeeded", "succeeded"]
 
 
+def test_a_refund_request_answered_with_part_of_the_money(shop: LiveServer) -> None:
+    buyer = Buyer(shop, "o_admin_refund_part_answer")
+    order_no = placed_order(buyer, ("lipstick-velvet-999", 1))["order_no"]
+    sandbox_pays(shop, order_no)
+    # Given the customer asks for the whole 159 yuan back
+    asked = buyer.post(f"/mp/orders/{order_no}/refund-request", json={"reason": "颜色不喜欢"})
+    assert asked.status_code == 200 and asked.json()["status"] == "refunding"
+    with staff(shop) as http:
+        # When staff refund 30 yuan of it and WeChat Pay's notification settles it
+        part = http.post(f"/admin/orders/{order_no}/refund", json={"amount_fen": 3000, "reason": "部分退款"})
+        assert part.status_code == 200, part.text
+        _deliver_refund_notifications(shop)
+        # Then the request is answered: the order is paid again, with 30 yuan refunded
+        answered = http.get(f"/admin/orders/{order_no}").json()
+        assert answered["status"] == "paid" and answered["refunded_fen"] == 3000
+        assert [e["to_status"] for e in answered["events"]][-2:] == ["refunding", "paid"]
+        # and there is no request left to decline, but the rest can still be refunded
+        declined = http.post(f"/admin/orders/{order_no}/decline-refund", json={"reason": "已处理"})
+        assert declined.status_code == 409 and error_of(declined)["code"] == "ILLEGAL_TRANSITION"
+        rest = http.post(f"/admin/orders/{order_no}/refund", json={"reason": "客户退货"})
+        assert rest.json()["amount_fen"] == 15900 - 3000
+        _deliver_refund_notifications(shop)
+    assert buyer.get(f"/mp/orders/{order_no}").json()["status"] == "refunded"
+
+
 def test_refund_input_is_validated(shop: LiveServer) -> None:
     order = paid_order(shop, "o_admin_refund_bad", ("tee-basic-white-M", 1))
     with staff(shop) as http:
