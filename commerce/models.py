@@ -218,3 +218,23 @@ class OutboxReceipt(Base):
     event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id"), primary_key=True)
     consumer: Mapped[str] = mapped_column(String(40), primary_key=True)
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxWatermark(Base):
+    """How far a consumer has settled: it has handled every event of its kinds up to `event_id`.
+
+    Claims look only above it, so their cost follows the recent events, not the store's history.
+    """
+
+    __tablename__ = "outbox_watermarks"
+
+    consumer: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # Positions in the event id sequence rather than references to rows, so no foreign keys.
+    event_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    # The kinds the watermark was computed for (sorted, comma-separated; NULL: every kind). A claim for
+    # other kinds cannot trust it: events of a kind newly asked for may lie below it unhandled.
+    kinds: Mapped[str | None] = mapped_column(Text)
+    # The newest event id visible when the row was written (updated_at): the watermark may move up to
+    # it once a settle window has passed (commerce.outbox.SETTLE_WINDOW says why not further).
+    seen_event_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

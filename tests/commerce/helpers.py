@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -65,3 +67,18 @@ def transitions(factory: sessionmaker[Session], order_no: str) -> list[tuple[str
             .order_by(OrderEvent.id)
         ).all()
         return [(a, b) for a, b in rows]
+
+
+def run_at_once(work: Callable[[], None], workers: int, *, timeout_s: float = 60) -> None:
+    """Run `work` in `workers` threads released at the same moment, and wait for them all."""
+    barrier = threading.Barrier(workers)
+
+    def released() -> None:
+        barrier.wait()
+        work()
+
+    threads = [threading.Thread(target=released) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout_s)

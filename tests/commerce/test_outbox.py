@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from commerce.db import transaction
 from commerce.outbox import claim_events
 from commerce.states import EventKind
-from tests.commerce.helpers import checkout
+from tests.commerce.helpers import checkout, run_at_once
 
 
 def test_each_consumer_sees_each_event_once_in_order(store: sessionmaker[Session]) -> None:
@@ -41,18 +41,12 @@ def test_concurrent_workers_of_one_consumer_split_the_events(store: sessionmaker
         checkout(store, f"o_out_c{i}", {"shirt-test-white-L": 1})
     claimed: list[int] = []
     lock = threading.Lock()
-    barrier = threading.Barrier(3)
 
     def work() -> None:
-        barrier.wait()
         with transaction(store) as session:
             ids = [e.id for e in claim_events(session, consumer="messenger")]
         with lock:
             claimed.extend(ids)
 
-    threads = [threading.Thread(target=work) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    run_at_once(work, 3)
     assert len(claimed) == 6 and len(set(claimed)) == 6
