@@ -83,8 +83,9 @@ def test_an_event_appearing_below_a_handled_one_is_claimed_within_the_settle_win
 def test_an_event_committed_late_is_claimed_after_a_higher_one_was_handled(factory: sessionmaker[Session]) -> None:
     with factory() as session:
         backend = dialect_name(session)
-    if backend != "postgresql":
-        pytest.skip("SQLite runs one writing transaction at a time, so its ids follow commit order")
+    if backend == "sqlite":
+        _an_event_written_meanwhile_waits_for_the_first_commit(factory)
+        return
     # Given a transaction that has recorded an event but not committed
     with factory() as late:
         late.begin()
@@ -101,6 +102,25 @@ def test_an_event_committed_late_is_claimed_after_a_higher_one_was_handled(facto
     assert claim(factory) == [slow.id]
     claim(factory, settle=SETTLED)
     assert watermark_of(factory) == quick
+
+
+def _an_event_written_meanwhile_waits_for_the_first_commit(factory: sessionmaker[Session]) -> None:
+    # SQLite runs one writing transaction at a time: a second writer waits for the first to commit,
+    # so ids follow commit order and no event can become visible below one already handled.
+    written: list[int] = []
+    with factory() as late:
+        late.begin()
+        slow = record_event(late, EventKind.ORDER_PAID)
+        late.flush()
+        writer = threading.Thread(target=lambda: written.append(given_event(factory)))
+        writer.start()
+        late.commit()
+        slow_id = slow.id
+    writer.join()
+    assert written[0] > slow_id
+    assert claim(factory) == [slow_id, written[0]]
+    claim(factory, settle=SETTLED)
+    assert watermark_of(factory) == written[0]
 
 
 def test_a_consumer_of_some_kinds_settles_past_events_of_other_kinds(factory: sessionmaker[Session]) -> None:
