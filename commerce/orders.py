@@ -23,7 +23,7 @@ from .errors import EmptyCart, IllegalTransition, InvalidInput, NotFound, OutOfS
 from .models import Order, OrderEvent, OrderItem, Sku
 from .outbox import record_event
 from .sql import affected_rows
-from .states import REFUNDABLE, EventKind, OrderStatus, check_transition
+from .states import REFUNDABLE, RESUMING_EVENTS, EventKind, OrderStatus, check_transition
 
 log = logging.getLogger(__name__)
 
@@ -320,15 +320,22 @@ def decline_refund(session: Session, *, order_no: str, reason: str, now: datetim
     order = lock_order(session, order_no=order_no)
     if order.state is not OrderStatus.REFUNDING or order.refunds_in_flight:
         raise IllegalTransition(order_no, order.status, "refund declined")
-    resume_order(session, order, reason=reason, actor="staff", now=now)
+    resume_order(session, order, reason=reason, actor="staff", now=now, event=EventKind.REFUND_DECLINED)
     return order
 
 
 def resume_order(
-    session: Session, order: Order, *, reason: str, actor: str, now: datetime, event: EventKind | None = None,
+    session: Session, order: Order, *, reason: str, actor: str, now: datetime, event: EventKind,
     payload: dict[str, Any] | None = None,
 ) -> None:
-    """From refunding back to the state before the refund was asked for."""
+    """From refunding back to the state before the refund was asked for.
+
+    `event` says why (states.RESUMING_EVENTS): the state's own event (order_paid ...) would tell the
+    customer again what they were told when the order first got there.
+    """
+    if event not in RESUMING_EVENTS:
+        log.error("order %s: refused to go back from refunding with event %s", order.order_no, event)
+        raise ValueError(f"{event} does not say why a refunding order goes back")
     target = OrderStatus(order.resume_status or OrderStatus.PAID.value)
     transition(session, order, target, reason=reason, actor=actor, now=now, event=event, payload=payload)
     order.resume_status = None

@@ -265,7 +265,8 @@ def _end_refunding(session: Session, order: Order, now: datetime) -> None:
         return
     granted = sum(r.amount_fen for r in answers if r.status == RefundStatus.SUCCEEDED.value)
     if granted == 0:
-        resume_order(session, order, reason="refund failed", actor="wechatpay", now=now)
+        resume_order(session, order, reason="refund failed", actor="wechatpay", now=now,
+                     event=EventKind.ORDER_NOT_REFUNDED)
         return
     resume_order(session, order, reason=f"partly refunded: {order.refunded_fen} of {order.amount_fen} fen",
                  actor="wechatpay", now=now, event=EventKind.ORDER_PARTLY_REFUNDED,

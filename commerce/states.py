@@ -9,9 +9,12 @@ An order leaves `refunding` once no refund is on its way and the refunds made si
 `refunding` have settled: to `refunded` if every fen paid is back; else to the state it was in
 before (`Order.resume_status`) with `refunded_fen` counting what came back and an
 `order_partly_refunded` event (a request answered with part of the money), or, if those refunds all
-failed, with only their `refund_failed` events and alerts. Staff declining sends it back too.
-It is then refundable again: staff may refund more, the customer may ask again. A refund made
-before the order became `refunding` does not answer the request: its settling leaves it with staff.
+failed, with their `refund_failed` events and alerts and an `order_not_refunded` event. Staff
+declining sends it back too, with a `refund_declined` event. Going back never records the event of
+the state it lands in (`order_paid`, `order_shipped` ...): the customer was told of that state when
+the order first reached it, and would be told again. It is then refundable again: staff may refund
+more, the customer may ask again. A refund made before the order became `refunding` does not answer
+the request: its settling leaves it with staff.
 """
 
 from __future__ import annotations
@@ -84,5 +87,11 @@ class EventKind(StrEnum):
     REFUND_FAILED = "refund_failed"
     ORDER_REFUNDED = "order_refunded"  # the whole order has been refunded
     ORDER_PARTLY_REFUNDED = "order_partly_refunded"  # refunding ended with part of the money back; order resumed
+    ORDER_NOT_REFUNDED = "order_not_refunded"  # refunding ended with nothing back (its refunds failed); order resumed
+    REFUND_DECLINED = "refund_declined"  # staff turned the customer's refund request down; order resumed
     LATE_PAYMENT_REFUNDED = "late_payment_refunded"  # paid after expiry with no stock left
     PAYMENT_ALERT = "payment_alert"  # a notice that did not match its order
+
+
+# The events that may say why a refunding order goes back to where it was (see the module's docstring).
+RESUMING_EVENTS = frozenset({EventKind.ORDER_PARTLY_REFUNDED, EventKind.ORDER_NOT_REFUNDED, EventKind.REFUND_DECLINED})

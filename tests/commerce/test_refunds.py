@@ -9,9 +9,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from commerce.db import transaction
 from commerce.errors import IllegalTransition, RefundRefused
 from commerce.models import OutboxEvent, Refund
-from commerce.orders import decline_refund, get_order, request_refund, ship_order
+from commerce.orders import (
+    complete_order,
+    decline_refund,
+    get_order,
+    lock_order,
+    mark_delivered,
+    request_refund,
+    resume_order,
+    ship_order,
+)
+from commerce.outbox import claim_events
 from commerce.payments import receive_payment_notice
 from commerce.refunds import SettleOutcome, apply_refund_notice, refund_order, submit_pending_refunds
+from commerce.states import EventKind
 from commerce.wechatpay import WeChatPay
 from tests.commerce.helpers import checkout, event_kinds, stock_of, transitions
 from tests.commerce.pay_flow import alerts, customer_pays, prepay, refund_notices
@@ -257,3 +268,96 @@ def test_a_refund_made_before_the_request_does_not_answer_it(
     with transaction(store) as session:
         decline_refund(session, order_no=order_no, reason="已补偿")
     assert _order(store, order_no)[0] == "paid"
+
+
+# ----- going back from refunding never announces the order's old news again ------------------------
+
+AFTER_PAYMENT = ["paid", "shipped", "delivered", "completed"]
+# The event announcing each of those states (order_paid for paid ...).
+ANNOUNCING = {status: f"order_{status}" for status in AFTER_PAYMENT}
+# What a consumer telling the customer about their order listens to: everything but staff alerts.
+CUSTOMER_NEWS = [kind for kind in EventKind if kind is not EventKind.PAYMENT_ALERT]
+
+
+def _order_in(store: sessionmaker[Session], sandbox: PaySandbox, openid: str, status: str) -> tuple[str, WeChatPay]:
+    """A paid order moved on to `status` the way staff, the customer and the scheduler move it."""
+    order_no, client = _paid_order(store, sandbox, openid)
+    sandbox.receiver.clear()
+    moves = [
+        lambda session: ship_order(session, order_no=order_no, carrier="顺丰速运", tracking_no="SF1234567890"),
+        lambda session: mark_delivered(session, order_no=order_no, openid=openid),
+        lambda session: complete_order(session, order_no=order_no),
+    ]
+    for move in moves[:AFTER_PAYMENT.index(status)]:
+        with transaction(store) as session:
+            move(session)
+    return order_no, client
+
+
+def _customer_news(store: sessionmaker[Session]) -> list[str]:
+    """What the customer-facing consumer claims now: the events it has not yet told the customer."""
+    with transaction(store) as session:
+        return [event.kind for event in claim_events(session, consumer="customer_news", kinds=CUSTOMER_NEWS)]
+
+
+def _announcements(store: sessionmaker[Session], order_no: str) -> list[str]:
+    return [kind for kind in event_kinds(store, order_no) if kind in ANNOUNCING.values()]
+
+
+@pytest.mark.parametrize("status", AFTER_PAYMENT)
+def test_declining_a_request_tells_the_customer_so_and_nothing_else(
+    store: sessionmaker[Session], pay_sandbox: PaySandbox, status: str
+) -> None:
+    # given an order the customer has been told is paid (shipped ...), and their refund request
+    openid = f"o_decline_{status}"
+    order_no, _ = _order_in(store, pay_sandbox, openid, status)
+    assert _customer_news(store)[-1] == ANNOUNCING[status]
+    _ask_for_refund(store, order_no, openid)
+    # when staff decline the request
+    with transaction(store) as session:
+        decline_refund(session, order_no=order_no, reason="已超过七天无理由退货期")
+    # then the order is back where it was, the move audited
+    assert _order(store, order_no) == (status, 0)
+    assert transitions(store, order_no)[-1] == ("refunding", status)
+    # and the customer hears of the request and its answer, not of the payment (shipping ...) again
+    assert _customer_news(store) == ["refund_requested", "refund_declined"]
+    assert _announcements(store, order_no) == [ANNOUNCING[s] for s in AFTER_PAYMENT[:AFTER_PAYMENT.index(status) + 1]]
+    [declined] = _payloads(store, order_no, "refund_declined")
+    assert (declined["from"], declined["to"], declined["reason"]) == ("refunding", status, "已超过七天无理由退货期")
+
+
+@pytest.mark.parametrize("status", AFTER_PAYMENT)
+def test_a_failed_full_refund_tells_the_customer_so_and_nothing_else(
+    store: sessionmaker[Session], pay_sandbox: PaySandbox, status: str
+) -> None:
+    # given an order the customer has been told is paid (shipped ...), refunded in full by staff
+    order_no, client = _order_in(store, pay_sandbox, f"o_refund_fails_{status}", status)
+    assert _customer_news(store)[-1] == ANNOUNCING[status]
+    _hold_refunds(pay_sandbox)
+    refund_no = _refund(store, order_no, None, reason="质量问题")
+    assert submit_pending_refunds(store, pay=client) == 1
+    # when WeChat Pay's signed notice says the refund is ABNORMAL
+    _wechatpay_settles(store, pay_sandbox, refund_no, "ABNORMAL")
+    # then the order is back where it was, the move audited, staff alerted
+    assert _order(store, order_no) == (status, 0)
+    assert transitions(store, order_no)[-2:] == [(status, "refunding"), ("refunding", status)]
+    assert alerts(store) == [("refund_failed", order_no)]
+    # and the customer hears that the refund failed, not of the payment (shipping ...) again
+    assert _customer_news(store) == ["refund_started", "refund_failed", "order_not_refunded"]
+    assert _announcements(store, order_no) == [ANNOUNCING[s] for s in AFTER_PAYMENT[:AFTER_PAYMENT.index(status) + 1]]
+    [resumed] = _payloads(store, order_no, "order_not_refunded")
+    assert (resumed["from"], resumed["to"], resumed["reason"]) == ("refunding", status, "refund failed")
+
+
+def test_going_back_with_the_state_s_own_event_is_refused(
+    store: sessionmaker[Session], pay_sandbox: PaySandbox
+) -> None:
+    # given a paid order whose customer asked for a refund
+    order_no, _ = _paid_order(store, pay_sandbox, "o_resume_refused")
+    _ask_for_refund(store, order_no, "o_resume_refused")
+    # when it would go back announcing itself as paid again, that is refused and nothing changes
+    with pytest.raises(ValueError, match="order_paid"), transaction(store) as session:
+        order = lock_order(session, order_no=order_no)
+        resume_order(session, order, reason="declined", actor="staff", now=order.created_at, event=EventKind.ORDER_PAID)
+    assert _order(store, order_no) == ("refunding", 0)
+    assert event_kinds(store, order_no).count("order_paid") == 1
