@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Literal
 
 from bot.models import Channel, WindowAction
@@ -56,6 +57,19 @@ class WebhookConfig:
     max_clock_skew_s: int = 300
     reply_budget_ms: int = 4000
     max_body_bytes: int = 65536
+
+
+# WeChat retries a push only when it got no answer within its 5 s deadline, and the webhook answers
+# (the reply, or `success` with the reply to follow) within the reply budget. A retry that finds the
+# message still in hand this long after the budget means the delivery that claimed it died or stalled.
+# (A slow turn that did answer `success` is retried only if WeChat lost that answer; then one of the
+# two turns stores its reply and the other's is dropped.)
+CLAIM_LEASE_MARGIN_MS = 2000
+
+
+def lease_for_budget(reply_budget_ms: int) -> timedelta:
+    """How long a claimed message stays its claimant's before a retry of the push may take it over."""
+    return timedelta(milliseconds=reply_budget_ms + CLAIM_LEASE_MARGIN_MS)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,10 @@
 
 This is the webhook's hot path, so it runs as Core statements through the group-commit writer:
 one short job to claim and log the message, one to store the answer.
+
+A claim is a lease: a retry of the push that finds the message still `processing` after the lease
+takes the claim over (the delivery that claimed it died), and only the current claimant's answer
+is stored.
 """
 
 from __future__ import annotations
@@ -10,12 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Connection, Insert, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, CursorResult, Insert, Result, Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import WindowRule
+from bot.config import WebhookConfig, WindowRule, lease_for_budget
 from bot.inbound import Inbound
 from bot.messenger import Messenger
 from bot.models import (
@@ -47,9 +51,22 @@ SET_FOLLOWING = update(CUSTOMERS).where(CUSTOMERS.c.id == bindparam("customer"))
     subscribed=bindparam("following")
 )
 STORED_REPLY = select(INBOUND.c.state, INBOUND.c.reply_xml).where(INBOUND.c.dedupe_key == bindparam("key"))
-STORE_REPLY = update(INBOUND).where(INBOUND.c.dedupe_key == bindparam("key")).values(
-    state=InboundState.ANSWERED, reply_xml=bindparam("xml")
-)
+# received_at doubles as the claim's time. Both updates are conditional, so the database decides
+# who holds a claim: of two retries taking over one stale claim only one matches, and a claimant
+# whose claim was taken over stores nothing.
+TAKE_OVER_CLAIM = update(INBOUND).where(
+    INBOUND.c.dedupe_key == bindparam("key"),
+    INBOUND.c.state == InboundState.PROCESSING,
+    INBOUND.c.received_at < bindparam("stale_before"),
+).values(received_at=bindparam("claimed_at"))
+STORE_REPLY = update(INBOUND).where(
+    INBOUND.c.dedupe_key == bindparam("key"),
+    INBOUND.c.state == InboundState.PROCESSING,
+    INBOUND.c.received_at == bindparam("claimed_at"),
+).values(state=InboundState.ANSWERED, reply_xml=bindparam("xml"))
+
+
+DEFAULT_CLAIM_LEASE = lease_for_budget(WebhookConfig.reply_budget_ms)
 
 
 @cache
@@ -65,10 +82,12 @@ def _create_customer_statement(dialect: str) -> Insert:
 
 @dataclass(frozen=True)
 class Claimed:
-    """A first delivery of this message: ours to answer."""
+    """A first delivery of this message, or a retry that took over a stale claim: ours to answer."""
 
     inbound: Inbound
     customer_id: int
+    claimed_at: datetime  # the claim's received_at: storing the answer checks it is still ours
+    taken_over: bool = False  # an earlier delivery claimed (and logged) it, then died
 
 
 @dataclass(frozen=True)
@@ -87,6 +106,7 @@ class Conversations:
         messenger: Messenger,
         windows: Mapping[WindowAction, WindowRule],
         dedupe_ttl_s: int = 86400,
+        claim_lease: timedelta = DEFAULT_CLAIM_LEASE,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._writer = writer
@@ -94,6 +114,7 @@ class Conversations:
         self._messenger = messenger
         self._windows = windows
         self._dedupe_ttl_s = dedupe_ttl_s
+        self._claim_lease = claim_lease
         self._clock = clock
         # Customers are never deleted, so an id once seen stays right; only the writer thread touches this.
         self._customer_ids: dict[tuple[str, str], int] = {}
@@ -110,9 +131,10 @@ class Conversations:
         passive: Outgoing | None,
         passive_xml: str,
         queued: list[Outgoing],
-    ) -> list[int]:
+    ) -> list[int] | None:
         """Store the answer in one transaction: the passive reply (kept for retries) and the
-        messages to send through the customer-service API. Returns the ids to deliver."""
+        messages to send through the customer-service API. Returns the ids to deliver, or None
+        when a retry has taken the claim over: then nothing is stored, the retry answers."""
         now = self._clock()
         return await self._writer.run_async(
             lambda connection: self._store_answer(connection, claimed, passive, passive_xml, queued, now)
@@ -132,8 +154,25 @@ class Conversations:
         key = inbound.dedupe_key
         claim = {"dedupe_key": key, "state": InboundState.PROCESSING, "received_at": now}
         if connection.execute(_claim_statement(connection.dialect.name), claim).first() is None:
-            stored = connection.execute(STORED_REPLY, {"key": key}).one()
-            return AlreadySeen(stored.reply_xml if stored.state == InboundState.ANSWERED else None)
+            return self._claim_seen(connection, inbound, customer_id, now)
+        self._log_arrival(connection, inbound, customer_id, now)
+        return Claimed(inbound, customer_id, claimed_at=now)
+
+    def _claim_seen(
+        self, connection: Connection, inbound: Inbound, customer_id: int, now: datetime
+    ) -> Claimed | AlreadySeen:
+        """A message claimed before: its stored reply, `success` while it is in hand, or, when its
+        claimant died, the claim itself (the message was logged then, so it is not logged again)."""
+        key = inbound.dedupe_key
+        stored = connection.execute(STORED_REPLY, {"key": key}).one()
+        if stored.state == InboundState.ANSWERED:
+            return AlreadySeen(stored.reply_xml)
+        takeover = {"key": key, "stale_before": now - self._claim_lease, "claimed_at": now}
+        if _updated_one(connection.execute(TAKE_OVER_CLAIM, takeover)):
+            return Claimed(inbound, customer_id, claimed_at=now, taken_over=True)
+        return AlreadySeen(None)
+
+    def _log_arrival(self, connection: Connection, inbound: Inbound, customer_id: int, now: datetime) -> None:
         if inbound.kind in ("subscribe", "unsubscribe"):
             connection.execute(SET_FOLLOWING, {"customer": customer_id, "following": inbound.kind == "subscribe"})
         connection.execute(INSERT_MESSAGE, {
@@ -144,7 +183,6 @@ class Conversations:
         action = inbound.window_action
         if action is not None:
             open_window(connection, customer_id=customer_id, action=action, rules=self._windows, now=now)
-        return Claimed(inbound, customer_id)
 
     def _store_answer(
         self,
@@ -154,7 +192,12 @@ class Conversations:
         passive_xml: str,
         queued: list[Outgoing],
         now: datetime,
-    ) -> list[int]:
+    ) -> list[int] | None:
+        key = claimed.inbound.dedupe_key
+        # First, so that a claimant whose claim was taken over writes nothing at all.
+        store = {"key": key, "xml": passive_xml, "claimed_at": claimed.claimed_at}
+        if not _updated_one(connection.execute(STORE_REPLY, store)):
+            return None
         customer_id, channel = claimed.customer_id, claimed.inbound.channel
         if passive is not None:
             connection.execute(INSERT_MESSAGE, {
@@ -162,14 +205,11 @@ class Conversations:
                 "body": to_body(passive), "delivery": Delivery.PASSIVE, "created_at": now, "sent_at": now,
                 "attempts": 0,
             })
-        key = claimed.inbound.dedupe_key
-        ids = [
+        return [
             self._messenger.record_reply(connection, customer_id=customer_id, channel=channel, message=message,
                                          idempotency_key=f"reply:{key}:{index}", now=now)
             for index, message in enumerate(queued)
         ]
-        connection.execute(STORE_REPLY, {"key": key, "xml": passive_xml})
-        return ids
 
     def _customer_id(self, connection: Connection, channel: Channel, openid: str) -> int:
         cached = self._customer_ids.get((channel, openid))
@@ -185,6 +225,10 @@ class Conversations:
         connection.execute(_create_customer_statement(connection.dialect.name),
                            {**who, "subscribed": False, "created_at": self._clock()})
         return int(connection.execute(FIND_CUSTOMER, who).scalar_one())
+
+
+def _updated_one(result: Result[Any]) -> bool:
+    return int(cast(CursorResult[Any], result).rowcount) == 1
 
 
 def _inbound_body(inbound: Inbound) -> dict[str, str]:

@@ -22,7 +22,10 @@ REPLIES = Counter(
     registry=REGISTRY,
 )
 WEBHOOK_ERRORS = Counter(
-    "chatshop_webhook_errors", "Refused or failed webhook requests by reason", ["channel", "reason"],
+    "chatshop_webhook_errors",
+    "Refused or failed webhook requests by reason; stale_claim: a delivery died before answering "
+    "and a retry took its claim over",
+    ["channel", "reason"],
     registry=REGISTRY,
 )
 WEBHOOK_LATENCY = Histogram(

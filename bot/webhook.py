@@ -123,7 +123,10 @@ class WebhookEndpoint:
         if isinstance(seen, AlreadySeen):
             metrics.REPLIES.labels(channel=self._channel, kind="duplicate").inc()
             return self._reply(seen.reply_xml or "", inbound)
-        metrics.MESSAGES_IN.labels(channel=self._channel, kind=inbound.kind).inc()
+        if seen.taken_over:
+            self._note_takeover(seen)
+        else:  # a taken-over message was counted when it first came in
+            metrics.MESSAGES_IN.labels(channel=self._channel, kind=inbound.kind).inc()
         turn = _Turn()
         task = asyncio.ensure_future(self._run_turn(seen, turn))
         done, _ = await asyncio.wait({task}, timeout=self._config.reply_budget_ms / 1000)
@@ -152,12 +155,22 @@ class WebhookEndpoint:
         queued = [message for message in replies if message is not passive]
         reply_xml = render_passive(passive, claimed.inbound) if passive else ""
         ids = await self._conversations.answer(claimed, passive=passive, passive_xml=reply_xml, queued=queued)
+        if ids is None:
+            log.warning("%s webhook: dropped the answer to %s: a retry took the claim over and answers it",
+                        self._channel, claimed.inbound.dedupe_key)
+            return TurnResult("", [], None)
         if not in_time:  # the webhook already answered `success`: send through the API now
             if turn.typing is not None:
                 # "Typing" must reach WeChat before the answer, or it would linger after it.
                 await asyncio.gather(turn.typing, return_exceptions=True)
             await loop.run_in_executor(self._executor, self._messenger.deliver, ids)
         return TurnResult(reply_xml, ids, passive.kind if passive else None)
+
+    def _note_takeover(self, claimed: Claimed) -> None:
+        log.warning("%s webhook: %s was still unanswered past its claim's lease (the delivery that claimed it "
+                    "died or stalled); this retry takes the claim over and answers", self._channel,
+                    claimed.inbound.dedupe_key)
+        metrics.WEBHOOK_ERRORS.labels(channel=self._channel, reason="stale_claim").inc()
 
     def _keep_running(self, task: asyncio.Task[TurnResult]) -> None:
         """Hold a reference to a turn that outlives its request, and log it if it fails."""

@@ -20,6 +20,7 @@ from bot.config import (
     MessengerConfig,
     WebhookConfig,
     WindowRule,
+    lease_for_budget,
 )
 from bot.conversation import Conversations
 from bot.dialogue import Responder
@@ -116,7 +117,7 @@ def build_services(settings: Settings) -> Services:
     writer = GroupCommitWriter(engine)
     conversations = Conversations(
         writer=writer, factory=factory, messenger=messenger, windows=messenger_config.windows,
-        dedupe_ttl_s=settings.wechat.dedupe_ttl_s,
+        dedupe_ttl_s=settings.wechat.dedupe_ttl_s, claim_lease=lease_for_budget(settings.wechat.reply_budget_ms),
     )
     # The bot runs here, never on the event loop. Few threads: more only fight over the GIL.
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chatshop")
