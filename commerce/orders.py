@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ScalarSelect, and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,7 +22,7 @@ from .db import transaction, utcnow
 from .errors import EmptyCart, IllegalTransition, InvalidInput, NotFound, OutOfStock
 from .models import Order, OrderEvent, OrderItem, Sku
 from .outbox import record_event
-from .sql import affected_rows
+from .sql import EpochSeconds, affected_rows
 from .states import REFUNDABLE, RESUMING_EVENTS, EventKind, OrderStatus, check_transition
 
 log = logging.getLogger(__name__)
@@ -376,14 +376,44 @@ def complete_order(session: Session, *, order_no: str, actor: str = "scheduler",
 
 
 def orders_due(session: Session, *, status: OrderStatus, before: datetime, limit: int = 100) -> list[str]:
-    """Order numbers in `status` whose clock for that status ran out before `before`."""
-    column = {
-        OrderStatus.PENDING_PAYMENT: Order.expires_at,
-        OrderStatus.SHIPPED: Order.shipped_at,
-        OrderStatus.DELIVERED: Order.delivered_at,
-    }[status]
-    query = select(Order.order_no).where(Order.status == status.value, column <= before)
-    return list(session.scalars(query.order_by(column).limit(limit)))
+    """Order numbers in `status` whose time in it ran out before `before`, oldest first.
+
+    An unpaid order runs out at expires_at. Shipped and delivered orders count from shipped_at and
+    delivered_at, less the time they have spent refunding since (the clock pauses: states.py).
+    """
+    if status is OrderStatus.PENDING_PAYMENT:
+        query = select(Order.order_no).where(Order.status == status.value, Order.expires_at <= before)
+        return list(session.scalars(query.order_by(Order.expires_at).limit(limit)))
+    started = {OrderStatus.SHIPPED: Order.shipped_at, OrderStatus.DELIVERED: Order.delivered_at}[status]
+    query = select(Order.order_no).where(
+        Order.status == status.value,
+        # Exact and cheap, and a pause only adds time: the pauses are summed for these orders alone.
+        started <= before,
+        # In the filter, not only after the limit, so orders a dispute holds back never fill the batch.
+        EpochSeconds(started) + _seconds_refunding(status) <= before.timestamp(),
+    )
+    return list(session.scalars(query.order_by(started, Order.order_no).limit(limit)))
+
+
+def _seconds_refunding(status: OrderStatus) -> ScalarSelect[Any]:
+    """Seconds the order in `status` has spent refunding since it got there, for `orders_due`.
+
+    The order reaches shipped (from paid) and delivered (from shipped) once; every later move into
+    `status` is a return from refunding (resume_order returns an order to where it was), and as the
+    order is not refunding now each departure for refunding has its return. So: the times of the
+    returns less the times of the departures, from the order_events audit trail.
+    """
+    refunding = OrderStatus.REFUNDING.value
+    sign = case((OrderEvent.from_status == refunding, 1), else_=-1)
+    return (
+        select(func.coalesce(func.sum(sign * EpochSeconds(OrderEvent.created_at)), 0))
+        .where(
+            OrderEvent.order_no == Order.order_no,
+            or_(and_(OrderEvent.from_status == status.value, OrderEvent.to_status == refunding),
+                and_(OrderEvent.from_status == refunding, OrderEvent.to_status == status.value)),
+        )
+        .scalar_subquery()
+    )
 
 
 def advance_due_orders(
@@ -391,7 +421,8 @@ def advance_due_orders(
     limit: int = 200,
 ) -> int:
     """Shipped orders count as delivered after `deliver_after_days`; delivered ones are completed
-    after `complete_after_days`. One short transaction per order, so a busy order delays no other."""
+    after `complete_after_days`, days spent refunding not counted. One short transaction per order,
+    so a busy order delays no other."""
     moved = 0
     steps = (
         (OrderStatus.SHIPPED, deliver_after_days, mark_delivered),

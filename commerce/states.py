@@ -15,6 +15,15 @@ the state it lands in (`order_paid`, `order_shipped` ...): the customer was told
 the order first reached it, and would be told again. It is then refundable again: staff may refund
 more, the customer may ask again. A refund made before the order became `refunding` does not answer
 the request: its settling leaves it with staff.
+
+The clocks stand still while an order is `refunding`. A shipped order counts as delivered
+`auto_deliver_days` after shipping, and a delivered one is completed `auto_complete_days` after
+delivery, neither counting the time spent `refunding` since: an order that goes back after a
+dispute has the days it had left when the dispute began (as on the common Chinese platforms, where a
+refund request pauses the confirm-receipt countdown), so the customer loses no time to receive or
+inspect the goods while staff decide. The time refunding is read from the `order_events` audit
+trail (each departure for `refunding` and the return from it), not stored; `shipped_at` and
+`delivered_at` keep the true times.
 """
 
 from __future__ import annotations
@@ -28,8 +37,8 @@ class OrderStatus(StrEnum):
     PENDING_PAYMENT = "pending_payment"  # placed, stock reserved, waiting for WeChat Pay
     PAID = "paid"  # payment applied; waiting to be shipped
     SHIPPED = "shipped"  # handed to a carrier (carrier + tracking number recorded)
-    DELIVERED = "delivered"  # received (by the customer's confirmation or after auto_deliver_days)
-    COMPLETED = "completed"  # closed for good after auto_complete_days; after-sale refunds still possible
+    DELIVERED = "delivered"  # received (the customer's confirmation, or auto_deliver_days not counting refunding)
+    COMPLETED = "completed"  # closed after auto_complete_days (not counting refunding); after-sale refunds possible
     CANCELLED = "cancelled"  # never paid (cancelled or expired); stock released
     REFUNDING = "refunding"  # a full refund is requested or on its way
     REFUNDED = "refunded"  # every fen paid has been returned

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from commerce.cart import add_to_cart
 from commerce.db import transaction, utcnow
 from commerce.models import Order, OrderEvent, OutboxEvent, Sku
 from commerce.orders import place_order
+from scheduler.jobs import CommerceJobs
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "commerce"
 
@@ -67,6 +68,18 @@ def transitions(factory: sessionmaker[Session], order_no: str) -> list[tuple[str
             .order_by(OrderEvent.id)
         ).all()
         return [(a, b) for a, b in rows]
+
+
+def statuses_around(factory: sessionmaker[Session], order_no: str, *, start: datetime, days: int) -> list[str]:
+    """The order's status after the scheduler's advance_orders job (its default periods) runs just
+    after `start`, just before `days` days after it, and just after that."""
+    jobs = CommerceJobs(factory=factory, pay=None)
+    seen = []
+    for at in (start + timedelta(seconds=1), start + timedelta(days=days, seconds=-1),
+               start + timedelta(days=days, seconds=1)):
+        jobs.advance_orders(at)
+        seen.append(status_of(factory, order_no))
+    return seen
 
 
 def run_at_once(work: Callable[[], None], workers: int, *, timeout_s: float = 60) -> None:

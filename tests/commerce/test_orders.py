@@ -16,6 +16,7 @@ from commerce.models import Order
 from commerce.orders import (
     advance_due_orders,
     cancel_order,
+    decline_refund,
     get_order,
     insert_order,
     list_orders,
@@ -26,7 +27,15 @@ from commerce.orders import (
 )
 from commerce.outbox import claim_events
 from commerce.states import EventKind
-from tests.commerce.helpers import address, checkout, event_kinds, stock_of, transitions
+from tests.commerce.helpers import (
+    address,
+    checkout,
+    event_kinds,
+    status_of,
+    statuses_around,
+    stock_of,
+    transitions,
+)
 
 NOW = datetime(2026, 11, 23, 2, 30, 5, tzinfo=UTC)
 
@@ -156,6 +165,74 @@ def test_a_refund_request_and_the_customer_confirming_delivery(store: sessionmak
         order = get_order(session, order_no=order_no)
         assert (order.status, order.resume_status, order.refund_reason) == ("refunding", "paid", "尺码不合适")
     assert event_kinds(store, order_no)[-1] == "refund_requested"
+
+
+# ----- the auto-deliver and auto-complete clocks stand still while an order is refunding ----------
+# The scheduler's defaults: delivered 10 days after shipping, completed 7 days after delivery.
+
+def _shipped(store: sessionmaker[Session], openid: str, at: datetime) -> str:
+    order_no = _paid(store, openid)
+    with transaction(store) as session:
+        ship_order(session, order_no=order_no, carrier="顺丰速运", tracking_no="SF1234567890", now=at)
+    return order_no
+
+
+def _dispute(store: sessionmaker[Session], order_no: str, *, asked: datetime, declined: datetime) -> None:
+    """The customer asks for a refund at `asked`; staff decline it at `declined`."""
+    with transaction(store) as session:
+        request_refund(session, order_no=order_no, reason="质量问题", now=asked)
+    with transaction(store) as session:
+        decline_refund(session, order_no=order_no, reason="商品无质量问题", now=declined)
+
+
+def test_a_declined_refund_request_leaves_the_customer_the_days_they_had_to_receive(
+    store: sessionmaker[Session],
+) -> None:
+    # given an order shipped at NOW, a refund asked for 3 days later and declined 15 days after that
+    order_no = _shipped(store, "o_clock_ship", NOW)
+    declined = NOW + timedelta(days=18)
+    _dispute(store, order_no, asked=NOW + timedelta(days=3), declined=declined)
+    # then the scheduler does not deliver it at once, but once the 7 days it had left have passed
+    assert statuses_around(store, order_no, start=declined, days=7) == ["shipped", "shipped", "delivered"]
+    with store() as session:
+        assert get_order(session, order_no=order_no).delivered_at == declined + timedelta(days=7, seconds=1)
+
+
+def test_a_declined_refund_request_leaves_the_customer_the_days_they_had_to_inspect(
+    store: sessionmaker[Session],
+) -> None:
+    # given an order received 2 days after shipping, a refund asked for 5 days later and declined 20 days after that
+    order_no = _shipped(store, "o_clock_deliver", NOW)
+    with transaction(store) as session:
+        mark_delivered(session, order_no=order_no, openid="o_clock_deliver", now=NOW + timedelta(days=2))
+    declined = NOW + timedelta(days=27)
+    _dispute(store, order_no, asked=NOW + timedelta(days=7), declined=declined)
+    # then the scheduler does not complete it at once, but once the 2 days it had left have passed
+    assert statuses_around(store, order_no, start=declined, days=2) == ["delivered", "delivered", "completed"]
+
+
+def test_each_dispute_pauses_only_the_clock_it_interrupted(store: sessionmaker[Session]) -> None:
+    # given an order shipped at NOW and disputed twice while shipped, for 2 and then 3 days
+    order_no = _shipped(store, "o_clock_twice", NOW)
+    _dispute(store, order_no, asked=NOW + timedelta(days=1), declined=NOW + timedelta(days=3))
+    _dispute(store, order_no, asked=NOW + timedelta(days=4), declined=NOW + timedelta(days=7))
+    # then it counts as delivered 10 + 5 days after shipping
+    assert statuses_around(store, order_no, start=NOW, days=15) == ["shipped", "shipped", "delivered"]
+    # and the disputes before delivery do not lengthen the 7 days after it
+    delivered = NOW + timedelta(days=15, seconds=1)
+    assert statuses_around(store, order_no, start=delivered, days=7) == ["delivered", "delivered", "completed"]
+
+
+def test_an_order_held_back_by_a_dispute_does_not_hold_back_the_orders_due(store: sessionmaker[Session]) -> None:
+    # given an order shipped at NOW and disputed for 9 days (due at day 19), and one shipped a day later
+    held = _shipped(store, "o_clock_held", NOW)
+    _dispute(store, held, asked=NOW + timedelta(days=1), declined=NOW + timedelta(days=10))
+    plain = _shipped(store, "o_clock_plain", NOW + timedelta(days=1))
+    # when the job, moving one order per run, runs on day 11
+    assert advance_due_orders(store, now=NOW + timedelta(days=11, seconds=1), deliver_after_days=10,
+                              complete_after_days=7, limit=1) == 1
+    # then the order never disputed is delivered on time, and the other waits
+    assert (status_of(store, plain), status_of(store, held)) == ("delivered", "shipped")
 
 
 def test_an_order_number_taken_by_a_concurrent_order_is_drawn_again(store: sessionmaker[Session]) -> None:

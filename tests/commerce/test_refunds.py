@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from commerce.db import transaction
+from commerce.db import transaction, utcnow
 from commerce.errors import IllegalTransition, RefundRefused
 from commerce.models import OutboxEvent, Refund
 from commerce.orders import (
@@ -24,7 +26,7 @@ from commerce.payments import receive_payment_notice
 from commerce.refunds import SettleOutcome, apply_refund_notice, refund_order, submit_pending_refunds
 from commerce.states import EventKind
 from commerce.wechatpay import WeChatPay
-from tests.commerce.helpers import checkout, event_kinds, stock_of, transitions
+from tests.commerce.helpers import checkout, event_kinds, statuses_around, stock_of, transitions
 from tests.commerce.pay_flow import alerts, customer_pays, prepay, refund_notices
 from tests.pay.support import PaySandbox
 
@@ -36,16 +38,20 @@ def _paid_order(store: sessionmaker[Session], sandbox: PaySandbox, openid: str) 
     return order_no, client
 
 
-def _refund(store: sessionmaker[Session], order_no: str, amount_fen: int | None, reason: str = "质量问题") -> str:
+def _refund(
+    store: sessionmaker[Session], order_no: str, amount_fen: int | None, reason: str = "质量问题",
+    now: datetime | None = None,
+) -> str:
     with transaction(store) as session:
-        return refund_order(session, order_no=order_no, amount_fen=amount_fen, reason=reason).out_refund_no
+        return refund_order(session, order_no=order_no, amount_fen=amount_fen, reason=reason, now=now).out_refund_no
 
 
-def _settle_all(store: sessionmaker[Session], sandbox: PaySandbox) -> list[SettleOutcome]:
+def _settle_all(store: sessionmaker[Session], sandbox: PaySandbox, now: datetime | None = None) -> list[SettleOutcome]:
     outcomes = []
     for notice in refund_notices(sandbox):
         with transaction(store) as session:
-            outcomes.append(apply_refund_notice(session, notice=notice, expected_mchid=sandbox.merchant.mchid).outcome)
+            outcomes.append(apply_refund_notice(session, notice=notice, expected_mchid=sandbox.merchant.mchid,
+                                                now=now).outcome)
     sandbox.receiver.clear()
     return outcomes
 
@@ -138,10 +144,12 @@ def _hold_refunds(sandbox: PaySandbox) -> None:
     sandbox.http.post("/control/pay/settings", json={"refunds_settle": False}).raise_for_status()
 
 
-def _wechatpay_settles(store: sessionmaker[Session], sandbox: PaySandbox, refund_no: str, status: str) -> None:
+def _wechatpay_settles(
+    store: sessionmaker[Session], sandbox: PaySandbox, refund_no: str, status: str, now: datetime | None = None
+) -> None:
     sandbox.http.post(f"/control/pay/refunds/{refund_no}/settle", json={"status": status}).raise_for_status()
     expected = SettleOutcome.SUCCEEDED if status == "SUCCESS" else SettleOutcome.FAILED
-    assert _settle_all(store, sandbox) == [expected]
+    assert _settle_all(store, sandbox, now) == [expected]
 
 
 def _payloads(store: sessionmaker[Session], order_no: str, kind: str) -> list[dict[str, object]]:
@@ -361,3 +369,30 @@ def test_going_back_with_the_state_s_own_event_is_refused(
         resume_order(session, order, reason="declined", actor="staff", now=order.created_at, event=EventKind.ORDER_PAID)
     assert _order(store, order_no) == ("refunding", 0)
     assert event_kinds(store, order_no).count("order_paid") == 1
+
+
+# ----- an answer that returns the order leaves the customer the days they had ------------------------
+
+
+@pytest.mark.parametrize(("amount_fen", "result"), [(None, "ABNORMAL"), (10000, "SUCCESS")])
+def test_a_refund_that_returns_the_order_leaves_the_customer_the_days_they_had_to_receive(
+    store: sessionmaker[Session], pay_sandbox: PaySandbox, amount_fen: int | None, result: str
+) -> None:
+    # given an order shipped now whose customer asks for all of it back a day later
+    openid = f"o_refund_clock_{result.lower()}"
+    order_no, client = _paid_order(store, pay_sandbox, openid)
+    pay_sandbox.receiver.clear()
+    _hold_refunds(pay_sandbox)
+    shipped, asked = utcnow(), utcnow() + timedelta(days=1)
+    with transaction(store) as session:
+        ship_order(session, order_no=order_no, carrier="顺丰速运", tracking_no="SF1234567890", now=shipped)
+    with transaction(store) as session:
+        request_refund(session, order_no=order_no, openid=openid, reason="不想要了", now=asked)
+    # when staff refund all of it (and WeChat Pay fails it) or part of it, settled 20 days later
+    refund_no = _refund(store, order_no, amount_fen, now=asked)
+    submit_pending_refunds(store, pay=client, now=asked)
+    answered = asked + timedelta(days=20)
+    _wechatpay_settles(store, pay_sandbox, refund_no, result, now=answered)
+    assert transitions(store, order_no)[-1] == ("refunding", "shipped")
+    # then the scheduler does not deliver it at once, but once the 9 days it had left have passed
+    assert statuses_around(store, order_no, start=answered, days=9) == ["shipped", "shipped", "delivered"]
