@@ -422,20 +422,34 @@ def advance_due_orders(
 ) -> int:
     """Shipped orders count as delivered after `deliver_after_days`; delivered ones are completed
     after `complete_after_days`, days spent refunding not counted. One short transaction per order,
-    so a busy order delays no other."""
+    so a busy order delays no other; `limit` orders are read at a time until none is left due, so a
+    busy day never leaves a backlog for the next run."""
     moved = 0
     steps = (
         (OrderStatus.SHIPPED, deliver_after_days, mark_delivered),
         (OrderStatus.DELIVERED, complete_after_days, complete_order),
     )
     for status, days, step in steps:
-        with factory() as session:
-            due = orders_due(session, status=status, before=now - timedelta(days=days), limit=limit)
-        for order_no in due:
-            try:
-                with transaction(factory) as session:
-                    step(session, order_no=order_no, actor="scheduler", now=now)
-                moved += 1
-            except IllegalTransition:
-                continue  # moved on (refund requested ...) since we looked
+        while True:
+            with factory() as session:
+                due = orders_due(session, status=status, before=now - timedelta(days=days), limit=limit)
+            batch_moved = _advance_each(factory, due, step, now)
+            moved += batch_moved
+            # A short batch is the last; a batch in which nothing moved would come back the same.
+            if len(due) < limit or batch_moved == 0:
+                break
+    return moved
+
+
+def _advance_each(
+    factory: sessionmaker[Session], order_nos: list[str], step: Callable[..., object], now: datetime
+) -> int:
+    moved = 0
+    for order_no in order_nos:
+        try:
+            with transaction(factory) as session:
+                step(session, order_no=order_no, actor="scheduler", now=now)
+            moved += 1
+        except IllegalTransition:
+            continue  # moved on (refund requested ...) since we looked
     return moved

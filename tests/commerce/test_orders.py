@@ -228,11 +228,21 @@ def test_an_order_held_back_by_a_dispute_does_not_hold_back_the_orders_due(store
     held = _shipped(store, "o_clock_held", NOW)
     _dispute(store, held, asked=NOW + timedelta(days=1), declined=NOW + timedelta(days=10))
     plain = _shipped(store, "o_clock_plain", NOW + timedelta(days=1))
-    # when the job, moving one order per run, runs on day 11
+    # when the job, reading one order at a time, runs on day 11
     assert advance_due_orders(store, now=NOW + timedelta(days=11, seconds=1), deliver_after_days=10,
                               complete_after_days=7, limit=1) == 1
     # then the order never disputed is delivered on time, and the other waits
     assert (status_of(store, plain), status_of(store, held)) == ("delivered", "shipped")
+
+
+def test_one_run_moves_every_order_due_however_many(store: sessionmaker[Session]) -> None:
+    # given five orders shipped at NOW, and a job reading two at a time
+    orders = [_shipped(store, f"o_batch_{n}", NOW) for n in range(5)]
+    # when it runs once they are due
+    assert advance_due_orders(store, now=NOW + timedelta(days=10, seconds=1), deliver_after_days=10,
+                              complete_after_days=7, limit=2) == 5
+    # then none is left for the next run
+    assert {status_of(store, order_no) for order_no in orders} == {"delivered"}
 
 
 def test_an_order_number_taken_by_a_concurrent_order_is_drawn_again(store: sessionmaker[Session]) -> None:
