@@ -9,6 +9,7 @@ through the group-commit writer like the rest of the hot path; the memory store 
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -29,6 +30,8 @@ from intents.actions.domain import HANDOFF_AT, HANDOFF_REASON, initial_slots
 # rewrite every turn.
 MAX_EVENTS = 24
 
+log = logging.getLogger(__name__)
+
 CUSTOMERS = cast(Table, Customer.__table__)
 STATES = cast(Table, DialogueState.__table__)
 
@@ -42,6 +45,12 @@ LOAD_VERSION = (
 )
 LOAD_STATE = select(STATES.c.slots, STATES.c.active_loop, STATES.c.latest_message, STATES.c.events).where(
     STATES.c.customer_id == bindparam("customer_id")
+)
+# The row is locked already on PostgreSQL (by the upsert that found it moved on); FOR UPDATE says so.
+LOAD_STATE_TO_MERGE = (
+    select(STATES.c.slots, STATES.c.active_loop, STATES.c.latest_message, STATES.c.events, STATES.c.turns)
+    .where(STATES.c.customer_id == bindparam("customer_id"))
+    .with_for_update()
 )
 FIND_CUSTOMER = select(CUSTOMERS.c.id).where(
     CUSTOMERS.c.channel == bindparam("channel"), CUSTOMERS.c.openid == bindparam("openid")
@@ -66,6 +75,10 @@ class DialogueSnapshot:
     customer_id: int | None = None
     # Set when this turn marked the conversation for a person; saved into its own columns.
     new_handoff: Handoff | None = None
+    # The stored turns this state was loaded at, and the events applied since: if another process
+    # saved a turn meanwhile, the save replays these on top of that turn instead of overwriting it.
+    base_turns: int = 0
+    turn_events: list[dict[str, Any]] = field(default_factory=list)
 
     def tracker(self, sender_id: str) -> Tracker:
         """rasa_sdk's view of this state (a copy: actions may set slots and add events freely)."""
@@ -88,7 +101,7 @@ class DialogueSnapshot:
     def copy(self) -> DialogueSnapshot:
         """A copy a turn may change without changing this one (events are never edited in place)."""
         return DialogueSnapshot(dict(self.slots), self.active_loop, dict(self.latest_message), list(self.events),
-                                self.turns, self.customer_id)
+                                self.turns, self.customer_id, base_turns=self.turns)
 
     def apply(self, events: Iterable[dict[str, Any]]) -> None:
         """Apply events as Rasa's tracker does: slots, forms (active_loop), resets, restarts."""
@@ -103,6 +116,7 @@ class DialogueSnapshot:
             elif kind == "restart":
                 self.slots, self.active_loop, self.events = initial_slots(), None, []
             self.events.append(dict(event))
+            self.turn_events.append(dict(event))
         del self.events[:-MAX_EVENTS]
 
     def _set_slot(self, name: str, value: Any) -> None:
@@ -129,7 +143,7 @@ class MemoryTrackerStore:
         with self._lock:
             stored = self._states.get((channel, openid))
             snapshot = copy.deepcopy(stored) if stored else DialogueSnapshot()
-        snapshot.new_handoff = None
+        snapshot.new_handoff, snapshot.base_turns, snapshot.turn_events = None, snapshot.turns, []
         return snapshot
 
     def save(self, channel: Channel, openid: str, snapshot: DialogueSnapshot) -> None:
@@ -204,14 +218,36 @@ class DatabaseTrackerStore:
 
     def _save(self, connection: Connection, channel: Channel, openid: str, snapshot: DialogueSnapshot,
               updated_at: datetime) -> None:
-        handoff = snapshot.new_handoff
-        connection.execute(_upsert_statement(connection.dialect.name, handoff is not None), {
-            "customer_id": snapshot.customer_id or _customer_id(connection, channel, openid),
-            "slots": snapshot.slots, "active_loop": snapshot.active_loop, "latest_message": snapshot.latest_message,
-            "events": snapshot.events, "turns": snapshot.turns, "updated_at": updated_at,
-            "handoff_requested_at": handoff.requested_at if handoff else None,
-            "handoff_reason": handoff.reason if handoff else None,
-        })
+        customer_id = snapshot.customer_id or _customer_id(connection, channel, openid)
+        if _write(connection, customer_id, snapshot, updated_at):
+            return
+        # Another process saved a turn of this customer's after this one loaded (within a process the
+        # turn lock rules that out): replay this turn's events on top of the stored state, so both
+        # turns are kept rather than the later save dropping the other.
+        stored = connection.execute(LOAD_STATE_TO_MERGE, {"customer_id": customer_id}).one()
+        merged = DialogueSnapshot({**initial_slots(), **stored.slots}, stored.active_loop, stored.latest_message,
+                                  list(stored.events), int(stored.turns) + 1, customer_id, base_turns=int(stored.turns))
+        merged.apply(snapshot.turn_events)
+        merged.latest_message = snapshot.latest_message
+        log.warning("dialogue state of customer %d: a turn saved elsewhere meanwhile (stored turns %d, loaded %d); "
+                    "this turn's events were replayed on top of it", customer_id, stored.turns, snapshot.base_turns)
+        if not _write(connection, customer_id, merged, updated_at):
+            raise RuntimeError(f"dialogue state of customer {customer_id} changed while it was locked")
+
+
+def _write(connection: Connection, customer_id: int, snapshot: DialogueSnapshot, updated_at: datetime) -> bool:
+    """Insert or update the state if the stored one is still the one the turn loaded; False if not."""
+    handoff = snapshot.new_handoff
+    result = connection.execute(_upsert_statement(connection.dialect.name, handoff is not None), {
+        "customer_id": customer_id, "base_turns": snapshot.base_turns,
+        "slots": snapshot.slots, "active_loop": snapshot.active_loop, "latest_message": snapshot.latest_message,
+        "events": snapshot.events, "turns": snapshot.turns, "updated_at": updated_at,
+        "handoff_requested_at": handoff.requested_at if handoff else None,
+        "handoff_reason": handoff.reason if handoff else None,
+    })
+    # RETURNING rather than rowcount: the writer may run PostgreSQL in pipeline mode, where a
+    # statement's rowcount is not known yet.
+    return result.first() is not None
 
 
 # Columns every turn rewrites; the handoff mark only when the turn set it (staff may have cleared it).
@@ -226,9 +262,12 @@ def _upsert_statement(dialect: str, with_handoff: bool) -> Insert:
         {name: bindparam(name) for name in ("customer_id", *_TURN_COLUMNS, *_HANDOFF_COLUMNS)}
     )
     updated = _TURN_COLUMNS + (_HANDOFF_COLUMNS if with_handoff else ())
+    # Only over the state the turn started from: a row that moved on since is left as it is and
+    # returns nothing.
     return insert.on_conflict_do_update(
-        index_elements=[STATES.c.customer_id], set_={name: insert.excluded[name] for name in updated}
-    )
+        index_elements=[STATES.c.customer_id], set_={name: insert.excluded[name] for name in updated},
+        where=STATES.c.turns == bindparam("base_turns"),
+    ).returning(STATES.c.customer_id)
 
 
 @cache

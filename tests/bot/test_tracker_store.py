@@ -3,10 +3,15 @@ the database since (by another process, or by staff) is what the next turn works
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select, update
 
 from bot.models import Channel, Customer, DialogueState
+from bot.tracker import DatabaseTrackerStore, DialogueSnapshot
+from chatshop.database import open_engine
 from commerce.db import utcnow
+from commerce.group_commit import GroupCommitWriter
+from intents.actions.domain import HEIGHT, WEIGHT
 from tests.bot.sandbox_client import SandboxCustomer
 from tests.bot.test_dialogue_conversations import dialogue_state, reply_text
 from tests.support import LiveServer
@@ -57,3 +62,38 @@ def test_a_handoff_mark_cleared_by_staff_stays_cleared(server: LiveServer) -> No
     state = dialogue_state(server, "o_served")
     assert (state.handoff_requested_at, state.handoff_reason) == (None, None)
     assert (state.slots["handoff_requested_at"], state.slots["handoff_reason"]) == (None, None)
+
+
+def test_turns_two_processes_save_at_once_are_both_kept(empty_database: str, caplog: pytest.LogCaptureFixture) -> None:
+    # Two stores on writers and engines of their own: two server processes sharing one database
+    engines = [open_engine(empty_database) for _ in range(2)]
+    writers = [GroupCommitWriter(engine) for engine in engines]
+    first, second = (DatabaseTrackerStore(writer) for writer in writers)
+    try:
+        # Given a customer whose first turn is stored
+        run_turn(first, writers[0], first.load(Channel.OA, "o_split"), {"requested_slot": HEIGHT})
+        # When each process loads the state and runs a turn before the other has saved its own
+        in_first, in_second = first.load(Channel.OA, "o_split"), second.load(Channel.OA, "o_split")
+        run_turn(first, writers[0], in_first, {HEIGHT: 162})
+        run_turn(second, writers[1], in_second, {WEIGHT: 52})
+        # Then the stored state holds all three turns and both turns' slots, whichever process reads it
+        for store in (first, second):
+            state = store.load(Channel.OA, "o_split")
+            assert state.turns == 3
+            assert (state.slots[HEIGHT], state.slots[WEIGHT], state.slots["requested_slot"]) == (162, 52, HEIGHT)
+            assert [e["value"] for e in state.events if e["event"] == "slot"] == [HEIGHT, 162, 52]
+        assert "a turn saved elsewhere meanwhile" in caplog.text
+    finally:
+        for writer in writers:
+            writer.close()
+        for engine in engines:
+            engine.dispose()
+
+
+def run_turn(store: DatabaseTrackerStore, writer: GroupCommitWriter, state: DialogueSnapshot,
+             slots: dict[str, object]) -> None:
+    """A turn as the dialogue runs it: slot events applied, the turn counted, the save committed."""
+    state.apply([{"event": "slot", "name": name, "value": value} for name, value in slots.items()])
+    state.turns += 1
+    store.save(Channel.OA, "o_split", state)
+    writer.run(lambda connection: None)  # the writer commits in order: the save has landed
