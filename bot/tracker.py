@@ -245,8 +245,8 @@ def _write(connection: Connection, customer_id: int, snapshot: DialogueSnapshot,
         "handoff_requested_at": handoff.requested_at if handoff else None,
         "handoff_reason": handoff.reason if handoff else None,
     })
-    # RETURNING rather than rowcount: the writer may run PostgreSQL in pipeline mode, where a
-    # statement's rowcount is not known yet.
+    # RETURNING rather than rowcount: SQLAlchemy does not keep an INSERT's rowcount on every driver
+    # (psycopg reports -1 here for an upsert that updated nothing and for one that did).
     return result.first() is not None
 
 
