@@ -37,8 +37,8 @@ from intents.kb import (
 )
 from intents.text import (
     Tokeniser,
-    load_acknowledgements,
     load_neutral_words,
+    load_pleasantries,
     load_product_words,
     load_stop_words,
     made_only_of,
@@ -98,7 +98,7 @@ class FeatureExtractor:
     def __init__(self, tokeniser: Tokeniser) -> None:
         self._tokeniser = tokeniser
         self._stop_words = load_stop_words()
-        self.not_a_question = self._stop_words | load_acknowledgements()
+        self.not_a_question = self._stop_words | load_pleasantries()
         self.products = load_product_words() | tokeniser.user_words
         self.neutral = load_neutral_words() | self.products
         self.known: frozenset[str] | None = None  # None while the KB itself is being read
@@ -189,8 +189,8 @@ class FaqMatcher:
         features = self._extract(text)
         ranked = self._ranked(features, MAX_CANDIDATES)
         if not _content_words(features) or made_only_of(normalise(text), self._not_a_question):
-            # Only how-words, particles and acknowledgements ("在吗亲", "好的收到"): there is no
-            # question to answer, however well such words line up with some stored phrasing.
+            # Only how-words, particles, greetings and acknowledgements ("在吗亲", "下午好", "好的收到"):
+            # there is no question to answer, however well such words line up with some stored phrasing.
             return MatchResult(Outcome.FALLBACK, tuple(ranked))
         best = ranked[0].score if ranked else 0.0
         runner_up = ranked[1].score if len(ranked) > 1 else 0.0

@@ -20,8 +20,8 @@ from opencc import OpenCC
 __all__ = [
     "LEXICON_DIR",
     "Tokeniser",
-    "load_acknowledgements",
     "load_neutral_words",
+    "load_pleasantries",
     "load_product_words",
     "load_stop_words",
     "load_synonyms",
@@ -34,7 +34,7 @@ DEFAULT_SYNONYMS = LEXICON_DIR / "synonyms.txt"
 DEFAULT_STOP_WORDS = LEXICON_DIR / "stopwords.txt"
 DEFAULT_NEUTRAL_WORDS = LEXICON_DIR / "neutral.txt"
 DEFAULT_PRODUCT_WORDS = LEXICON_DIR / "products.txt"
-DEFAULT_ACKNOWLEDGEMENTS = LEXICON_DIR / "acknowledgements.txt"
+DEFAULT_PLEASANTRIES = LEXICON_DIR / "pleasantries.txt"
 
 # jieba announces every dictionary load on stderr at DEBUG; the service has its own logging.
 logging.getLogger("jieba").setLevel(logging.WARNING)
@@ -105,9 +105,9 @@ def load_product_words(path: Path | None = None) -> frozenset[str]:
     return load_stop_words(path or DEFAULT_PRODUCT_WORDS)
 
 
-def load_acknowledgements(path: Path | None = None) -> frozenset[str]:
-    """Words that acknowledge rather than ask (收到, 好的, 明白; one a line)."""
-    return load_stop_words(path or DEFAULT_ACKNOWLEDGEMENTS)
+def load_pleasantries(path: Path | None = None) -> frozenset[str]:
+    """Words that greet, thank, take leave or acknowledge rather than ask (下午好, 收到, 明白; one a line)."""
+    return load_stop_words(path or DEFAULT_PLEASANTRIES)
 
 
 def made_only_of(normalised: str, words: frozenset[str]) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from intents.text import Tokeniser, load_acknowledgements, load_stop_words, load_synonyms, made_only_of, normalise
+from intents.text import Tokeniser, load_pleasantries, load_stop_words, load_synonyms, made_only_of, normalise
 
 
 @pytest.fixture(scope="module")
@@ -138,5 +138,5 @@ def test_a_bad_lexicon_line_is_refused_with_its_line_number(tmp_path: Path, cont
     [("好的收到", True), ("收到 谢谢", True), ("收到了", True), ("还没收到", False), ("收到货了", False), ("", False)],
 )
 def test_made_only_of_reads_runs_of_the_given_words(text: str, expected: bool) -> None:
-    words = load_acknowledgements() | load_stop_words()
+    words = load_pleasantries() | load_stop_words()
     assert made_only_of(normalise(text), words) is expected
