@@ -6,6 +6,14 @@ process killed mid-call leaves a `sending` row that recovery marks `in_doubt` in
 Rows that were recorded but never attempted stay `pending` and the sweeper sends them after a
 restart. Before calling WeChat the messenger spends the customer's reply window and refuses what
 WeChat would refuse, with the same error codes.
+
+Each customer's messages go out in the order they were recorded (by id): a message is not claimed
+while an earlier one to the same customer is still on its way (`pending`, e.g. waiting for a retry
+after -1 or 45009, or `sending`). It stays `pending`, due at once, and goes when the one ahead of
+it leaves the outbox: sent, refused for good (45015, 40003, 43004, ...), failed with its retries
+spent, or in doubt. The sweeper takes only the first message of each customer's line, so one
+customer's retries never hold up another's messages, and when that message goes it sends the rest of
+the line that is due in the same pass.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text, update
+from sqlalchemy import Connection, Select, func, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import metrics
@@ -48,6 +56,10 @@ INSERT_OUTBOX = insert(ConversationMessage)  # built once; run with parameters (
 
 # The partial outbox index's own predicate, spelled the same so SQLite's planner uses the index.
 OUTBOX_ROWS = text(OUTBOX_PREDICATE)
+
+# What deliver_one answers for a message still in its customer's line: a retry is due later, it waits
+# for an earlier message, or another process is sending it.
+STILL_IN_LINE = frozenset({Delivery.PENDING, Delivery.SENDING})
 
 
 @dataclass(frozen=True)
@@ -138,7 +150,11 @@ class Messenger:
         return values
 
     def send(self, *, customer_id: int, message: Outgoing, idempotency_key: str | None = None) -> Delivery:
-        """Record and send one message now; raise the typed refusal if it cannot go out."""
+        """Record and send one message now; raise the typed refusal if it cannot go out.
+
+        `pending` means it is left to the sweeper: it met a retryable error, or waits for an
+        earlier message to the same customer.
+        """
         with transaction(self._factory) as session:
             customer = session.get_one(Customer, customer_id)
             row = self.record(session, customer=customer, message=message, idempotency_key=idempotency_key)
@@ -179,6 +195,8 @@ class Messenger:
             )
             if row is None:
                 return None  # someone else has it, or it is already settled
+            if self._waits_in_line(session, row, now):
+                return None
             customer = session.get_one(Customer, row.customer_id)
             row.attempts += 1
             try:
@@ -193,6 +211,17 @@ class Messenger:
             row.next_attempt_at = now + timedelta(seconds=self._lease_s())  # the claim's lease
             payload = to_custom_send(from_body(row.body), customer.openid)
             return Claim(row.id, Channel(customer.channel), customer.id, payload)
+
+    def _waits_in_line(self, session: Session, row: ConversationMessage, now: datetime) -> bool:
+        """Hold a message back while an earlier one to the same customer is still on its way."""
+        ahead = first_in_line(session, row.customer_id)
+        if ahead is None or ahead.id == row.id:
+            return False
+        # Its writer has tried: from now on it is the sweeper's, as soon as the line moves.
+        if row.next_attempt_at is None or row.next_attempt_at > now:
+            row.next_attempt_at = now
+        log.info("message %s to customer %s waits for message %s", row.id, row.customer_id, ahead.id)
+        return True
 
     def _record_sent(self, claim: Claim) -> Delivery:
         now = self._clock()
@@ -248,24 +277,38 @@ class Messenger:
     # -- the sweeper -----------------------------------------------------------------------
 
     def sweep(self, limit: int = 100) -> int:
-        """Send what is due (retries, and rows whose writer never sent them); settle stale claims."""
+        """Send what is due (retries, and rows whose writer never sent them); settle stale claims.
+
+        Takes the first message of each customer's line, if due, and once it goes, the ones behind
+        it; at most `limit` attempts in all. Returns how many messages it tried to send.
+        """
         now = self._clock()
         with transaction(self._factory) as session:
             self._settle_stale_claims(session, now)
-            due = list(
-                session.scalars(
-                    select(ConversationMessage.id)
-                    .where(
-                        OUTBOX_ROWS,
-                        ConversationMessage.delivery == Delivery.PENDING,
-                        ConversationMessage.next_attempt_at <= now,
-                    )
-                    .order_by(ConversationMessage.id)
-                    .limit(limit)
-                )
-            )
-        self.deliver(due)
-        return len(due)
+            heads = session.execute(due_heads_of_lines(now, limit)).all()
+        attempts = 0
+        for message_id, customer_id in heads:
+            if attempts >= limit:
+                break
+            attempts += self._send_line(message_id, customer_id, limit - attempts)
+        return attempts
+
+    def _send_line(self, message_id: int, customer_id: int, budget: int) -> int:
+        """Send a customer's due messages in order, starting from the first of their line."""
+        attempts = 0
+        next_id: int | None = message_id
+        while next_id is not None and attempts < budget:
+            attempts += 1
+            if self.deliver_one(next_id) in STILL_IN_LINE:
+                break  # it waits for a retry, or another process has it: the rest of the line waits too
+            next_id = self._next_due_in_line(customer_id)
+        return attempts
+
+    def _next_due_in_line(self, customer_id: int) -> int | None:
+        now = self._clock()
+        with transaction(self._factory) as session:
+            first = first_in_line(session, customer_id)
+        return first.id if first is not None and first.is_due(now) else None
 
     def _settle_stale_claims(self, session: Session, now: datetime) -> None:
         """A `sending` row past its lease belongs to a process that stopped mid-call."""
@@ -314,6 +357,55 @@ class Messenger:
             log.info("typing indicator refused for customer %s: %s", customer_id, exc)
             return False
         return True
+
+
+@dataclass(frozen=True)
+class InLine:
+    """A message in a customer's line: pending or sending."""
+
+    id: int
+    delivery: Delivery
+    next_attempt_at: datetime | None
+
+    def is_due(self, now: datetime) -> bool:
+        return self.delivery is Delivery.PENDING and self.next_attempt_at is not None and self.next_attempt_at <= now
+
+
+def first_in_line(session: Session, customer_id: int) -> InLine | None:
+    """The customer's earliest message still on its way: the only one of theirs that may go now.
+
+    Reads the customer's whole line (outbox rows only, so short) rather than ORDER BY id LIMIT 1,
+    which a planner may answer by walking the primary key from the oldest message of all.
+    """
+    line = session.execute(
+        select(ConversationMessage.id, ConversationMessage.delivery, ConversationMessage.next_attempt_at)
+        .where(OUTBOX_ROWS, ConversationMessage.customer_id == customer_id)
+    ).all()
+    first = min(line, key=lambda row: row.id, default=None)
+    return None if first is None else InLine(first.id, Delivery(first.delivery), first.next_attempt_at)
+
+
+def due_heads_of_lines(now: datetime, limit: int) -> Select[int, int]:
+    """(id, customer_id) of each customer's first outbox message, where that message is due.
+
+    One pass over the partial outbox index: each row's place in its customer's line comes from a
+    window over the outbox rows alone. Messages waiting behind another are left out before `limit`
+    applies, so a customer with a retry pending and a long line cannot crowd others out.
+    """
+    place = func.row_number().over(partition_by=ConversationMessage.customer_id, order_by=ConversationMessage.id)
+    lines = select(
+        ConversationMessage.id,
+        ConversationMessage.customer_id,
+        ConversationMessage.delivery,
+        ConversationMessage.next_attempt_at,
+        place.label("place"),
+    ).where(OUTBOX_ROWS).subquery("lines")
+    return (
+        select(lines.c.id, lines.c.customer_id)
+        .where(lines.c.place == 1, lines.c.delivery == Delivery.PENDING, lines.c.next_attempt_at <= now)
+        .order_by(lines.c.id)
+        .limit(limit)
+    )
 
 
 class BackgroundLoop:

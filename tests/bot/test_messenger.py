@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -35,6 +36,14 @@ def customer_id(server: LiveServer, openid: str, channel: Channel = Channel.OA) 
         found = session.scalar(select(Customer.id).where(Customer.openid == openid, Customer.channel == channel))
         assert found is not None, f"no customer {openid}"
         return found
+
+
+def messages_in_line(server: LiveServer, cid: int) -> list[int]:
+    """The customer's messages not yet settled (pending or sending)."""
+    with server.services.factory() as session:
+        return list(session.scalars(select(ConversationMessage.id).where(
+            ConversationMessage.customer_id == cid,
+            ConversationMessage.delivery.in_([Delivery.PENDING, Delivery.SENDING]))))
 
 
 def message_row(server: LiveServer, message_id: int) -> ConversationMessage:
@@ -81,6 +90,9 @@ def test_a_follow_opens_three_sends_within_a_minute_then_the_window_closes(serve
     with pytest.raises(QuotaExhausted):
         messenger.send(customer_id=cid, message=Text("四"))
     customer.says("我又来了")  # a message resets the window: 5 within 48 h
+    # The bot's answer to it (a menu, sent through the API) goes first, and "五" would wait behind it.
+    customer.wait_for_api_messages(4)
+    assert wait_until(lambda: messages_in_line(server, cid), lambda line: line == []) == []
     assert messenger.send(customer_id=cid, message=Text("五")) is Delivery.SENT
 
 
@@ -258,3 +270,130 @@ def test_delivery_states_form_a_closed_table() -> None:
     assert terminal == {Delivery.RECEIVED, Delivery.PASSIVE, Delivery.SENT, Delivery.REFUSED, Delivery.FAILED}
     # A doubtful message may be settled by a late answer, but never sent again
     assert DELIVERY_TRANSITIONS[Delivery.IN_DOUBT] == {Delivery.SENT, Delivery.REFUSED, Delivery.FAILED}
+
+
+# -- one customer's messages arrive in the order they were written -------------------------------
+
+# A retry waits until the test makes it due, so nothing else that happens meanwhile is a race.
+RETRY_WHEN_TOLD = {"CHATSHOP__MESSENGER__RETRY_BACKOFF_S": "600", "CHATSHOP__MESSENGER__OUTBOX_POLL_S": "0.1"}
+# The sweeper runs once at start and then only when the test calls it.
+SWEEP_WHEN_TOLD = {"CHATSHOP__MESSENGER__RETRY_BACKOFF_S": "600", "CHATSHOP__MESSENGER__OUTBOX_POLL_S": "3600"}
+
+
+def customer_who_wrote(server: LiveServer, openid: str) -> tuple[SandboxCustomer, int]:
+    """A customer whose message just opened their reply window (5 sends), and their id."""
+    customer = SandboxCustomer(server, openid)
+    customer.says("在吗")
+    return customer, customer_id(server, openid)
+
+
+def queue_text(server: LiveServer, cid: int, content: str, *, writer_sends: bool = True) -> int:
+    """Record a message as a conversation does and, unless its writer died first, send it after commit."""
+    messenger = server.services.messenger
+    with transaction(server.services.factory) as session:
+        row = messenger.record(session, customer=session.get_one(Customer, cid), message=Text(content))
+        if not writer_sends:
+            row.next_attempt_at = utcnow() - timedelta(seconds=1)  # its grace is over: the sweeper's now
+        row_id = row.id
+    if writer_sends:
+        messenger.deliver([row_id])
+    return row_id
+
+
+def make_due(server: LiveServer, message_id: int) -> None:
+    """The retry's time has come."""
+    with transaction(server.services.factory) as session:
+        session.execute(update(ConversationMessage).where(ConversationMessage.id == message_id)
+                        .values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+
+
+def deliveries(server: LiveServer, *message_ids: int) -> list[Delivery]:
+    return [Delivery(message_row(server, i).delivery) for i in message_ids]
+
+
+def wait_for_deliveries(server: LiveServer, message_ids: list[int], expected: list[Delivery]) -> list[Delivery]:
+    """The messages' states once the sweeper has made them `expected`, or as they stand when waiting ends."""
+    found: list[Delivery] = wait_until(lambda: deliveries(server, *message_ids), lambda got: got == expected)
+    return found
+
+
+def texts_sent_to(customer: SandboxCustomer) -> list[tuple[str, int]]:
+    """What WeChat was asked to send this customer, in order, and what it answered each time."""
+    # An injected fault answers before the body is parsed, so the sandbox records it as text.
+    bodies = [(json.loads(c["body"]) if isinstance(c["body"], str) else c["body"], c["errcode"])
+              for c in customer.calls(CUSTOM_SEND)]
+    return [(body["text"]["content"], errcode) for body, errcode in bodies if body["touser"] == customer.openid]
+
+
+def test_a_message_waits_behind_an_earlier_one_scheduled_for_a_retry_and_both_arrive_in_order(
+    server_factory: ServerFactory,
+) -> None:
+    server = server_factory(RETRY_WHEN_TOLD)
+    customer, cid = customer_who_wrote(server, "o_in_order")
+    # Given a message that met a busy WeChat and is scheduled for a retry
+    customer.inject_fault(CUSTOM_SEND, -1, times=1)
+    first = queue_text(server, cid, "第一条")
+    assert deliveries(server, first) == [Delivery.PENDING]
+    # When a later message to the same customer is sent, then it waits: WeChat does not see it
+    second = queue_text(server, cid, "第二条")
+    assert deliveries(server, second) == [Delivery.PENDING]
+    assert texts_sent_to(customer) == [("第一条", -1)]
+    # When the retry falls due (the fault has cleared), then the customer reads them in the order written
+    make_due(server, first)
+    received = customer.wait_for_api_messages(2)
+    assert [entry["payload"] for entry in received] == [{"content": "第一条"}, {"content": "第二条"}]
+    assert wait_for_deliveries(server, [first, second], [Delivery.SENT] * 2) == [Delivery.SENT] * 2
+    assert texts_sent_to(customer) == [("第一条", -1), ("第一条", 0), ("第二条", 0)]
+
+
+@pytest.mark.parametrize(("faults", "first_ends"), [
+    ([45009, 45009], Delivery.FAILED),  # its retries ran out (max_attempts is 2 here)
+    ([-1, 43004], Delivery.REFUSED),  # WeChat refused it for good on the retry: the customer unfollowed
+])
+def test_a_message_that_fails_for_good_lets_the_next_one_go(
+    server_factory: ServerFactory, faults: list[int], first_ends: Delivery
+) -> None:
+    server = server_factory({**RETRY_WHEN_TOLD, "CHATSHOP__MESSENGER__MAX_ATTEMPTS": "2"})
+    customer, cid = customer_who_wrote(server, "o_gives_up")
+    for errcode in faults:
+        customer.inject_fault(CUSTOM_SEND, errcode, times=1)
+    first = queue_text(server, cid, "第一条")
+    second = queue_text(server, cid, "第二条")
+    assert deliveries(server, first, second) == [Delivery.PENDING, Delivery.PENDING]
+    make_due(server, first)
+    assert wait_for_deliveries(server, [first, second], [first_ends, Delivery.SENT]) == [first_ends, Delivery.SENT]
+    assert [entry["payload"] for entry in customer.received_via_api()] == [{"content": "第二条"}]
+    assert texts_sent_to(customer) == [("第一条", faults[0]), ("第一条", faults[1]), ("第二条", 0)]
+
+
+def test_one_customers_retry_holds_up_only_that_customers_messages(server_factory: ServerFactory) -> None:
+    server = server_factory(SWEEP_WHEN_TOLD)
+    waiting, waiting_id = customer_who_wrote(server, "o_waiting")
+    other, other_id = customer_who_wrote(server, "o_other")
+    # Given one customer's message scheduled for a retry, and two more to them queued behind it
+    waiting.inject_fault(CUSTOM_SEND, -1, times=1)
+    first = queue_text(server, waiting_id, "等一下")
+    behind = [queue_text(server, waiting_id, text, writer_sends=False) for text in ("然后", "最后")]
+    # When the other customer's messages go out, sent at once or left to the sweeper
+    sent_at_once = queue_text(server, other_id, "马上")
+    left_to_sweeper = queue_text(server, other_id, "稍后", writer_sends=False)
+    server.services.messenger.sweep(limit=1)  # room for one message: the waiting ones must not take it
+    # Then the other customer has both, and the waiting customer's line has not moved
+    assert deliveries(server, sent_at_once, left_to_sweeper) == [Delivery.SENT, Delivery.SENT]
+    assert [entry["payload"]["content"] for entry in other.received_via_api()] == ["马上", "稍后"]
+    assert deliveries(server, first, *behind) == [Delivery.PENDING] * 3
+    assert texts_sent_to(waiting) == [("等一下", -1)]
+
+
+def test_one_sweep_sends_a_customers_waiting_messages_in_order_once_the_first_goes(
+    server_factory: ServerFactory,
+) -> None:
+    server = server_factory(SWEEP_WHEN_TOLD)
+    customer, cid = customer_who_wrote(server, "o_queue")
+    customer.inject_fault(CUSTOM_SEND, 45009, times=1)
+    queued = [queue_text(server, cid, text) for text in ("一", "二", "三")]
+    assert deliveries(server, *queued) == [Delivery.PENDING] * 3
+    make_due(server, queued[0])
+    assert server.services.messenger.sweep() == 3
+    assert deliveries(server, *queued) == [Delivery.SENT] * 3
+    assert [entry["payload"]["content"] for entry in customer.received_via_api()] == ["一", "二", "三"]
