@@ -121,10 +121,15 @@ def made_only_of(normalised: str, words: frozenset[str]) -> bool:
         return False
     longest = max(map(len, words), default=0)
     reachable = [True] + [False] * len(text)
+    last_reached = 0
     for end in range(1, len(text) + 1):
+        if end - last_reached > longest:
+            return False  # no word is long enough to bridge the gap: most messages stop here at once
         reachable[end] = any(
             reachable[start] and text[start:end] in words for start in range(max(0, end - longest), end)
         )
+        if reachable[end]:
+            last_reached = end
     return reachable[-1]
 
 
