@@ -46,6 +46,10 @@ SETTLE_WINDOW = timedelta(minutes=5)
 # behind a claim still being handled; the one holding it, or the next claim, moves it.
 WATERMARK_LOCK_CLASS = 0x6F627778
 
+# A claim inserts its receipts with one statement per this many events: each row binds 3 parameters,
+# and PostgreSQL takes at most 65,535 in a statement (SQLite 32,766).
+RECEIPTS_PER_INSERT = 1000
+
 
 def record_event(
     session: Session,
@@ -149,14 +153,24 @@ def _claim_above(
 ) -> list[OutboxEvent]:
     query = select(OutboxEvent).where(OutboxEvent.id > floor, _of_interest(interest), _unhandled(consumer, floor))
     candidates = list(session.scalars(query.order_by(OutboxEvent.id).limit(limit)))
-    claimed: list[OutboxEvent] = []
-    for event in candidates:
-        insert_receipt = insert_ignoring_conflicts(session, OutboxReceipt.__table__).values(  # type: ignore[arg-type]
-            event_id=event.id, consumer=consumer, claimed_at=claimed_at
-        ).returning(OutboxReceipt.event_id)
-        if session.execute(insert_receipt).first() is not None:
-            claimed.append(event)
-    return claimed
+    inserted: set[int] = set()
+    for start in range(0, len(candidates), RECEIPTS_PER_INSERT):
+        batch = candidates[start:start + RECEIPTS_PER_INSERT]
+        inserted.update(_insert_receipts(session, consumer, [event.id for event in batch], claimed_at))
+    return [event for event in candidates if event.id in inserted]
+
+
+def _insert_receipts(session: Session, consumer: str, event_ids: list[int], claimed_at: datetime) -> list[int]:
+    """Insert the receipts in one statement; the ids of those it inserted.
+
+    RETURNING reports only the rows inserted, so an event whose receipt a concurrent worker of this
+    consumer wrote first is left out (PostgreSQL waits for that worker's transaction to end to know).
+    Rows go in ascending id order, as in every claim, so of two claims after the same events one waits
+    for the other rather than each holding a receipt the other needs.
+    """
+    rows = [{"event_id": event_id, "consumer": consumer, "claimed_at": claimed_at} for event_id in event_ids]
+    insert_receipts = insert_ignoring_conflicts(session, OutboxReceipt.__table__).values(rows)  # type: ignore[arg-type]
+    return list(session.scalars(insert_receipts.returning(OutboxReceipt.event_id)))
 
 
 def _lock_watermark(session: Session, consumer: str) -> bool:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
+import pytest
+from sqlalchemy import insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from commerce.db import transaction
-from commerce.outbox import claim_events
+from commerce import outbox
+from commerce.db import dialect_name, transaction, utcnow
+from commerce.models import OutboxReceipt
+from commerce.outbox import claim_events, record_event
 from commerce.states import EventKind
+from tests.bot.sandbox_client import wait_until
 from tests.commerce.helpers import checkout, run_at_once
 
 
@@ -50,3 +56,64 @@ def test_concurrent_workers_of_one_consumer_split_the_events(store: sessionmaker
 
     run_at_once(work, 3)
     assert len(claimed) == 6 and len(set(claimed)) == 6
+
+
+# A claim of more events than one insert takes writes its receipts in several.
+@pytest.mark.parametrize("receipts_per_insert", [outbox.RECEIPTS_PER_INSERT, 7])
+def test_a_claim_gets_exactly_the_events_another_worker_has_not_claimed(
+    factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, receipts_per_insert: int,
+) -> None:
+    monkeypatch.setattr(outbox, "RECEIPTS_PER_INSERT", receipts_per_insert)
+    # Given thirty events, every third of them claimed by another worker of the messenger
+    ids = given_events(factory, 30)
+    held = ids[::3]
+    # When the messenger claims them all
+    claimed = claim_while_another_worker_holds(factory, "messenger", held)
+    # Then it gets exactly the others, oldest first
+    assert claimed == [event_id for event_id in ids if event_id not in held]
+
+
+def given_events(factory: sessionmaker[Session], count: int) -> list[int]:
+    with transaction(factory) as session:
+        events = [record_event(session, EventKind.ORDER_PAID) for _ in range(count)]
+        session.flush()
+        return [event.id for event in events]
+
+
+def claim_while_another_worker_holds(factory: sessionmaker[Session], consumer: str, held: Sequence[int]) -> list[int]:
+    """Claim every event while another worker of `consumer` holds receipts for `held`.
+
+    On PostgreSQL the other worker commits only once the claim's receipt insert waits for it: the
+    claim chose its events before those receipts were visible, so only the insert can tell it they
+    are taken. SQLite runs one writing transaction at a time, so there the other worker commits first.
+    """
+    claimed: list[list[int]] = []
+
+    def claim() -> None:
+        with transaction(factory) as session:
+            claimed.append([event.id for event in claim_events(session, consumer=consumer)])
+
+    with factory() as other:
+        other.begin()
+        other.execute(insert(OutboxReceipt), [{"event_id": event_id, "consumer": consumer, "claimed_at": utcnow()}
+                                              for event_id in held])
+        if dialect_name(other) == "sqlite":
+            other.commit()
+            claim()
+            return claimed[0]
+        worker = threading.Thread(target=claim)
+        worker.start()
+        waiting = wait_until(lambda: _receipt_inserts_waiting(factory), lambda count: count > 0)
+        assert waiting == 1, "the claim did not wait for the other worker's receipts"
+        other.commit()
+    worker.join(timeout=60)
+    assert claimed, "the claim did not finish"
+    return claimed[0]
+
+
+def _receipt_inserts_waiting(factory: sessionmaker[Session]) -> int:
+    with factory() as session:
+        return int(session.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO outbox_receipts%'"
+        )).scalar_one())
