@@ -374,14 +374,16 @@ class InLine:
 def first_in_line(session: Session, customer_id: int) -> InLine | None:
     """The customer's earliest message still on its way: the only one of theirs that may go now.
 
-    Reads the customer's whole line (outbox rows only, so short) rather than ORDER BY id LIMIT 1,
-    which a planner may answer by walking the primary key from the oldest message of all.
+    Found through the partial line index (customer_id, id), so it costs the same however long the
+    customer's history or line. OUTBOX_ROWS is that index's own predicate: SQLite's planner uses a
+    partial index only when the query says so in the same words.
     """
-    line = session.execute(
+    first = session.execute(
         select(ConversationMessage.id, ConversationMessage.delivery, ConversationMessage.next_attempt_at)
         .where(OUTBOX_ROWS, ConversationMessage.customer_id == customer_id)
-    ).all()
-    first = min(line, key=lambda row: row.id, default=None)
+        .order_by(ConversationMessage.id)
+        .limit(1)
+    ).first()
     return None if first is None else InLine(first.id, Delivery(first.delivery), first.next_attempt_at)
 
 
@@ -390,7 +392,9 @@ def due_heads_of_lines(now: datetime, limit: int) -> Select[int, int]:
 
     One pass over the partial outbox index: each row's place in its customer's line comes from a
     window over the outbox rows alone. Messages waiting behind another are left out before `limit`
-    applies, so a customer with a retry pending and a long line cannot crowd others out.
+    applies, so a customer with a retry pending and a long line cannot crowd others out. Not a
+    NOT EXISTS probe of the line index per due message: PostgreSQL answers that one's ORDER BY id
+    LIMIT by walking the primary key through every message ever written.
     """
     place = func.row_number().over(partition_by=ConversationMessage.customer_id, order_by=ConversationMessage.id)
     lines = select(

@@ -93,6 +93,9 @@ class ConversationMessage(Base):
         # so the webhook's inserts do not pay to maintain them.
         Index("ix_conversation_messages_outbox", "delivery", "next_attempt_at",
               sqlite_where=text(OUTBOX_PREDICATE), postgresql_where=text(OUTBOX_PREDICATE)),
+        # A customer's line, in order: its first message is found without reading their history.
+        Index("ix_conversation_messages_line", "customer_id", "id",
+              sqlite_where=text(OUTBOX_PREDICATE), postgresql_where=text(OUTBOX_PREDICATE)),
         Index("uq_conversation_messages_idempotency_key", "idempotency_key", unique=True,
               sqlite_where=text("idempotency_key IS NOT NULL"),
               postgresql_where=text("idempotency_key IS NOT NULL")),
