@@ -44,16 +44,17 @@ def upgrade_database(engine: Engine) -> None:
     """Apply every migration not yet applied (idempotent; safe on every start, from many processes)."""
     ensure_sqlite_directory(str(engine.url))
     config = alembic_config()
-    with engine.connect() as connection:
+    # The file lock comes first: opening a SQLite connection already writes (the switch to WAL), and
+    # on a brand-new file that can meet another process's migration half-way.
+    with _sqlite_file_lock(engine), engine.connect() as connection:
         postgres = connection.dialect.name == "postgresql"
         if postgres:
             connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
             connection.commit()
         try:
-            with _sqlite_file_lock(engine):
-                config.attributes["connection"] = connection
-                command.upgrade(config, "head")
-                connection.commit()
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+            connection.commit()
         finally:
             if postgres:
                 connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
