@@ -119,7 +119,7 @@ def made_only_of(normalised: str, words: frozenset[str]) -> bool:
     text = normalised.replace(" ", "")
     if not text:
         return False
-    longest = max(map(len, words), default=0)
+    longest = _longest(words)
     reachable = [True] + [False] * len(text)
     last_reached = 0
     for end in range(1, len(text) + 1):
@@ -131,6 +131,12 @@ def made_only_of(normalised: str, words: frozenset[str]) -> bool:
         if reachable[end]:
             last_reached = end
     return reachable[-1]
+
+
+@lru_cache(maxsize=8)
+def _longest(words: frozenset[str]) -> int:
+    # Asked once per message with the same few sets; a frozenset keeps its hash, so this is a lookup.
+    return max(map(len, words), default=0)
 
 
 @lru_cache(maxsize=1)

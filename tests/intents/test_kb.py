@@ -140,8 +140,8 @@ def test_an_acknowledgement_with_a_question_is_answered(matcher: FaqMatcher, tex
     assert (result.outcome, result.candidates[0].faq.id) == (Outcome.ANSWER, faq_id)
 
 
-def test_no_stored_phrasing_reads_as_pleasantries(demo_kb: KnowledgeBase, matcher: FaqMatcher) -> None:
-    not_questions = matcher_module.FeatureExtractor(Tokeniser()).not_a_question
+def test_no_stored_phrasing_reads_as_pleasantries(demo_kb: KnowledgeBase, tokeniser: Tokeniser) -> None:
+    not_questions = matcher_module.FeatureExtractor(tokeniser).not_a_question
     assert not [p for faq in demo_kb.enabled for p in faq.phrasings() if made_only_of(normalise(p), not_questions)]
 
 

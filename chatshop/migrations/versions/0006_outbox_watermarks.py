@@ -2,7 +2,7 @@
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-11-24 09:30:00
+Create Date: 2026-11-23 16:10:00
 """
 
 from __future__ import annotations

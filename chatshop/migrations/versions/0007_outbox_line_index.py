@@ -2,7 +2,7 @@
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-11-24 15:00:00
+Create Date: 2026-11-23 17:30:00
 """
 
 from __future__ import annotations
