@@ -44,12 +44,12 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 sys.path.insert(0, str(REPO))
 
-from chatshop.database import open_engine, upgrade_database  # noqa: E402
-from chatshop.settings import DEFAULT_CONFIG_PATH, Settings, load_settings, with_sandbox_credentials  # noqa: E402
-from commerce.cart import add_to_cart  # noqa: E402
-from commerce.catalog import adjust_stock, import_catalog  # noqa: E402
-from commerce.db import make_session_factory, transaction  # noqa: E402
-from commerce.orders import place_order  # noqa: E402
+from chatshop.database import upgrade_database
+from chatshop.settings import DEFAULT_CONFIG_PATH, Settings, load_settings, with_sandbox_credentials
+from commerce.cart import add_to_cart
+from commerce.catalog import adjust_stock, import_catalog
+from commerce.orders import place_order
+from storage.db import make_session_factory, open_engine, transaction
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@localhost:5432/chatshop_bench"
 DEMO_KB = REPO / "chatshop" / "demo" / "kb.yaml"
@@ -169,7 +169,7 @@ def serve_sandbox() -> int:
     import uvicorn
 
     from chatshop.app import sandbox_config
-    from chatshop.sandbox import create_sandbox_app
+    from wechat_sandbox import create_sandbox_app
 
     settings = bench_settings(dict(os.environ))
     app = create_sandbox_app(sandbox_config(settings))
@@ -392,7 +392,7 @@ Signed = tuple[dict[str, str], bytes]  # headers, body
 
 def notifications(settings: Settings, orders: list[tuple[str, str, int]], duplicates: float) -> list[Signed]:
     """One signed notification per order, plus duplicates (re-sent bytes), shuffled together."""
-    from chatshop.sandbox.pay.signing import NotificationSigner
+    from wechat_sandbox.pay.signing import NotificationSigner
 
     pay = settings.pay
     key_path = settings.sandbox.pay_platform_private_key_path

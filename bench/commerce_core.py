@@ -29,14 +29,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from chatshop.database import all_metadata, open_engine, upgrade_database
+from chatshop.database import all_metadata, upgrade_database
 from commerce.cart import add_to_cart
 from commerce.catalog import import_catalog
-from commerce.db import make_session_factory, transaction, utcnow
 from commerce.errors import OutOfStock
 from commerce.models import Order, Payment, Sku
 from commerce.orders import place_order
 from commerce.payments import apply_payment_notice
+from storage.clock import utcnow
+from storage.db import make_session_factory, open_engine, transaction
 
 ADDRESS = {"name": "压测", "phone": "13800138000", "detail": "广州市天河区"}
 APPID, MCHID = "wxbench0000000001", "1900000001"

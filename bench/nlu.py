@@ -45,14 +45,14 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import jieba  # noqa: E402
-from rank_bm25 import BM25Okapi  # noqa: E402
+import jieba
+from rank_bm25 import BM25Okapi
 
-from chatshop.settings import load_settings  # noqa: E402
-from intents.kb import Candidate, Faq, KnowledgeBase, MatchResult, Outcome, load_knowledge_base  # noqa: E402
-from intents.kb_eval import Case, Evaluation, evaluate, load_cases, percentile  # noqa: E402
-from intents.matcher import FaqMatcher  # noqa: E402
-from intents.text import Tokeniser, normalise  # noqa: E402
+from chatshop.settings import load_settings
+from intents.kb import Candidate, Faq, KnowledgeBase, MatchResult, Outcome, load_knowledge_base
+from intents.kb_eval import Case, Evaluation, evaluate, load_cases, percentile
+from intents.matcher import FaqMatcher
+from intents.text import Tokeniser, normalise
 
 DEMO_KB = REPO / "chatshop" / "demo" / "kb.yaml"
 FIXTURES = REPO / "tests" / "fixtures" / "nlu"

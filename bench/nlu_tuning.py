@@ -35,11 +35,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from chatshop.settings import load_settings  # noqa: E402
-from intents.kb import Faq, KnowledgeBase, load_knowledge_base  # noqa: E402
-from intents.kb_eval import Case, Miss, evaluate, load_cases  # noqa: E402
-from intents.matcher import FaqMatcher  # noqa: E402
-from intents.text import Tokeniser  # noqa: E402
+from chatshop.settings import load_settings
+from intents.kb import Faq, KnowledgeBase, load_knowledge_base
+from intents.kb_eval import Case, Miss, evaluate, load_cases
+from intents.matcher import FaqMatcher
+from intents.text import Tokeniser
 
 DEMO_KB = REPO / "chatshop" / "demo" / "kb.yaml"
 DEV_SETS = (

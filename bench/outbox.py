@@ -26,9 +26,10 @@ from commerce_core import reset  # the commerce bench's own: migrate, then empty
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from commerce.db import transaction, utcnow
 from commerce.models import OutboxEvent, OutboxReceipt
 from commerce.outbox import claim_events, watermark
+from storage.clock import utcnow
+from storage.db import transaction
 
 CONSUMER = "bench"
 BATCH = 10_000

@@ -198,7 +198,7 @@ def reset_database(url: str) -> None:
         for suffix in ("", "-wal", "-shm"):
             path.with_name(path.name + suffix).unlink(missing_ok=True)
         return
-    from commerce.db import make_engine  # the project's own engine settings and driver choice
+    from storage.db import make_engine
 
     engine = make_engine(url)
     print(f"resetting {engine.url.render_as_string(hide_password=True)}: drop schema public", file=sys.stderr)

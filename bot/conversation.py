@@ -34,8 +34,10 @@ from bot.models import (
 )
 from bot.outgoing import Outgoing, to_body
 from bot.windows import open_window
-from commerce.db import insert_ignoring_conflicts, transaction, utcnow
-from commerce.group_commit import GroupCommitWriter
+from storage.clock import utcnow
+from storage.db import transaction
+from storage.group_commit import GroupCommitWriter
+from storage.sql import insert_ignoring_conflicts
 
 CUSTOMERS = cast(Table, Customer.__table__)
 MESSAGES = cast(Table, ConversationMessage.__table__)

@@ -36,7 +36,6 @@ from bot.inbound import Inbound
 from bot.models import Channel
 from bot.outgoing import MenuItem, MiniProgramCard, MsgMenu, Outgoing, Text
 from bot.tracker import DialogueSnapshot, MemoryTrackerStore, TrackerStore
-from commerce.db import utcnow
 from intents.actions import DOMAIN, FaqLookup, SizeChart, build_actions
 from intents.actions.domain import (
     ACTION_ANSWER_FAQ,
@@ -66,6 +65,7 @@ from intents.actions.replies import ActionTexts
 from intents.actions.size import SizeRow
 from intents.kb import KnowledgeBaseSource, MatchResult, Outcome
 from intents.nlu.parser import FALLBACK_INTENT, NluParser, ParseResult
+from storage.clock import utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
 from bot.models import Channel, UnansweredQuestion
-from commerce.db import utcnow
 from intents.kb import Outcome
+from storage.clock import utcnow
 
 __all__ = ["UNANSWERED_OUTCOMES", "insert_unanswered", "record_unanswered", "unanswered_row", "unanswered_since"]
 

@@ -44,7 +44,8 @@ from bot.models import (
 from bot.outgoing import Outgoing, check_sendable, from_body, to_body, to_custom_send
 from bot.wechat_api import IN_DOUBT_ERRCODE, TRANSPORT_ERRCODE, WeChatApi
 from bot.windows import align_with_wechat, give_back, spend_window
-from commerce.db import transaction, utcnow
+from storage.clock import utcnow
+from storage.db import transaction
 
 log = logging.getLogger(__name__)
 

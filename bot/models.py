@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from commerce.db import Base, UTCDateTime, utcnow
+from storage.clock import utcnow
+from storage.db import Base, UTCDateTime
 
 
 class Channel(StrEnum):

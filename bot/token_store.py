@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from wechatpy.session import SessionStorage
 
 from bot.models import CacheEntry
-from commerce.db import dialect_insert, transaction, utcnow
+from storage.clock import utcnow
+from storage.db import transaction
+from storage.sql import dialect_insert
 
 # Refresh a little early so a token never expires between our check and WeChat's.
 EXPIRY_MARGIN_S = 120

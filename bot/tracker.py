@@ -22,9 +22,10 @@ from rasa_sdk import Tracker
 from sqlalchemy import Connection, Insert, Table, bindparam, select
 
 from bot.models import Channel, Customer, DialogueState
-from commerce.db import dialect_insert, insert_ignoring_conflicts, utcnow
-from commerce.group_commit import GroupCommitWriter
 from intents.actions.domain import HANDOFF_AT, HANDOFF_REASON, initial_slots
+from storage.clock import utcnow
+from storage.group_commit import GroupCommitWriter
+from storage.sql import dialect_insert, insert_ignoring_conflicts
 
 # Enough history for two-stage fallback and a form (a turn adds about five events), small enough to
 # rewrite every turn.

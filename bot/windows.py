@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from bot.config import WindowRule
 from bot.errors import OutsideReplyWindow, QuotaExhausted
 from bot.models import ReplyWindow, WindowAction
-from commerce.db import dialect_insert, dialect_name
+from storage.sql import dialect_insert, dialect_name
 
 WINDOWS = cast(Table, ReplyWindow.__table__)
 

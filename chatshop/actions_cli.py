@@ -41,9 +41,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from rasa_sdk.endpoint import create_app
     from rasa_sdk.executor import ActionExecutor
 
-    from chatshop.database import open_engine
     from chatshop.dialogue_setup import build_language, catalog_names
-    from commerce.db import make_session_factory
+    from storage.db import make_session_factory, open_engine
 
     if not settings.kb.path.exists():
         raise SettingsError(f"kb.path: {settings.kb.path} does not exist (run `chatshop seed` for the demo)")

@@ -32,14 +32,13 @@ from bot.token_store import DatabaseTokenStore, RedisTokenStore
 from bot.webhook import WebhookEndpoint
 from bot.wechat_api import WeChatApi
 from chatshop.commerce_wiring import build_job_runner
-from chatshop.database import database_answers, open_engine
 from chatshop.dialogue_setup import build_dialogue
 from chatshop.http_api import add_http_apis
 from chatshop.pay_wiring import sandbox_pay_config
-from chatshop.sandbox import SandboxAccount, SandboxConfig, SandboxRules, create_sandbox_app
 from chatshop.settings import AccountSettings, Settings, with_sandbox_credentials
-from commerce.db import make_session_factory
-from commerce.group_commit import GroupCommitWriter
+from storage.db import database_answers, make_session_factory, open_engine
+from storage.group_commit import GroupCommitWriter
+from wechat_sandbox import SandboxAccount, SandboxConfig, SandboxRules, create_sandbox_app
 
 WEBHOOK_PATHS = {Channel.OA: "/wechat", Channel.MP: "/wechat/mp"}
 

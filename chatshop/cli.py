@@ -95,7 +95,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
-    from chatshop.database import open_engine, upgrade_database
+    from chatshop.database import upgrade_database
+    from storage.db import open_engine
 
     engine = open_engine(settings.database.url)
     try:

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from chatshop.database import open_engine, upgrade_database
+from chatshop.database import upgrade_database
 from chatshop.settings import Settings
 from commerce.catalog import (
     adjust_stock,
@@ -31,10 +31,10 @@ from commerce.catalog import (
     load_catalog_file,
     set_stock,
 )
-from commerce.db import make_session_factory, transaction
 from commerce.errors import CommerceError
 from commerce.orders import ship_order
 from commerce.refunds import refund_order, submit_refund
+from storage.db import make_session_factory, open_engine, transaction
 
 log = logging.getLogger("chatshop")
 

@@ -11,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, MetaData, text
 
-from commerce.db import Base, make_engine
+from storage.db import Base, ensure_sqlite_directory
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -29,11 +29,6 @@ def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
-
-
-def ensure_sqlite_directory(url: str) -> None:
-    if url.startswith("sqlite:///") and url not in ("sqlite:///:memory:",):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
 # Any constant works: it names the lock that keeps two starting processes from migrating at once.
@@ -76,17 +71,3 @@ def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
     with open(f"{database}.migrate.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
         yield
-
-
-def database_answers(engine: Engine) -> bool:
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        return False
-
-
-def open_engine(url: str, *, echo: bool = False) -> Engine:
-    ensure_sqlite_directory(url)
-    return make_engine(url, echo=echo)

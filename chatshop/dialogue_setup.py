@@ -23,13 +23,13 @@ from bot.inbound import Inbound
 from bot.tracker import DatabaseTrackerStore
 from chatshop.settings import Settings
 from commerce.catalog import product_titles
-from commerce.group_commit import GroupCommitWriter
 from intents.actions import ActionTexts, FaqLookup, SizeChart, build_actions
 from intents.kb import KnowledgeBaseSource, Outcome
 from intents.nlu.entities import EntityExtractor, ProductGazetteer
 from intents.nlu.parser import NluParser
 from intents.nlu.training_data import TrainingData, read_training_data
 from intents.text import Tokeniser
+from storage.group_commit import GroupCommitWriter
 
 log = logging.getLogger(__name__)
 

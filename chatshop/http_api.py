@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.models import Channel
 from chatshop.commerce_wiring import orders_config
 from chatshop.pay_wiring import build_notification_verifier, build_pay_client
-from commerce.db import transaction
 from commerce.pay_notify import PaymentNotice, RefundNotice
 from commerce.payments import receive_payment_notice
 from commerce.refunds import apply_refund_notice
@@ -24,6 +23,7 @@ from miniprogram.api import MpApi, build_mp_router
 from miniprogram.config import AdminConfig, MpApiConfig
 from miniprogram.pay_routes import PayNotifyEndpoints, build_pay_router
 from miniprogram.sessions import exchange_code
+from storage.db import transaction
 
 if TYPE_CHECKING:
     from chatshop.app import Services

@@ -88,10 +88,10 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
 
 def _gaps(settings: Settings, args: argparse.Namespace) -> int:
     from bot.gaps import unanswered_since
-    from chatshop.database import open_engine
-    from commerce.db import make_session_factory, utcnow
     from intents.gaps import cluster_questions
     from intents.text import Tokeniser
+    from storage.clock import utcnow
+    from storage.db import make_session_factory, open_engine
 
     since = utcnow() - timedelta(days=args.since) if args.since else None
     engine = open_engine(settings.database.url)

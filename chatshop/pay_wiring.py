@@ -16,10 +16,10 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from chatshop.sandbox.pay import SandboxPayConfig, new_rsa_key_pem, public_key_pem_of
 from chatshop.settings import PaySettings, Settings, SettingsError
 from commerce.pay_notify import NotificationVerifier
 from commerce.wechatpay import PRODUCTION_PAY_BASE_URL, PayConfig, WeChatPay
+from wechat_sandbox.pay import SandboxPayConfig, new_rsa_key_pem, public_key_pem_of
 
 NOTIFY_PATH = "/pay/notify"
 REFUND_NOTIFY_PATH = "/pay/refund-notify"

@@ -8,7 +8,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .db import insert_ignoring_conflicts, utcnow
+from storage.clock import utcnow
+from storage.sql import insert_ignoring_conflicts
+
 from .models import PaymentAlert
 from .outbox import record_event
 from .states import EventKind

@@ -9,11 +9,12 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from storage.clock import utcnow
+from storage.sql import affected_rows
+
 from .config import OrdersConfig
-from .db import utcnow
 from .errors import InvalidInput, NotFound
 from .models import CartItem, Product, Sku
-from .sql import affected_rows
 
 log = logging.getLogger(__name__)
 DEFAULT_CONFIG = OrdersConfig()

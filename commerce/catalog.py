@@ -19,10 +19,11 @@ import yaml
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from .db import utcnow
+from storage.clock import utcnow
+from storage.sql import affected_rows
+
 from .errors import InvalidInput, NotFound
 from .models import Product, Sku
-from .sql import affected_rows
 
 log = logging.getLogger(__name__)
 

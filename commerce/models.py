@@ -19,7 +19,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .db import Base, UTCDateTime, utcnow
+from storage.clock import utcnow
+from storage.db import Base, UTCDateTime
+
 from .states import OrderStatus, RefundStatus
 
 IN_FLIGHT_REFUNDS = (RefundStatus.PENDING.value, RefundStatus.PROCESSING.value)

@@ -17,12 +17,14 @@ from sqlalchemy import ScalarSelect, and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.clock import utcnow
+from storage.db import transaction
+from storage.sql import EpochSeconds, affected_rows
+
 from .cart import clear_cart, get_cart
-from .db import transaction, utcnow
 from .errors import EmptyCart, IllegalTransition, InvalidInput, NotFound, OutOfStock
 from .models import Order, OrderEvent, OrderItem, Sku
 from .outbox import record_event
-from .sql import EpochSeconds, affected_rows
 from .states import REFUNDABLE, RESUMING_EVENTS, EventKind, OrderStatus, check_transition
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,9 @@ from typing import Any, NoReturn
 from sqlalchemy import ColumnElement, Integer, Row, exists, func, insert, literal, select, true, update
 from sqlalchemy.orm import Session
 
-from .db import dialect_name, insert_ignoring_conflicts, utcnow
+from storage.clock import utcnow
+from storage.sql import dialect_name, insert_ignoring_conflicts
+
 from .models import OutboxEvent, OutboxReceipt, OutboxWatermark
 from .states import EventKind
 

@@ -17,8 +17,10 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.clock import utcnow
+from storage.db import transaction
+
 from .alerts import raise_alert
-from .db import transaction, utcnow
 from .errors import IllegalTransition, OutOfStock
 from .models import Order, Payment, Refund
 from .orders import (

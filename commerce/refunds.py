@@ -16,8 +16,10 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.clock import utcnow
+from storage.db import transaction
+
 from .alerts import raise_alert
-from .db import transaction, utcnow
 from .errors import InvalidInput, NotFound, RefundRefused
 from .models import IN_FLIGHT_REFUNDS, Order, OrderEvent, Refund
 from .orders import lock_order, order_quantities, release_stock, resume_order, transition

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from commerce.alerts import open_alerts
 from commerce.catalog import adjust_stock, set_stock
-from commerce.db import transaction, utcnow
 from commerce.models import Order
 from commerce.orders import decline_refund, get_order, order_history, ship_order
 from commerce.refunds import refund_order, submit_refund
@@ -29,6 +28,8 @@ from miniprogram.http_errors import ERROR_RESPONSES, bounded_route
 from miniprogram.schemas import OrderOut, StrictBody
 from miniprogram.sessions import revoke_customer_sessions
 from miniprogram.views import order_view
+from storage.clock import utcnow
+from storage.db import transaction
 
 
 @dataclass(frozen=True)

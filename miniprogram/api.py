@@ -27,7 +27,6 @@ from starlette.concurrency import run_in_threadpool
 from commerce.cart import add_to_cart, get_cart, remove_from_cart, set_cart_quantity
 from commerce.catalog import count_products, get_product, list_products
 from commerce.config import OrdersConfig
-from commerce.db import transaction, utcnow
 from commerce.errors import IllegalTransition
 from commerce.orders import get_order, list_orders, place_order, request_refund
 from commerce.pay_errors import PayError
@@ -57,6 +56,8 @@ from miniprogram.schemas import (
 )
 from miniprogram.sessions import CodeExchange, CodeSession, open_session, revoke_token
 from miniprogram.views import cart_view, order_view, product_view
+from storage.clock import utcnow
+from storage.db import transaction
 
 log = logging.getLogger(__name__)
 

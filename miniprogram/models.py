@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from commerce.db import Base, UTCDateTime, utcnow
+from storage.clock import utcnow
+from storage.db import Base, UTCDateTime
 
 
 class MpSession(Base):

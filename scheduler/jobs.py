@@ -10,11 +10,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from commerce.db import utcnow
 from commerce.orders import advance_due_orders
 from commerce.payments import expire_unpaid_orders, reconcile_pending
 from commerce.refunds import submit_pending_refunds
 from commerce.wechatpay import WeChatPay
+from storage.clock import utcnow
 
 from .config import SchedulerConfig
 

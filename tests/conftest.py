@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from chatshop.database import open_engine, upgrade_database
+from chatshop.database import upgrade_database
+from storage.db import open_engine
 from tests.support import LiveServer, empty_tables, start_server
 
 # WeChat Pay fixtures (merchant keys, the sandbox's pay gateway, a notification receiver).

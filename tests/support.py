@@ -25,8 +25,9 @@ from sqlalchemy import text
 from wechatpy.crypto import WeChatCrypto
 
 from chatshop.app import Services, create_app
-from chatshop.database import all_metadata, open_engine
+from chatshop.database import all_metadata
 from chatshop.settings import DEFAULT_CONFIG_PATH, Settings, load_settings, with_sandbox_credentials
+from storage.db import open_engine
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DEMO_KB = Path(__file__).parent.parent / "chatshop" / "demo" / "kb.yaml"
@@ -145,7 +146,7 @@ class LiveSandbox:
 
 def start_sandbox(settings: Settings) -> LiveSandbox:
     from chatshop.app import sandbox_config
-    from chatshop.sandbox import create_sandbox_app
+    from wechat_sandbox import create_sandbox_app
 
     port = free_port()
     server, thread = _serve(create_sandbox_app(sandbox_config(settings)), port)

@@ -17,7 +17,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from chatshop.database import alembic_config, all_metadata, open_engine, upgrade_database
+from chatshop.database import alembic_config, all_metadata, upgrade_database
+from storage.db import open_engine
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import Connection, func, insert, select
 
 from bot.models import CacheEntry
-from chatshop.database import open_engine
-from commerce.group_commit import GroupCommitWriter
+from storage.db import open_engine
+from storage.group_commit import GroupCommitWriter
 
 
 def write(key: str) -> object:

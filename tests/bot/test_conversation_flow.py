@@ -211,7 +211,8 @@ def test_dedupe_records_are_forgotten_after_their_ttl(server: LiveServer) -> Non
     from datetime import timedelta
 
     from bot.models import InboundState
-    from commerce.db import transaction, utcnow
+    from storage.clock import utcnow
+    from storage.db import transaction
 
     SandboxCustomer(server, "o_recent").says("在吗")
     with transaction(server.services.factory) as session:

@@ -22,7 +22,8 @@ from bot.models import (
     move_delivery,
 )
 from bot.outgoing import MenuItem, MsgMenu, Text
-from commerce.db import transaction, utcnow
+from storage.clock import utcnow
+from storage.db import transaction
 from tests.bot.sandbox_client import SandboxCustomer, wait_until
 from tests.support import LiveServer, free_port, start_sandbox
 

@@ -23,7 +23,8 @@ from bot.inbound import Inbound
 from bot.models import InboundMessage, InboundState
 from bot.outgoing import Outgoing
 from chatshop.settings import BotSettings
-from commerce.db import transaction, utcnow
+from storage.clock import utcnow
+from storage.db import transaction
 from tests.bot.sandbox_client import wait_until
 from tests.bot.test_conversation_flow import DEMO_FAQS, ServerFactory, conversation, demo_dialogue
 from tests.bot.test_webhook_protocol import metric

@@ -8,10 +8,10 @@ from sqlalchemy import select, update
 
 from bot.models import Channel, Customer, DialogueState
 from bot.tracker import DatabaseTrackerStore, DialogueSnapshot
-from chatshop.database import open_engine
-from commerce.db import utcnow
-from commerce.group_commit import GroupCommitWriter
 from intents.actions.domain import HEIGHT, WEIGHT
+from storage.clock import utcnow
+from storage.db import open_engine
+from storage.group_commit import GroupCommitWriter
 from tests.bot.sandbox_client import SandboxCustomer
 from tests.bot.test_dialogue_conversations import dialogue_state, reply_text
 from tests.support import LiveServer

@@ -7,9 +7,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from chatshop.database import open_engine
 from commerce.catalog import import_catalog, load_catalog_file
-from commerce.db import make_session_factory, transaction
+from storage.db import make_session_factory, open_engine, transaction
 from tests.commerce.helpers import fixture_path
 
 

@@ -13,10 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from commerce.cart import add_to_cart
-from commerce.db import transaction, utcnow
 from commerce.models import Order, OrderEvent, OutboxEvent, Sku
 from commerce.orders import place_order
 from scheduler.jobs import CommerceJobs
+from storage.clock import utcnow
+from storage.db import transaction
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "commerce"
 

@@ -20,9 +20,9 @@ from commerce.catalog import (
     load_catalog_file,
     product_titles,
 )
-from commerce.db import transaction
 from commerce.errors import InvalidInput, NotFound
 from commerce.models import Product, Sku
+from storage.db import transaction
 from tests.commerce.helpers import fixture_path
 
 DEMO_CATALOG = Path(__file__).parent.parent.parent / "chatshop" / "demo" / "catalog.yaml"

@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chatshop.cli import main
 from commerce.catalog import export_catalog, set_stock
-from commerce.db import transaction, utcnow
 from commerce.orders import lock_order, transition
 from commerce.states import OrderStatus
+from storage.clock import utcnow
+from storage.db import transaction
 from tests.commerce.helpers import checkout, fixture_path, status_of, stock_of
 
 DEMO_KB = Path(__file__).parent.parent.parent / "chatshop" / "demo" / "kb.yaml"

@@ -8,13 +8,14 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from commerce.db import transaction, utcnow
 from commerce.models import Refund
 from commerce.orders import cancel_order, get_order
 from commerce.payments import ApplyOutcome, receive_payment_notice
 from commerce.refunds import apply_refund_notice
 from scheduler.config import SchedulerConfig
 from scheduler.jobs import CommerceJobs
+from storage.clock import utcnow
+from storage.db import transaction
 from tests.commerce.helpers import checkout, event_kinds, status_of, stock_of
 from tests.commerce.pay_flow import alerts, customer_pays, prepay, refund_notices
 from tests.pay.support import PaySandbox

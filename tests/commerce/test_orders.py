@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from commerce.cart import add_to_cart, get_cart, remove_from_cart, set_cart_quantity
 from commerce.config import OrdersConfig
-from commerce.db import transaction
 from commerce.errors import EmptyCart, IllegalTransition, InvalidInput, NotFound
 from commerce.models import Order
 from commerce.orders import (
@@ -27,6 +26,7 @@ from commerce.orders import (
 )
 from commerce.outbox import claim_events
 from commerce.states import EventKind
+from storage.db import transaction
 from tests.commerce.helpers import (
     address,
     checkout,

@@ -10,10 +10,12 @@ from sqlalchemy import insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from commerce import outbox
-from commerce.db import dialect_name, transaction, utcnow
 from commerce.models import OutboxReceipt
 from commerce.outbox import claim_events, record_event
 from commerce.states import EventKind
+from storage.clock import utcnow
+from storage.db import transaction
+from storage.sql import dialect_name
 from tests.bot.sandbox_client import wait_until
 from tests.commerce.helpers import checkout, run_at_once
 

@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from commerce.db import dialect_name, transaction
 from commerce.outbox import claim_events, record_event, watermark
 from commerce.states import EventKind
+from storage.db import transaction
+from storage.sql import dialect_name
 from tests.commerce.helpers import run_at_once
 
 # With no settle window, the newest id the previous claim saw may be passed at once: a claim then

@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from commerce.db import transaction, utcnow
 from commerce.errors import IllegalTransition, RefundRefused
 from commerce.models import OutboxEvent, Refund
 from commerce.orders import (
@@ -26,6 +25,8 @@ from commerce.payments import receive_payment_notice
 from commerce.refunds import SettleOutcome, apply_refund_notice, refund_order, submit_pending_refunds
 from commerce.states import EventKind
 from commerce.wechatpay import WeChatPay
+from storage.clock import utcnow
+from storage.db import transaction
 from tests.commerce.helpers import checkout, event_kinds, statuses_around, stock_of, transitions
 from tests.commerce.pay_flow import alerts, customer_pays, prepay, refund_notices
 from tests.pay.support import PaySandbox

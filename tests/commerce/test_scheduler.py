@@ -7,11 +7,12 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from commerce.db import transaction, utcnow
 from commerce.orders import record_prepay
 from scheduler.config import SchedulerConfig
 from scheduler.jobs import CommerceJobs
 from scheduler.runner import JobRunner
+from storage.clock import utcnow
+from storage.db import transaction
 from tests.commerce.helpers import checkout, status_of, stock_of
 from tests.commerce.pay_flow import prepay
 from tests.pay.support import PaySandbox

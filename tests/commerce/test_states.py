@@ -8,11 +8,12 @@ import pytest
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from commerce.db import transaction, utcnow
 from commerce.errors import IllegalTransition
 from commerce.models import Order, OrderEvent
 from commerce.orders import get_order, lock_order, transition
 from commerce.states import ALLOWED_TRANSITIONS, OrderStatus
+from storage.clock import utcnow
+from storage.db import transaction
 from tests.commerce.helpers import checkout, transitions
 
 S = OrderStatus

@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from commerce.cart import add_to_cart
 from commerce.catalog import adjust_stock, set_stock
-from commerce.db import transaction, utcnow
 from commerce.errors import InvalidInput, OutOfStock
 from commerce.models import Order
 from commerce.orders import place_order
+from storage.clock import utcnow
+from storage.db import transaction
 from tests.commerce.helpers import address, checkout, stock_of
 
 

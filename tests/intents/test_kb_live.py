@@ -16,8 +16,8 @@ from sqlalchemy import select
 from bot.gaps import record_unanswered
 from bot.models import UnansweredQuestion
 from chatshop.cli import main
-from chatshop.database import open_engine
-from commerce.db import make_session_factory, transaction, utcnow
+from storage.clock import utcnow
+from storage.db import make_session_factory, open_engine, transaction
 from tests.bot.sandbox_client import SandboxCustomer, wait_until
 from tests.support import DEMO_KB, LiveServer, fixture_path
 

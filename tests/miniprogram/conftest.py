@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from commerce.catalog import import_catalog, load_catalog_file
-from commerce.db import make_session_factory, transaction
+from storage.db import make_session_factory, transaction
 from tests.pay.support import Merchant
 from tests.support import FIXTURES, LiveServer, empty_tables, start_server
 

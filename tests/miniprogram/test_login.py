@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from commerce.db import transaction, utcnow
 from miniprogram.models import MpSession
+from storage.clock import utcnow
+from storage.db import transaction
 from tests.miniprogram.mp_client import Buyer, error_of, login_code
 from tests.support import LiveServer
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from commerce.db import transaction
 from commerce.models import Order, OrderEvent, Payment, PaymentAlert
+from storage.db import transaction
 from tests.miniprogram.mp_client import Buyer, placed_order
 from tests.pay.support import (
     Merchant,

@@ -10,8 +10,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from commerce.catalog import import_catalog, load_catalog_file
-from commerce.db import transaction
 from miniprogram.models import MpSession
+from storage.db import transaction
 from tests.miniprogram.mp_client import ADDRESS, Buyer, error_of, login_code
 from tests.support import FIXTURES, LiveServer
 

@@ -24,11 +24,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from chatshop.sandbox import SandboxAccount, SandboxConfig, create_sandbox_app
-from chatshop.sandbox.pay import SandboxPayConfig
 from commerce.pay_notify import NotificationVerifier
 from commerce.wechatpay import PayConfig, WeChatPay
 from tests.support import render_fixture
+from wechat_sandbox import SandboxAccount, SandboxConfig, create_sandbox_app
+from wechat_sandbox.pay import SandboxPayConfig
 
 OPENID = "o_pay_customer_1"
 

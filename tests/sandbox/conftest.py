@@ -14,7 +14,6 @@ import httpx
 import pytest
 from wechatpy import WeChatClient
 
-from chatshop.sandbox import SandboxAccount, SandboxConfig, create_sandbox_app
 from tests.sandbox.helpers import (
     ACCOUNTS,
     PUSH_TIMEOUT_S,
@@ -24,6 +23,7 @@ from tests.sandbox.helpers import (
     build_receiver_app,
     free_port,
 )
+from wechat_sandbox import SandboxAccount, SandboxConfig, create_sandbox_app
 
 
 @pytest.fixture(scope="session")

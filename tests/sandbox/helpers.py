@@ -21,7 +21,7 @@ from wechatpy.exceptions import WeChatClientException
 from werobot.crypto import MessageCrypt
 from werobot.utils import check_signature
 
-from chatshop.sandbox import SandboxAccount
+from wechat_sandbox import SandboxAccount
 
 PUSH_TIMEOUT_S = 1.5  # short, so the retry-on-timeout tests stay fast, yet long enough for a busy machine
 SLOW_S = 2.0  # a receiver this slow misses the deadline

@@ -7,7 +7,7 @@ import xmltodict
 from wechatpy.crypto import WeChatCrypto
 from werobot.crypto import MessageCrypt
 
-from chatshop.sandbox.crypto import CryptoError, MessageCipher, sign
+from wechat_sandbox.crypto import CryptoError, MessageCipher, sign
 
 TOKEN = "123456"
 KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatshop.sandbox.errors import WeChatError
-from chatshop.sandbox.fields import validate_data
+from wechat_sandbox.errors import WeChatError
+from wechat_sandbox.fields import validate_data
 
 VALID = {
     "thing1": "蓝色帆布鞋 42 码",

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import httpx
 from wechatpy import WeChatClient
 
-from chatshop.sandbox import SandboxConfig, create_sandbox_app
 from tests.sandbox.helpers import ServerThread, api, chat, errcode, free_port
+from wechat_sandbox import SandboxConfig, create_sandbox_app
 
 
 def test_upload_types_and_limits(http: httpx.Client, oa: WeChatClient, token: Callable[[str], str]) -> None:

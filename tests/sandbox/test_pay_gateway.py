@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 
-from chatshop.sandbox.pay.signing import AuthorizationError, request_signature_message, verify_authorization
 from tests.pay.support import (
     OPENID,
     PaySandbox,
@@ -21,6 +20,7 @@ from tests.pay.support import (
     rsa_sign,
     rsa_verifies,
 )
+from wechat_sandbox.pay.signing import AuthorizationError, request_signature_message, verify_authorization
 
 JSAPI = "/v3/pay/transactions/jsapi"
 

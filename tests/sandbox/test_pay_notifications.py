@@ -8,8 +8,8 @@ import itertools
 import json
 from datetime import UTC, datetime, timedelta
 
-from chatshop.sandbox.pay import NOTIFY_RETRY_SCHEDULE_S
 from tests.pay.support import OPENID, PaySandbox, new_out_trade_no
+from wechat_sandbox.pay import NOTIFY_RETRY_SCHEDULE_S
 
 
 def prepaid(sandbox: PaySandbox, amount_fen: int = 12900) -> str:

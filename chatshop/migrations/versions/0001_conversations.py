@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import commerce.db
+import storage.db
 
 revision = '0001'
 down_revision = None
@@ -22,7 +22,7 @@ def upgrade() -> None:
     op.create_table('cache_entries',
     sa.Column('key', sa.String(length=160), nullable=False),
     sa.Column('value', sa.Text(), nullable=False),
-    sa.Column('expires_at', commerce.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('expires_at', storage.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('key', name=op.f('pk_cache_entries'))
     )
     op.create_table('customers',
@@ -30,15 +30,15 @@ def upgrade() -> None:
     sa.Column('channel', sa.String(length=8), nullable=False),
     sa.Column('openid', sa.String(length=64), nullable=False),
     sa.Column('subscribed', sa.Boolean(), nullable=False),
-    sa.Column('created_at', commerce.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('typing_until', commerce.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', storage.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('typing_until', storage.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customers')),
     sa.UniqueConstraint('channel', 'openid', name=op.f('uq_customers_channel_openid'))
     )
     op.create_table('inbound_messages',
     sa.Column('dedupe_key', sa.String(length=160), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
-    sa.Column('received_at', commerce.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', storage.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('reply_xml', sa.Text(), nullable=True),
     sa.PrimaryKeyConstraint('dedupe_key', name=op.f('pk_inbound_messages'))
     )
@@ -49,12 +49,12 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=32), nullable=False),
     sa.Column('body', sa.JSON(), nullable=False),
     sa.Column('delivery', sa.String(length=16), nullable=False),
-    sa.Column('created_at', commerce.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', storage.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('wechat_msg_id', sa.BigInteger(), nullable=True),
     sa.Column('idempotency_key', sa.String(length=80), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', commerce.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('sent_at', commerce.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', storage.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sent_at', storage.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('error_code', sa.Integer(), nullable=True),
     sa.Column('error', sa.String(length=255), nullable=True),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_conversation_messages_customer_id_customers')),
@@ -68,8 +68,8 @@ def upgrade() -> None:
     op.create_table('reply_windows',
     sa.Column('customer_id', sa.Integer(), nullable=False),
     sa.Column('opened_by', sa.String(length=16), nullable=False),
-    sa.Column('opened_at', commerce.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', commerce.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('opened_at', storage.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', storage.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('quota', sa.Integer(), nullable=True),
     sa.Column('used', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_reply_windows_customer_id_customers')),
@@ -80,7 +80,7 @@ def upgrade() -> None:
     sa.Column('message_id', sa.Integer(), nullable=False),
     sa.Column('from_state', sa.String(length=16), nullable=False),
     sa.Column('to_state', sa.String(length=16), nullable=False),
-    sa.Column('at', commerce.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', storage.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('error_code', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['message_id'], ['conversation_messages.id'], name=op.f('fk_delivery_events_message_id_conversation_messages')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_delivery_events'))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import commerce.db
+import storage.db
 
 revision = '0002'
 down_revision = '0001'
@@ -26,9 +26,9 @@ def upgrade() -> None:
     sa.Column('latest_message', sa.JSON(), nullable=False),
     sa.Column('events', sa.JSON(), nullable=False),
     sa.Column('turns', sa.Integer(), nullable=False),
-    sa.Column('handoff_requested_at', commerce.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('handoff_requested_at', storage.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('handoff_reason', sa.String(length=32), nullable=True),
-    sa.Column('updated_at', commerce.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', storage.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_dialogue_states_customer_id_customers')),
     sa.PrimaryKeyConstraint('customer_id', name=op.f('pk_dialogue_states'))
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import commerce.db
+import storage.db
 
 revision = '0003'
 down_revision = '0002'
@@ -25,7 +25,7 @@ def upgrade() -> None:
     sa.Column('openid', sa.String(length=64), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('outcome', sa.String(length=16), nullable=False),
-    sa.Column('created_at', commerce.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', storage.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_unanswered_questions'))
     )
     with op.batch_alter_table('unanswered_questions', schema=None) as batch_op:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import commerce.db
+import storage.db
 
 revision = '0004'
 down_revision = '0003'
@@ -28,18 +28,18 @@ def upgrade() -> None:
     sa.Column('refunded_fen', sa.Integer(), nullable=False),
     sa.Column('address', sa.JSON(), nullable=False),
     sa.Column('description', sa.String(length=127), nullable=False),
-    sa.Column('created_at', commerce.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', commerce.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', storage.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', storage.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('prepay_id', sa.String(length=64), nullable=True),
     sa.Column('transaction_id', sa.String(length=64), nullable=True),
-    sa.Column('paid_at', commerce.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('cancelled_at', commerce.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('paid_at', storage.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('cancelled_at', storage.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('cancel_reason', sa.String(length=120), nullable=True),
     sa.Column('carrier', sa.String(length=40), nullable=True),
     sa.Column('tracking_no', sa.String(length=40), nullable=True),
-    sa.Column('shipped_at', commerce.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('delivered_at', commerce.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('completed_at', commerce.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('shipped_at', storage.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('delivered_at', storage.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('completed_at', storage.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('refund_reason', sa.String(length=120), nullable=True),
     sa.CheckConstraint('refunded_fen >= 0 AND refunded_fen <= amount_fen', name=op.f('ck_orders_refunded_within_amount')),
     sa.PrimaryKeyConstraint('order_no', name=op.f('pk_orders'))
@@ -54,7 +54,7 @@ def upgrade() -> None:
     sa.Column('order_no', sa.String(length=32), nullable=True),
     sa.Column('openid', sa.String(length=64), nullable=True),
     sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('created_at', commerce.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', storage.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_events'))
     )
     with op.batch_alter_table('outbox_events', schema=None) as batch_op:
@@ -67,8 +67,8 @@ def upgrade() -> None:
     sa.Column('order_no', sa.String(length=32), nullable=True),
     sa.Column('transaction_id', sa.String(length=64), nullable=True),
     sa.Column('detail', sa.Text(), nullable=False),
-    sa.Column('created_at', commerce.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('resolved_at', commerce.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', storage.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('resolved_at', storage.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_payment_alerts')),
     sa.UniqueConstraint('dedupe_key', name=op.f('uq_payment_alerts_dedupe_key'))
     )
@@ -83,8 +83,8 @@ def upgrade() -> None:
     sa.Column('images', sa.JSON(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('position', sa.Integer(), nullable=False),
-    sa.Column('created_at', commerce.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', commerce.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', storage.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', storage.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_products'))
     )
     with op.batch_alter_table('products', schema=None) as batch_op:
@@ -97,7 +97,7 @@ def upgrade() -> None:
     sa.Column('to_status', sa.String(length=20), nullable=False),
     sa.Column('reason', sa.String(length=120), nullable=False),
     sa.Column('actor', sa.String(length=40), nullable=False),
-    sa.Column('created_at', commerce.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', storage.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['order_no'], ['orders.order_no'], name=op.f('fk_order_events_order_no_orders')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_order_events'))
     )
@@ -122,7 +122,7 @@ def upgrade() -> None:
     op.create_table('outbox_receipts',
     sa.Column('event_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('consumer', sa.String(length=40), nullable=False),
-    sa.Column('claimed_at', commerce.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('claimed_at', storage.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['event_id'], ['outbox_events.id'], name=op.f('fk_outbox_receipts_event_id_outbox_events')),
     sa.PrimaryKeyConstraint('event_id', 'consumer', name=op.f('pk_outbox_receipts'))
     )
@@ -132,10 +132,10 @@ def upgrade() -> None:
     sa.Column('order_no', sa.String(length=32), nullable=False),
     sa.Column('amount_fen', sa.Integer(), nullable=False),
     sa.Column('payer_openid', sa.String(length=64), nullable=False),
-    sa.Column('success_time', commerce.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('success_time', storage.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('source', sa.String(length=16), nullable=False),
     sa.Column('outcome', sa.String(length=24), nullable=False),
-    sa.Column('recorded_at', commerce.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('recorded_at', storage.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['order_no'], ['orders.order_no'], name=op.f('fk_payments_order_no_orders')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_payments')),
     sa.UniqueConstraint('transaction_id', name=op.f('uq_payments_transaction_id'))
@@ -152,9 +152,9 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('refund_id', sa.String(length=64), nullable=True),
     sa.Column('error', sa.String(length=255), nullable=True),
-    sa.Column('created_at', commerce.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('submitted_at', commerce.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('settled_at', commerce.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', storage.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('submitted_at', storage.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('settled_at', storage.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['order_no'], ['orders.order_no'], name=op.f('fk_refunds_order_no_orders')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_refunds')),
     sa.UniqueConstraint('out_refund_no', name=op.f('uq_refunds_out_refund_no'))
@@ -183,8 +183,8 @@ def upgrade() -> None:
     sa.Column('openid', sa.String(length=64), nullable=False),
     sa.Column('sku_id', sa.String(length=64), nullable=False),
     sa.Column('quantity', sa.Integer(), nullable=False),
-    sa.Column('added_at', commerce.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', commerce.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('added_at', storage.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', storage.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['sku_id'], ['skus.sku_id'], name=op.f('fk_cart_items_sku_id_skus')),
     sa.PrimaryKeyConstraint('openid', 'sku_id', name=op.f('pk_cart_items'))
     )

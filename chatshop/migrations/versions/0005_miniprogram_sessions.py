@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import commerce.db
+import storage.db
 
 revision = '0005'
 down_revision = '0004'
@@ -24,9 +24,9 @@ def upgrade() -> None:
     sa.Column('openid', sa.String(length=64), nullable=False),
     sa.Column('unionid', sa.String(length=64), nullable=True),
     sa.Column('session_key', sa.String(length=64), nullable=False),
-    sa.Column('created_at', commerce.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', commerce.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('revoked_at', commerce.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', storage.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', storage.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', storage.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('token_hash', name=op.f('pk_mp_sessions'))
     )
     with op.batch_alter_table('mp_sessions', schema=None) as batch_op:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import commerce.db
+import storage.db
 
 revision = '0006'
 down_revision = '0005'
@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.Column('event_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('kinds', sa.Text(), nullable=True),
     sa.Column('seen_event_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('updated_at', commerce.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', storage.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('consumer', name=op.f('pk_outbox_watermarks'))
     )
 

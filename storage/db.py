@@ -1,14 +1,14 @@
-"""The shared declarative base, engine and session factory (the system of record owns them)."""
+"""The shared declarative base, engines tuned per backend, the session factory and transactions."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, Insert, MetaData, Table, create_engine, event
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -26,10 +26,6 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -105,20 +101,21 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-def dialect_name(connection: Connection | Session) -> str:
-    return connection.get_bind().dialect.name if isinstance(connection, Session) else connection.dialect.name
+def ensure_sqlite_directory(url: str) -> None:
+    if url.startswith("sqlite:///") and url not in ("sqlite:///:memory:",):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
-def dialect_insert(connection: Connection | Session | str, table: Table) -> postgresql.Insert | sqlite.Insert:
-    """The backend's own INSERT, which has ON CONFLICT (ignore or upsert) on both SQLite and PostgreSQL."""
-    dialect = connection if isinstance(connection, str) else dialect_name(connection)
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(f"no ON CONFLICT insert for {dialect}")
+def open_engine(url: str, *, echo: bool = False) -> Engine:
+    """An engine for `url`, creating a SQLite file's directory first."""
+    ensure_sqlite_directory(url)
+    return make_engine(url, echo=echo)
 
 
-def insert_ignoring_conflicts(connection: Connection | Session | str, table: Table) -> Insert:
-    """INSERT that skips rows violating a unique key; add RETURNING to learn whether it inserted."""
-    return dialect_insert(connection, table).on_conflict_do_nothing()
+def database_answers(engine: Engine) -> bool:
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
