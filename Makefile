@@ -26,7 +26,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy chatshop bot intents commerce scheduler miniprogram
+	$(BIN)/mypy chatshop foundation storage web wechat bot intents commerce scheduler miniprogram staff wechat_sandbox
 
 # ARGS passes options through, e.g. make bench ARGS="--customers 50 --duration 10".
 bench: install

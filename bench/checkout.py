@@ -38,14 +38,15 @@ from typing import Any
 
 import httpx
 from servers import Server, ServerError, ServerSpec
-from webhook import _interrupt, _positive_int, reset_database  # the webhook bench's own helpers
+from webhook import interrupt, positive_int, reset_database  # the webhook bench's own helpers
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 sys.path.insert(0, str(REPO))
 
 from chatshop.database import upgrade_database
-from chatshop.settings import DEFAULT_CONFIG_PATH, Settings, load_settings, with_sandbox_credentials
+from chatshop.sandbox_wiring import with_sandbox_credentials
+from chatshop.settings import DEFAULT_CONFIG_PATH, Settings, load_settings
 from commerce.cart import add_to_cart
 from commerce.catalog import adjust_stock, import_catalog
 from commerce.orders import place_order
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_sandbox:
         return serve_sandbox()
     for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _interrupt)
+        signal.signal(signum, interrupt)
     try:
         sale, notify = run(args)
     except KeyboardInterrupt:
@@ -116,13 +117,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL,
                         help=f"PostgreSQL database, reset first ({DEFAULT_DATABASE_URL})")
-    parser.add_argument("--buyers", type=_positive_int, default=1000, help="concurrent buyers (1000)")
-    parser.add_argument("--units", type=_positive_int, default=100, help="units of the SKU on sale (100)")
-    parser.add_argument("--notify-orders", type=_positive_int, default=1000,
+    parser.add_argument("--buyers", type=positive_int, default=1000, help="concurrent buyers (1000)")
+    parser.add_argument("--units", type=positive_int, default=100, help="units of the SKU on sale (100)")
+    parser.add_argument("--notify-orders", type=positive_int, default=1000,
                         help="orders paid by notification in phase 2 (1000)")
     parser.add_argument("--duplicates", type=float, default=0.1,
                         help="share of posted notifications that are duplicates (0.1)")
-    parser.add_argument("--notify-concurrency", type=_positive_int, default=50,
+    parser.add_argument("--notify-concurrency", type=positive_int, default=50,
                         help="notifications in flight at once (50)")
     parser.add_argument("--json", action="store_true", help="end with a line holding every figure as JSON")
     parser.add_argument("--serve-sandbox", action="store_true", help=argparse.SUPPRESS)
@@ -168,7 +169,7 @@ def serve_sandbox() -> int:
     """--serve-sandbox: the WeChat sandbox alone (WeChat API and WeChat Pay), on CHATSHOP_BENCH_SANDBOX_PORT."""
     import uvicorn
 
-    from chatshop.app import sandbox_config
+    from chatshop.sandbox_wiring import sandbox_config
     from wechat_sandbox import create_sandbox_app
 
     settings = bench_settings(dict(os.environ))

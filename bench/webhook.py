@@ -65,7 +65,7 @@ class AppResult:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _interrupt)  # same clean-up path as Ctrl-C
+        signal.signal(signum, interrupt)  # same clean-up path as Ctrl-C
     load_at_start = os.getloadavg()[0]
     try:
         results = run_both(args)
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=_positive_int, default=100, help="concurrent customers (100)")
+    parser.add_argument("--customers", type=positive_int, default=100, help="concurrent customers (100)")
     parser.add_argument("--duration", type=_positive_float, default=20.0, help="seconds per timed phase (20)")
     parser.add_argument("--think", type=_non_negative_float, default=1.0,
                         help="phase-1 think time in seconds, jittered ±50%% (1.0)")
@@ -99,7 +99,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
@@ -120,7 +120,7 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
-def _interrupt(_signum: int, _frame: object) -> None:
+def interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 

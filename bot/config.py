@@ -3,23 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
 
-from bot.models import Channel, WindowAction
-
-MessageMode = Literal["plain", "compat", "safe"]
-
-
-@dataclass(frozen=True)
-class AccountConfig:
-    channel: Channel
-    app_id: str
-    app_secret: str = field(repr=False)
-    token: str = field(repr=False)
-    encoding_aes_key: str = field(repr=False)
-    message_mode: MessageMode = "safe"
+from bot.models import WindowAction
 
 
 @dataclass(frozen=True)
@@ -28,19 +15,9 @@ class WindowRule:
     quota: int | None  # None: unlimited
 
 
-def default_window_rules() -> dict[WindowAction, WindowRule]:
-    return {
-        WindowAction.MESSAGE: WindowRule(172800, 5),
-        WindowAction.CLICK: WindowRule(60, 3),
-        WindowAction.PAYMENT: WindowRule(172800, None),
-        WindowAction.MP_MESSAGE: WindowRule(172800, 5),
-        WindowAction.MP_ENTER: WindowRule(60, 2),
-    }
-
-
 @dataclass(frozen=True)
 class MessengerConfig:
-    windows: Mapping[WindowAction, WindowRule] = field(default_factory=default_window_rules)
+    windows: Mapping[WindowAction, WindowRule]  # WeChat's rules, as settings give them (messenger.*)
     max_attempts: int = 4
     retry_backoff_s: float = 0.5
     outbox_poll_s: float = 1.0

@@ -63,7 +63,8 @@ from intents.actions.domain import (
 from intents.actions.faq import last_bot_action
 from intents.actions.replies import ActionTexts
 from intents.actions.size import SizeRow
-from intents.kb import KnowledgeBaseSource, MatchResult, Outcome
+from intents.kb import MatchResult, Outcome
+from intents.kb_source import KnowledgeBaseSource
 from intents.nlu.parser import FALLBACK_INTENT, NluParser, ParseResult
 from storage.clock import utcnow
 

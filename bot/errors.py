@@ -2,49 +2,45 @@
 
 from __future__ import annotations
 
-
-class BotError(Exception):
-    code = "bot_error"
+from foundation.errors import ChatshopError
 
 
-class WeChatApiError(BotError):
-    """WeChat (or the sandbox) answered with a non-zero errcode, or could not be reached."""
+class BotError(ChatshopError):
+    """The conversation layer refused or failed; nothing was changed."""
 
-    code = "wechat_api_error"
-
-    def __init__(self, errcode: int, errmsg: str) -> None:
-        super().__init__(f"WeChat error {errcode}: {errmsg}")
-        self.errcode = errcode
-        self.errmsg = errmsg
+    code = "BOT_ERROR"
 
 
 class SendRefused(BotError):
     """The messenger refused a message WeChat would refuse, before calling WeChat."""
 
-    code = "send_refused"
+    code = "SEND_REFUSED"
 
     def __init__(self, errcode: int, reason: str) -> None:
         super().__init__(reason)
         self.errcode = errcode
         self.reason = reason
 
+    def details(self) -> dict[str, object]:
+        return {"wechat_errcode": self.errcode}
+
 
 class OutsideReplyWindow(SendRefused):
-    code = "outside_reply_window"
+    code = "OUTSIDE_REPLY_WINDOW"
 
     def __init__(self) -> None:
         super().__init__(45015, "the customer's reply window is closed")
 
 
 class QuotaExhausted(SendRefused):
-    code = "quota_exhausted"
+    code = "QUOTA_EXHAUSTED"
 
     def __init__(self) -> None:
         super().__init__(45047, "the customer's reply quota is used up")
 
 
 class UnsupportedMessage(SendRefused):
-    code = "unsupported_message"
+    code = "UNSUPPORTED_MESSAGE"
 
     def __init__(self, reason: str, errcode: int = 40008) -> None:
         super().__init__(errcode, reason)

@@ -1,59 +1,20 @@
-"""Turning a message push into a verified, decrypted, typed inbound message (werobot underneath).
+"""A verified push as the conversation layer sees it: one customer message or event, typed.
 
-Order matters: the URL signature is checked before the body is read, the timestamp before the body
-is parsed, and every XML document (outer and decrypted) goes through defusedxml first, so a DTD,
-an entity bomb or an external entity never reaches a parser that would expand it.
+Verification and decryption are the platform's (`wechat.push`); this module names what the push
+means to a conversation: who, which channel, which reply window it opens, how it is de-duplicated.
 """
 
 from __future__ import annotations
 
-import base64
-import hmac
-import secrets
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from xml.etree.ElementTree import Element
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import ParseError
-from defusedxml.ElementTree import fromstring as safe_fromstring
-from werobot.crypto import MessageCrypt, PrpCrypto
 from werobot.parser import process_message
-from werobot.utils import get_signature
 
-from bot.config import AccountConfig, MessageMode
 from bot.models import Channel, WindowAction
-
-
-class PushRefused(Exception):
-    """A push we will not act on. `forbidden` ones get 403; the rest get `success` (WeChat's rule)."""
-
-    reason = "refused"
-    forbidden = False
-
-
-class BadSignature(PushRefused):
-    reason = "bad_signature"
-    forbidden = True
-
-
-class StaleTimestamp(PushRefused):
-    reason = "stale_timestamp"
-    forbidden = True
-
-
-class MalformedPush(PushRefused):
-    reason = "malformed"
-
-
-class OversizedBody(PushRefused):
-    reason = "oversized"
-
-
-class PlaintextRefused(PushRefused):
-    reason = "plaintext_in_safe_mode"
+from wechat.errors import MalformedPush
+from wechat.push import Push
 
 
 @dataclass(frozen=True)
@@ -96,104 +57,10 @@ class Inbound:
         return None if self.is_event else WindowAction.MESSAGE
 
 
-class PushVerifier:
-    """Checks signatures and timestamps and decrypts, for one account."""
 
-    def __init__(self, account: AccountConfig, *, max_clock_skew_s: int) -> None:
-        self._account = account
-        self._max_skew = max_clock_skew_s
-        self._crypt = _message_crypt(account) if account.encoding_aes_key else None
-
-    @property
-    def mode(self) -> MessageMode:
-        return self._account.message_mode
-
-    def check_url_signature(self, query: Mapping[str, str]) -> None:
-        expected = get_signature(self._account.token, query.get("timestamp", ""), query.get("nonce", ""))
-        if not _same(query.get("signature", ""), expected):
-            raise BadSignature()
-        self._check_timestamp(query.get("timestamp", ""))
-
-    def _check_timestamp(self, timestamp: str) -> None:
-        if not self._max_skew:
-            return
-        try:
-            skew = abs(time.time() - int(timestamp))
-        except ValueError:
-            raise StaleTimestamp() from None
-        if skew > self._max_skew:
-            raise StaleTimestamp()
-
-    def open(self, body: bytes, query: Mapping[str, str]) -> Inbound:
-        """Verify and decrypt a push body (the URL signature is already checked)."""
-        outer = _parse_fields(body)
-        encrypted = "Encrypt" in outer
-        if encrypted:
-            fields = _parse_fields(self._decrypt(outer["Encrypt"], query))
-        elif self.mode == "safe":
-            raise PlaintextRefused()
-        else:
-            fields = outer
-        return _to_inbound(fields, self._account.channel, encrypted=encrypted)
-
-    def _decrypt(self, encrypt: str, query: Mapping[str, str]) -> bytes:
-        if self._crypt is None:
-            raise MalformedPush("encrypted push but no EncodingAESKey is configured")
-        expected = get_signature(
-            self._account.token, query.get("timestamp", ""), query.get("nonce", ""), encrypt
-        )
-        if not _same(query.get("msg_signature", ""), expected):
-            raise BadSignature()
-        try:
-            plain: bytes = self._crypt.prp_crypto.decrypt(encrypt, self._account.app_id)
-        except Exception as exc:  # a bad key, padding or appid all mean: not for us
-            raise MalformedPush(f"cannot decrypt: {type(exc).__name__}") from None
-        return plain
-
-    def seal(self, reply_xml: str, *, encrypt: bool) -> str:
-        """The response body for a rendered reply: encrypted when the push was."""
-        if not encrypt or self._crypt is None:
-            return reply_xml
-        return str(self._crypt.encrypt_message(reply_xml, nonce=secrets.token_hex(5)))
-
-
-class _PrpCrypto(PrpCrypto):  # type: ignore[misc]
-    """werobot's cipher, drawing its 16 random prefix bytes with one call to the OS, not sixteen."""
-
-    def get_random_string(self) -> str:
-        return secrets.token_hex(8)
-
-
-def _message_crypt(account: AccountConfig) -> MessageCrypt:
-    crypt = MessageCrypt(account.token, account.encoding_aes_key, account.app_id)
-    crypt.prp_crypto = _PrpCrypto(base64.b64decode(account.encoding_aes_key + "="))
-    return crypt
-
-
-def _same(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode(), expected.encode())
-
-
-def _parse_fields(body: bytes) -> dict[str, Any]:
-    """A push's fields as a flat dict, nested elements (ScanCodeInfo, ...) as dicts."""
-    try:
-        root = safe_fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except (ParseError, DefusedXmlException, ValueError) as exc:
-        raise MalformedPush(f"bad XML: {type(exc).__name__}") from None
-    if root.tag != "xml":
-        raise MalformedPush("root element is not <xml>")
-    return {child.tag: _element_value(child) for child in root}
-
-
-def _element_value(element: Element) -> Any:
-    if len(element):
-        return {child.tag: _element_value(child) for child in element}
-    return element.text or ""
-
-
-def _to_inbound(fields: dict[str, Any], channel: Channel, *, encrypted: bool) -> Inbound:
-    if not str(fields.get("FromUserName") or "").strip():
-        raise MalformedPush("no FromUserName")
+def inbound_from_push(push: Push, channel: Channel) -> Inbound:
+    """The typed message of a verified push (werobot reads the message types)."""
+    fields, encrypted = dict(push.fields), push.encrypted
     try:
         message = process_message(dict(fields))  # werobot's typed message
         msg_type = str(fields["MsgType"]).lower()

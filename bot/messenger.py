@@ -19,7 +19,6 @@ the line that is due in the same pass.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import metrics
 from bot.config import MessengerConfig
-from bot.errors import SendRefused, WeChatApiError, refusal_for
+from bot.errors import SendRefused, refusal_for
 from bot.models import (
     OUTBOX_PREDICATE,
     Channel,
@@ -42,10 +41,12 @@ from bot.models import (
     move_delivery,
 )
 from bot.outgoing import Outgoing, check_sendable, from_body, to_body, to_custom_send
-from bot.wechat_api import IN_DOUBT_ERRCODE, TRANSPORT_ERRCODE, WeChatApi
 from bot.windows import align_with_wechat, give_back, spend_window
 from storage.clock import utcnow
 from storage.db import transaction
+from wechat.client import WeChatClient
+from wechat.customer_service import TypingCommand
+from wechat.errors import IN_DOUBT_ERRCODE, TRANSPORT_ERRCODE, WeChatApiError
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class Messenger:
         self,
         *,
         factory: sessionmaker[Session],
-        apis: Mapping[Channel, WeChatApi],
+        apis: Mapping[Channel, WeChatClient],
         config: MessengerConfig,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -179,7 +180,7 @@ class Messenger:
             with transaction(self._factory) as session:
                 return Delivery(session.get_one(ConversationMessage, message_id).delivery)
         try:
-            self._apis[claim.channel].send_custom_message(dict(claim.payload))
+            self._apis[claim.channel].customer_service.send(dict(claim.payload))
         except WeChatApiError as exc:
             return self._record_failure(claim, exc.errcode, exc.errmsg)
         return self._record_sent(claim)
@@ -353,7 +354,7 @@ class Messenger:
             customer = session.get_one(Customer, customer_id)
             channel, openid = Channel(customer.channel), customer.openid
         try:
-            self._apis[channel].send_typing(openid, "Typing")
+            self._apis[channel].customer_service.typing(openid, TypingCommand.TYPING)
         except WeChatApiError as exc:
             log.info("typing indicator refused for customer %s: %s", customer_id, exc)
             return False
@@ -411,29 +412,3 @@ def due_heads_of_lines(now: datetime, limit: int) -> Select[int, int]:
         .order_by(lines.c.id)
         .limit(limit)
     )
-
-
-class BackgroundLoop:
-    """A daemon thread running housekeeping tasks (outbox sweep, dedupe pruning) every few seconds."""
-
-    def __init__(self, tasks: list[Callable[[], object]], interval_s: float) -> None:
-        self._tasks = tasks
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="chatshop-background", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for task in self._tasks:
-                try:
-                    task()
-                except Exception:  # the loop must outlive a database hiccup
-                    log.exception("background task %s failed", getattr(task, "__name__", task))
-            self._stop.wait(self._interval_s)

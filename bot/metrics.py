@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import Counter, Histogram
 
-REGISTRY = CollectorRegistry(auto_describe=True)
+from web.metrics import REGISTRY
 
 MESSAGES_IN = Counter(
     "chatshop_messages_in", "Messages and events pushed by WeChat and accepted", ["channel", "kind"],
@@ -37,3 +37,9 @@ WEBHOOK_LATENCY = Histogram(
 
 def record_outbound(kind: str, result: str) -> None:
     MESSAGES_OUT.labels(kind=kind, result=result).inc()
+PAY_NOTIFICATIONS = Counter(
+    "chatshop_pay_notifications",
+    "WeChat Pay notifications by kind (payment, refund) and outcome (applied, duplicate, mismatch, forged, ...)",
+    ["kind", "outcome"],
+    registry=REGISTRY,
+)

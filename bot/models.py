@@ -170,16 +170,6 @@ class InboundMessage(Base):
     reply_xml: Mapped[str | None] = mapped_column(Text)
 
 
-class CacheEntry(Base):
-    """Small shared values with an expiry (access tokens), for deployments without Redis."""
-
-    __tablename__ = "cache_entries"
-
-    key: Mapped[str] = mapped_column(String(160), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
-    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
 class UnansweredQuestion(Base):
     """A customer question the bot could not answer (fallback) or was unsure of (suggest):
     the raw material of `chatshop kb gaps`, which shows staff which FAQs to add."""

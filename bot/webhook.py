@@ -25,10 +25,13 @@ from bot import metrics
 from bot.config import WebhookConfig
 from bot.conversation import AlreadySeen, Claimed, Conversations
 from bot.dialogue import Responder
-from bot.inbound import Inbound, OversizedBody, PushRefused, PushVerifier
+from bot.inbound import Inbound, inbound_from_push
 from bot.messenger import Messenger
 from bot.models import Channel
 from bot.outgoing import PASSIVE_KINDS, News, Outgoing, Text
+from web.bodies import BodyOverLimit, read_limited
+from wechat.errors import OversizedBody, PushRefused
+from wechat.push import PushVerifier
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,7 @@ class TurnResult:
     passive_kind: str | None
 
 
-class _Turn:
+class _ReplyDecision:
     """Decides, exactly once, whether a reply goes back passively or later through the API.
 
     Both sides decide on the event loop's thread, so the first to ask wins without a lock.
@@ -97,7 +100,7 @@ class WebhookEndpoint:
         started = time.perf_counter()
         try:
             self._verifier.check_url_signature(request.query_params)
-            body = await _read_limited(request, self._config.max_body_bytes)
+            body = await _read_push(request, self._config.max_body_bytes)
             response = await self._answer(body, request.query_params)
         except PushRefused as refused:
             response = self._refuse(refused, request)
@@ -118,7 +121,7 @@ class WebhookEndpoint:
         return PlainTextResponse(SUCCESS)
 
     async def _answer(self, body: bytes, query: Mapping[str, str]) -> Response:
-        inbound = self._verifier.open(body, query)
+        inbound = inbound_from_push(self._verifier.open(body, query), self._channel)
         seen = await self._conversations.receive(inbound)
         if isinstance(seen, AlreadySeen):
             metrics.REPLIES.labels(channel=self._channel, kind="duplicate").inc()
@@ -127,7 +130,7 @@ class WebhookEndpoint:
             self._note_takeover(seen)
         else:  # a taken-over message was counted when it first came in
             metrics.MESSAGES_IN.labels(channel=self._channel, kind=inbound.kind).inc()
-        turn = _Turn()
+        turn = _ReplyDecision()
         task = asyncio.ensure_future(self._run_turn(seen, turn))
         done, _ = await asyncio.wait({task}, timeout=self._config.reply_budget_ms / 1000)
         if not done and turn.defer():
@@ -141,7 +144,7 @@ class WebhookEndpoint:
         deliver = BackgroundTask(self._messenger.deliver, result.queued_ids) if result.queued_ids else None
         return self._reply(result.reply_xml, inbound, background=deliver)
 
-    async def _run_turn(self, claimed: Claimed, turn: _Turn) -> TurnResult:
+    async def _run_turn(self, claimed: Claimed, turn: _ReplyDecision) -> TurnResult:
         """The bot's answer, stored; it may outlive the HTTP request when the bot is slow."""
         loop = asyncio.get_running_loop()
         try:
@@ -222,15 +225,8 @@ def _cdata_safe(text: str) -> str:
     return text.replace("]]>", "]]]]><![CDATA[>")
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise OversizedBody(f"Content-Length {declared} > {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise OversizedBody(f"body over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+async def _read_push(request: Request, limit: int) -> bytes:
+    try:
+        return await read_limited(request, limit)
+    except BodyOverLimit as exc:
+        raise OversizedBody(str(exc)) from None

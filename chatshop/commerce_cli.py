@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from chatshop.database import upgrade_database
+from chatshop.pay_wiring import build_pay_client
 from chatshop.settings import Settings
 from commerce.catalog import (
     adjust_stock,
@@ -33,7 +34,7 @@ from commerce.catalog import (
 )
 from commerce.errors import CommerceError
 from commerce.orders import ship_order
-from commerce.refunds import refund_order, submit_refund
+from commerce.refunds import refund_and_submit
 from storage.db import make_session_factory, open_engine, transaction
 
 log = logging.getLogger("chatshop")
@@ -140,16 +141,11 @@ def _ship(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _refund(settings: Settings, args: argparse.Namespace) -> int:
-    from chatshop.pay_wiring import build_pay_client
-
     with _database(settings) as factory:
-        with transaction(factory) as session:
-            refund = refund_order(session, order_no=args.order_no, amount_fen=args.amount_fen, reason=args.reason)
-            out_refund_no, amount = refund.out_refund_no, refund.amount_fen
-        pay = build_pay_client(settings)
-        status = submit_refund(factory, pay=pay, out_refund_no=out_refund_no) if pay else "pending"
-    print(f"refund {out_refund_no} of {amount} fen: {status}"
-          + (" (the service will send it to WeChat Pay)" if status == "pending" else ""))
+        made = refund_and_submit(factory, pay=build_pay_client(settings), order_no=args.order_no,
+                                 amount_fen=args.amount_fen, reason=args.reason)
+    print(f"refund {made.out_refund_no} of {made.amount_fen} fen: {made.status}"
+          + (" (the service will send it to WeChat Pay)" if made.status == "pending" else ""))
     return 0
 
 

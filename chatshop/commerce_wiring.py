@@ -1,14 +1,13 @@
-"""Commerce wiring: typed config for the commerce core and the background jobs, from settings."""
+"""Commerce wiring: typed config for the commerce core, and the one job runner, from settings."""
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from chatshop.pay_wiring import build_pay_client
+from chatshop.services import Services
 from chatshop.settings import Settings
 from commerce.config import OrdersConfig
 from scheduler.config import SchedulerConfig
-from scheduler.jobs import CommerceJobs
+from scheduler.jobs import CommerceJobs, conversation_jobs
 from scheduler.runner import JobRunner
 
 
@@ -37,7 +36,9 @@ def scheduler_config(settings: Settings) -> SchedulerConfig:
     )
 
 
-def build_job_runner(settings: Settings, factory: sessionmaker[Session]) -> JobRunner:
-    """The scheduler for the app's lifespan (the pay jobs idle when WeChat Pay is not configured)."""
-    config = scheduler_config(settings)
-    return JobRunner(CommerceJobs(factory=factory, pay=build_pay_client(settings), config=config), config)
+def build_job_runner(settings: Settings, services: Services) -> JobRunner:
+    """The one scheduler for the app's lifespan (the pay jobs idle when WeChat Pay is not configured)."""
+    commerce = CommerceJobs(factory=services.factory, pay=build_pay_client(settings), config=scheduler_config(settings))
+    conversations = conversation_jobs(services.messenger, services.conversations,
+                                      poll_s=settings.messenger.outbox_poll_s)
+    return JobRunner(conversations + commerce.schedule())

@@ -21,6 +21,7 @@ def all_metadata() -> MetaData:
     import bot.models  # noqa: F401  (registers tables)
     import commerce.models  # noqa: F401
     import miniprogram.models  # noqa: F401
+    import wechat.tokens  # noqa: F401
 
     return Base.metadata
 

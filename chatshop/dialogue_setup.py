@@ -24,7 +24,8 @@ from bot.tracker import DatabaseTrackerStore
 from chatshop.settings import Settings
 from commerce.catalog import product_titles
 from intents.actions import ActionTexts, FaqLookup, SizeChart, build_actions
-from intents.kb import KnowledgeBaseSource, Outcome
+from intents.kb import Outcome
+from intents.kb_source import KnowledgeBaseSource
 from intents.nlu.entities import EntityExtractor, ProductGazetteer
 from intents.nlu.parser import NluParser
 from intents.nlu.training_data import TrainingData, read_training_data

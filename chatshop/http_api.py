@@ -6,27 +6,25 @@ from __future__ import annotations
 import logging
 from concurrent.futures import Executor, ThreadPoolExecutor
 from functools import partial
-from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.models import Channel
+from bot.pay_webhook import PayNotifyEndpoints, build_pay_router
 from chatshop.commerce_wiring import orders_config
 from chatshop.pay_wiring import build_notification_verifier, build_pay_client
-from commerce.pay_notify import PaymentNotice, RefundNotice
+from chatshop.services import Services
 from commerce.payments import receive_payment_notice
 from commerce.refunds import apply_refund_notice
-from commerce.wechatpay import WeChatPay
-from miniprogram.admin import AdminApi, build_admin_router
 from miniprogram.api import MpApi, build_mp_router
-from miniprogram.config import AdminConfig, MpApiConfig
-from miniprogram.pay_routes import PayNotifyEndpoints, build_pay_router
+from miniprogram.config import MpApiConfig
 from miniprogram.sessions import exchange_code
+from staff.api import AdminApi, build_admin_router
+from staff.config import AdminConfig
 from storage.db import transaction
-
-if TYPE_CHECKING:
-    from chatshop.app import Services
+from wechat.pay import WeChatPay
+from wechat.pay_notify import PaymentNotice, RefundNotice
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +48,7 @@ def _mp_api(services: Services, pay: WeChatPay | None, wechat_calls: Executor) -
     settings = services.settings
     return MpApi(
         factory=services.factory,
-        exchange_code=partial(exchange_code, services.apis[Channel.MP].code_to_session),
+        exchange_code=partial(exchange_code, services.apis[Channel.MP].login.code_to_session),
         pay=pay,
         outbound=wechat_calls,
         config=MpApiConfig(session_ttl_s=settings.mp_api.session_ttl_s, max_body_bytes=settings.mp_api.max_body_bytes),

@@ -7,9 +7,7 @@ stops start-up. A bad setting stops start-up with one line naming it (`SettingsE
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import string
 from collections.abc import Mapping
 from enum import StrEnum
@@ -19,10 +17,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from wechat.client import PRODUCTION_API_BASE_URL
+from wechat.push import MessageMode
+
 ENV_PREFIX = "CHATSHOP__"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config.yaml"
-PRODUCTION_API_BASE_URL = "https://api.weixin.qq.com/"
 
 # Settings that only the environment may set.
 SECRET_KEYS = {
@@ -49,12 +49,6 @@ class SandboxMode(StrEnum):
     AUTO = "auto"  # on when no real WeChat credentials are configured
     ON = "on"
     OFF = "off"
-
-
-class MessageMode(StrEnum):
-    PLAIN = "plain"  # plaintext pushes, plaintext replies
-    COMPAT = "compat"  # plain fields plus Encrypt; either kind accepted
-    SAFE = "safe"  # only Encrypt; a plaintext push is refused
 
 
 class ServerSettings(_Section):
@@ -398,58 +392,6 @@ def _resolve_paths(settings: Settings, *, base: Path) -> Settings:
             ),
         }
     )
-
-
-def with_sandbox_credentials(settings: Settings) -> Settings:
-    """Fill unset account credentials with the sandbox's, generated once and kept under var/.
-
-    Only used when the sandbox is on: the demo then needs no secrets at all, and none are committed.
-    """
-    creds = _load_or_create_sandbox_credentials(settings.sandbox.credentials_path)
-    # Filled-in credentials would read as "configured": pin the sandbox on so `auto` stays decided.
-    wechat = settings.wechat.model_copy(update={"sandbox": SandboxMode.ON})
-    filled = settings.model_copy(
-        update={
-            "wechat": _fill_account(wechat, creds["oa"]),
-            "miniprogram": _fill_account(settings.miniprogram, creds["mp"]),
-        }
-    )
-    # The WeChat Pay merchant is a sandbox credential too; its module builds on this one.
-    from chatshop.pay_wiring import with_sandbox_pay
-
-    return with_sandbox_pay(filled)
-
-
-def _fill_account(account: Any, creds: Mapping[str, str]) -> Any:
-    update: dict[str, Any] = {}
-    for key in ("app_id", "original_id"):
-        if not getattr(account, key):
-            update[key] = creds[key]
-    for key in ("app_secret", "token", "encoding_aes_key"):
-        if not getattr(account, key).get_secret_value():
-            update[key] = SecretStr(creds[key])
-    return account.model_copy(update=update)
-
-
-def _load_or_create_sandbox_credentials(path: Path) -> dict[str, dict[str, str]]:
-    if path.exists():
-        return dict(json.loads(path.read_text(encoding="utf-8")))
-    creds = {"oa": _new_sandbox_account("oa"), "mp": _new_sandbox_account("mp")}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(creds, indent=2), encoding="utf-8")
-    path.chmod(0o600)
-    return creds
-
-
-def _new_sandbox_account(kind: str) -> dict[str, str]:
-    alphabet = string.ascii_letters + string.digits
-    return {
-        "app_id": "wx" + secrets.token_hex(8),
-        "original_id": f"gh_{kind}{secrets.token_hex(5)}",
-        "app_secret": secrets.token_hex(16),
-        "token": "".join(secrets.choice(alphabet) for _ in range(32)),
-        "encoding_aes_key": "".join(secrets.choice(alphabet) for _ in range(43)),
-    }
 
 
 def _one_line(exc: Exception) -> str:

@@ -1,34 +1,26 @@
-"""The commerce core's errors: one hierarchy, each with a stable `code` and an HTTP status hint.
+"""The commerce core's errors: one hierarchy, each with a stable `code`, a `message` and `details()`.
 
-Transports map these to responses in one place (the mini-program API, the admin API, the CLI);
-the domain never knows about HTTP beyond the hint.
+Transports map these to responses in one place each (`web.json_api` for the JSON APIs, the CLI's
+guard); the domain knows nothing of HTTP.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from foundation.errors import ChatshopError
 
-class CommerceError(Exception):
+
+class CommerceError(ChatshopError):
     """Base of every refusal by the commerce core; nothing was changed."""
 
     code = "COMMERCE_ERROR"
-    http_status = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def details(self) -> dict[str, object]:
-        """Machine-readable extras for the response body (beyond code and message)."""
-        return {}
 
 
 class InvalidInput(CommerceError):
     """The request breaks a rule (bad quantity, missing address field, bad catalog row ...)."""
 
     code = "INVALID_INPUT"
-    http_status = 422
 
     def __init__(self, message: str, *, field: str | None = None, errors: Sequence[str] = ()) -> None:
         super().__init__(message)
@@ -46,14 +38,12 @@ class NotFound(CommerceError):
     """No such product, SKU or order (another customer's order is also "not found")."""
 
     code = "NOT_FOUND"
-    http_status = 404
 
 
 class OutOfStock(CommerceError):
     """A SKU has fewer units than asked for; the order was not placed."""
 
     code = "OUT_OF_STOCK"
-    http_status = 409
 
     def __init__(self, sku_id: str) -> None:
         super().__init__(f"SKU {sku_id} is out of stock")
@@ -65,14 +55,12 @@ class OutOfStock(CommerceError):
 
 class EmptyCart(CommerceError):
     code = "EMPTY_CART"
-    http_status = 409
 
 
 class IllegalTransition(CommerceError):
     """The order's state does not allow this operation (e.g. shipping an unpaid order)."""
 
     code = "ILLEGAL_TRANSITION"
-    http_status = 409
 
     def __init__(self, order_no: str, current: str, target: str) -> None:
         super().__init__(f"order {order_no} is {current}; it cannot become {target}")
@@ -88,4 +76,3 @@ class RefundRefused(CommerceError):
     """A refund that cannot be made: more than what is left to refund, or nothing paid."""
 
     code = "REFUND_REFUSED"
-    http_status = 409

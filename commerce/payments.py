@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from storage.clock import utcnow
 from storage.db import transaction
+from wechat.errors import PayApiError, PayError, PayUnavailable
+from wechat.pay import TradeState, WeChatPay
 
 from .alerts import raise_alert
 from .errors import IllegalTransition, OutOfStock
@@ -34,10 +36,8 @@ from .orders import (
     transition,
 )
 from .outbox import record_event
-from .pay_errors import PayApiError, PayError, PayUnavailable
 from .refunds import _new_refund, settle_refund, submit_refund
 from .states import EventKind, OrderStatus, RefundStatus
-from .wechatpay import TradeState, WeChatPay
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +247,22 @@ def close_and_cancel(
     return CloseOutcome.CANCELLED
 
 
+def cancel_unpaid_order(
+    factory: sessionmaker[Session], *, pay: WeChatPay | None, order_no: str, openid: str, reason: str,
+    actor: str, now: datetime | None = None,
+) -> bool:
+    """A customer cancels their unpaid order: True once it is cancelled, False when WeChat Pay did not
+    confirm the close (nothing changed; try again). Paid meanwhile: the payment wins, and the cancel
+    is refused as an illegal transition."""
+    outcome = close_and_cancel(factory, pay=pay, order_no=order_no, reason=reason, actor=actor, openid=openid,
+                               now=now)
+    if outcome in (CloseOutcome.PAID, CloseOutcome.NOT_PENDING):
+        with factory() as session:
+            current = get_order(session, order_no=order_no, openid=openid)
+            raise IllegalTransition(order_no, current.status, OrderStatus.CANCELLED.value)
+    return outcome is CloseOutcome.CANCELLED
+
+
 def _close_at_wechatpay(
     factory: sessionmaker[Session], pay: WeChatPay, order_no: str, now: datetime
 ) -> CloseOutcome | None:
@@ -255,16 +271,16 @@ def _close_at_wechatpay(
         pay.close(order_no)
         return None
     except PayApiError as exc:
-        if exc.code in ORDER_NOT_EXIST:
+        if exc.pay_code in ORDER_NOT_EXIST:
             return None
-        log.info("close %s refused (%s); asking WeChat Pay what happened", order_no, exc.code)
+        log.info("close %s refused (%s); asking WeChat Pay what happened", order_no, exc.pay_code)
     except PayError as exc:
         log.warning("close %s: %s; will retry", order_no, exc)
         return CloseOutcome.DEFERRED
     try:
         found = pay.query(order_no)
     except PayApiError as exc:
-        return None if exc.code in ORDER_NOT_EXIST else CloseOutcome.DEFERRED
+        return None if exc.pay_code in ORDER_NOT_EXIST else CloseOutcome.DEFERRED
     except PayError:
         return CloseOutcome.DEFERRED
     if found.trade_state in PAID_STATES:

@@ -18,15 +18,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from storage.clock import utcnow
 from storage.db import transaction
+from wechat.errors import PayApiError, PayError, PayUnavailable
+from wechat.pay import WeChatPay
 
 from .alerts import raise_alert
 from .errors import InvalidInput, NotFound, RefundRefused
 from .models import IN_FLIGHT_REFUNDS, Order, OrderEvent, Refund
 from .orders import lock_order, order_quantities, release_stock, resume_order, transition
 from .outbox import record_event
-from .pay_errors import PayApiError, PayError, PayUnavailable
 from .states import REFUNDABLE, EventKind, OrderStatus, RefundStatus
-from .wechatpay import WeChatPay
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,28 @@ def _new_refund(session: Session, order: Order, amount: int, reason: str, now: d
 # ----- submitting ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RefundMade:
+    out_refund_no: str
+    amount_fen: int
+    status: str  # the refund's status after the submission: pending when WeChat Pay is not reached
+
+
+def refund_and_submit(
+    factory: sessionmaker[Session], *, pay: WeChatPay | None, order_no: str, amount_fen: int | None,
+    reason: str, actor: str = "staff", now: datetime | None = None,
+) -> RefundMade:
+    """Staff refund an order: record the refund and commit, then submit it to WeChat Pay outside the
+    transaction (WeChat Pay may be slow). Without a client, or without an answer, it stays pending and
+    the refunds job submits it later with the same out_refund_no."""
+    with transaction(factory) as session:
+        made = refund_order(session, order_no=order_no, amount_fen=amount_fen, reason=reason, actor=actor,
+                            now=now or utcnow())
+        out_refund_no, amount = made.out_refund_no, made.amount_fen
+    status = submit_refund(factory, pay=pay, out_refund_no=out_refund_no) if pay else RefundStatus.PENDING.value
+    return RefundMade(out_refund_no, amount, status)
+
+
 def submit_refund(
     factory: sessionmaker[Session], *, pay: WeChatPay, out_refund_no: str, now: datetime | None = None
 ) -> str:
@@ -146,11 +168,11 @@ def submit_refund(
         return RefundStatus.PENDING.value
     except PayApiError as exc:
         if exc.retryable:
-            log.warning("refund %s: WeChat Pay busy (%s); will retry", out_refund_no, exc.code)
+            log.warning("refund %s: WeChat Pay busy (%s); will retry", out_refund_no, exc.pay_code)
             return RefundStatus.PENDING.value
         with transaction(factory) as session:
             return settle_refund(session, out_refund_no=out_refund_no, status="REFUSED", refund_id=None,
-                                 error=f"{exc.code}: {exc.message}"[:255], now=now).outcome.value
+                                 error=f"{exc.pay_code}: {exc.pay_message}"[:255], now=now).outcome.value
     except PayError as exc:
         log.error("refund %s refused before sending: %s", out_refund_no, exc)
         with transaction(factory) as session:

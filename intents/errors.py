@@ -6,11 +6,13 @@ metrics) can branch on it without parsing the human-readable message.
 
 from __future__ import annotations
 
+from foundation.errors import ChatshopError
 
-class IntentsError(Exception):
+
+class IntentsError(ChatshopError):
     """Base class for every error raised by the intents package."""
 
-    code: str = "intents_error"
+    code = "intents_error"
 
 
 class KnowledgeBaseError(IntentsError):

@@ -26,16 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from intents.errors import KnowledgeBaseError
-from intents.kb import (
-    PHRASING_SEPARATOR,
-    Faq,
-    KnowledgeBase,
-    RawEntry,
-    dump_yaml,
-    parse_faqs,
-    read_text,
-    yaml_entries,
-)
+from intents.kb import PHRASING_SEPARATOR, Faq, KnowledgeBase, RawEntry, dump_yaml, parse_faqs, read_text, yaml_entries
 
 __all__ = ["COLUMNS", "FORMATS", "export_knowledge_base", "import_knowledge_base", "read_knowledge_base"]
 

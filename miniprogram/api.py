@@ -27,26 +27,24 @@ from starlette.concurrency import run_in_threadpool
 from commerce.cart import add_to_cart, get_cart, remove_from_cart, set_cart_quantity
 from commerce.catalog import count_products, get_product, list_products
 from commerce.config import OrdersConfig
-from commerce.errors import IllegalTransition
 from commerce.orders import get_order, list_orders, place_order, request_refund
-from commerce.pay_errors import PayError
-from commerce.payments import CloseOutcome, close_and_cancel, prepay_order
+from commerce.payments import cancel_unpaid_order, prepay_order
 from commerce.states import OrderStatus
-from commerce.wechatpay import WeChatPay
 from miniprogram.auth import bearer_token, customer_session
 from miniprogram.config import MpApiConfig
-from miniprogram.errors import PaymentUnavailable
-from miniprogram.http_errors import ERROR_RESPONSES, bounded_route
 from miniprogram.metrics import CHECKOUTS, LOGINS
-from miniprogram.schemas import (
+from miniprogram.schemas import LoginRequest, LoginResponse, Me
+from miniprogram.sessions import CodeExchange, CodeSession, open_session, revoke_token
+from storage.clock import utcnow
+from storage.db import transaction
+from web.errors import PaymentUnavailable
+from web.json_api import ERROR_RESPONSES, bounded_route
+from web.schemas import (
     CartItemIn,
     CartOut,
     CartQuantityIn,
     CheckoutIn,
     CheckoutOut,
-    LoginRequest,
-    LoginResponse,
-    Me,
     OrderOut,
     OrderPage,
     PayParamsOut,
@@ -54,10 +52,9 @@ from miniprogram.schemas import (
     ProductPage,
     RefundRequestIn,
 )
-from miniprogram.sessions import CodeExchange, CodeSession, open_session, revoke_token
-from miniprogram.views import cart_view, order_view, product_view
-from storage.clock import utcnow
-from storage.db import transaction
+from web.views import cart_view, order_view, product_view
+from wechat.errors import PayError
+from wechat.pay import WeChatPay
 
 log = logging.getLogger(__name__)
 
@@ -225,12 +222,12 @@ def _add_order_routes(router: APIRouter, api: MpApi) -> None:
     async def cancel(order_no: str, token: str = TOKEN) -> OrderOut:
         pay = api.wechat_pay(order_no)
         openid = await run_in_threadpool(api.openid_of, token)
-        outcome = await api.call_wechat(close_and_cancel, api.factory, pay=pay, order_no=order_no,
-                                        reason="cancelled by the customer", actor="customer", openid=openid,
-                                        now=api.clock())
-        if outcome is CloseOutcome.DEFERRED:
+        cancelled = await api.call_wechat(cancel_unpaid_order, api.factory, pay=pay, order_no=order_no,
+                                          openid=openid, reason="cancelled by the customer", actor="customer",
+                                          now=api.clock())
+        if not cancelled:
             raise PaymentUnavailable("WeChat Pay did not confirm the close; try again", order_no=order_no)
-        return await run_in_threadpool(_after_cancel, api, order_no, openid, outcome)
+        return await run_in_threadpool(_order_view, api, order_no, openid)
 
     @router.post("/orders/{order_no}/refund-request", response_model=OrderOut,
                  summary="Ask for the whole order to be refunded (staff decide)")
@@ -249,12 +246,9 @@ def _place_order(api: MpApi, token: str, body: CheckoutIn) -> tuple[CheckoutOut,
     return placed, openid
 
 
-def _after_cancel(api: MpApi, order_no: str, openid: str, outcome: CloseOutcome) -> OrderOut:
+def _order_view(api: MpApi, order_no: str, openid: str) -> OrderOut:
     with api.factory() as session:
-        current = get_order(session, order_no=order_no, openid=openid)
-        if outcome is not CloseOutcome.CANCELLED:  # paid meanwhile: the payment wins
-            raise IllegalTransition(order_no, current.status, OrderStatus.CANCELLED.value)
-        return order_view(current)
+        return order_view(get_order(session, order_no=order_no, openid=openid))
 
 
 def _prepay(api: MpApi, pay: WeChatPay, order_no: str, openid: str) -> dict[str, str]:

@@ -15,9 +15,9 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
-from miniprogram.errors import Unauthorized
 from miniprogram.sessions import authenticate
 from storage.db import transaction
+from web.errors import Unauthorized
 
 # auto_error=False: a missing header is refused by us, with our error body, not FastAPI's 403.
 bearer = HTTPBearer(auto_error=False, description="the token POST /mp/login returned")

@@ -1,4 +1,4 @@
-"""Typed configuration of the mini-program API and the admin API.
+"""Typed configuration of the mini-program API.
 
 The composition root builds these from settings; nothing here reads settings itself.
 """
@@ -12,8 +12,3 @@ from dataclasses import dataclass
 class MpApiConfig:
     session_ttl_s: int = 604800  # how long a login's bearer token is good for
     max_body_bytes: int = 16384  # larger JSON bodies are refused unread (413)
-
-
-@dataclass(frozen=True)
-class AdminConfig:
-    api_key: str = ""  # empty: every /admin/ endpoint answers 503

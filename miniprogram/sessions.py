@@ -10,15 +10,16 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from bot.errors import WeChatApiError
-from miniprogram.errors import LoginRefused, Unauthorized, WeChatUnavailable
+from miniprogram.errors import LoginRefused, WeChatUnavailable
 from miniprogram.models import MpSession
+from web.errors import Unauthorized
+from wechat.errors import WeChatApiError
+from wechat.login import CodeSession
 
 log = logging.getLogger(__name__)
 
@@ -32,29 +33,15 @@ _REFUSED_CODES: dict[int, tuple[int, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class CodeSession:
-    """What jscode2session gives for one login code."""
-
-    openid: str
-    session_key: str
-    unionid: str | None = None
-
-
 CodeExchange = Callable[[str], CodeSession]
 
 
-def exchange_code(call: Callable[[str], dict[str, object]], code: str) -> CodeSession:
+def exchange_code(call: CodeExchange, code: str) -> CodeSession:
     """Turn a login code into WeChat's session, mapping WeChat's refusals to ours."""
     try:
-        answer = call(code)
+        return call(code)
     except WeChatApiError as exc:
         raise _refusal(exc) from None
-    openid, session_key = answer.get("openid"), answer.get("session_key")
-    if not isinstance(openid, str) or not openid or not isinstance(session_key, str):
-        raise WeChatUnavailable("WeChat's login answer had no openid")
-    unionid = answer.get("unionid")
-    return CodeSession(openid, session_key, unionid if isinstance(unionid, str) else None)
 
 
 def _refusal(exc: WeChatApiError) -> Exception:

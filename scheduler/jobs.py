@@ -1,5 +1,8 @@
-"""The commerce jobs. Each is a plain method taking the current time, so tests run one with a moved
-clock instead of sleeping; the scheduler calls them with the real time."""
+"""Every periodic task, as jobs for the runner: the commerce core's (expiry, reconciliation, refunds,
+order ageing) and the conversations' (the outbox sweep, dedupe pruning).
+
+The commerce jobs are plain methods taking the current time, so tests run one with a moved clock
+instead of sleeping; the scheduler calls them with the real time."""
 
 from __future__ import annotations
 
@@ -10,13 +13,16 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.conversation import Conversations
+from bot.messenger import Messenger
 from commerce.orders import advance_due_orders
 from commerce.payments import expire_unpaid_orders, reconcile_pending
 from commerce.refunds import submit_pending_refunds
-from commerce.wechatpay import WeChatPay
 from storage.clock import utcnow
+from wechat.pay import WeChatPay
 
 from .config import SchedulerConfig
+from .runner import Job
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +54,23 @@ class CommerceJobs:
                                   deliver_after_days=self.config.auto_deliver_days,
                                   complete_after_days=self.config.auto_complete_days)
 
-    def schedule(self) -> list[tuple[str, Callable[[], int], float]]:
-        """(name, job, interval in seconds) for every job."""
+    def schedule(self) -> list[Job]:
+        """Every commerce job on its interval; none when the scheduler is disabled in this process."""
         c = self.config
+        if not c.enabled:
+            return []
         return [
-            ("expire_unpaid_orders", self.expire_orders, c.expire_interval_s),
-            ("reconcile_payments", self.reconcile, c.reconcile_interval_s),
-            ("submit_refunds", self.submit_refunds, c.refund_retry_interval_s),
-            ("advance_orders", self.advance_orders, c.advance_interval_s),
+            Job("expire_unpaid_orders", self.expire_orders, c.expire_interval_s),
+            Job("reconcile_payments", self.reconcile, c.reconcile_interval_s),
+            Job("submit_refunds", self.submit_refunds, c.refund_retry_interval_s),
+            Job("advance_orders", self.advance_orders, c.advance_interval_s),
         ]
+
+
+def conversation_jobs(messenger: Messenger, conversations: Conversations, *, poll_s: float) -> list[Job]:
+    """The messenger's outbox sweep (retries, and messages a dead process never sent) and the pruning of
+    dedupe records; they run in every process that serves webhooks, whatever scheduler.enabled says."""
+    return [
+        Job("outbox_sweep", messenger.sweep, poll_s, report=False),
+        Job("forget_old_deliveries", conversations.forget_old_deliveries, poll_s, report=False),
+    ]

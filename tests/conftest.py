@@ -15,8 +15,9 @@ from chatshop.database import upgrade_database
 from storage.db import open_engine
 from tests.support import LiveServer, empty_tables, start_server
 
-# WeChat Pay fixtures (merchant keys, the sandbox's pay gateway, a notification receiver).
-pytest_plugins = ["tests.pay.fixtures"]
+# WeChat Pay (merchant keys, the sandbox's pay gateway, a notification receiver), the commerce core's
+# session factory and small catalog, and a live shop with WeChat Pay (tests/support/*_fixtures.py).
+pytest_plugins = ["tests.support.pay_fixtures", "tests.support.commerce_fixtures", "tests.support.shop_fixtures"]
 
 
 @pytest.fixture(scope="session")

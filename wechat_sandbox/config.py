@@ -5,7 +5,9 @@ Every default mirrors /work/shared/WECHAT_RULES.md; tests shrink them when they 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -29,19 +31,21 @@ class SandboxAccount:
     message_mode: MessageMode = "safe"
 
 
+WECHAT_WINDOWS: Mapping[str, tuple[int, int | None]] = MappingProxyType({
+    "message": (48 * 3600, 5),  # the customer wrote to the Official Account
+    "click": (60, 3),  # menu click, follow or QR-code scan
+    "payment": (48 * 3600, None),  # a successful payment
+    "mp_message": (48 * 3600, 5),  # the customer wrote in mini-program customer service
+    "mp_enter": (60, 2),  # the customer entered the mini-program's service session
+})
+
+
 @dataclass(frozen=True)
 class SandboxRules:
     """WeChat's limits; the defaults are the documented values."""
 
-    user_message_window_s: int = 172800
-    user_message_quota: int = 5
-    click_window_s: int = 60  # menu click / follow / QR scan
-    click_quota: int = 3
-    payment_window_s: int = 172800  # unlimited quota
-    mp_message_window_s: int = 172800
-    mp_message_quota: int = 5
-    mp_enter_window_s: int = 60
-    mp_enter_quota: int = 2
+    # What each customer action opens: (window in seconds, sends allowed; None: unlimited).
+    windows: Mapping[str, tuple[int, int | None]] = field(default_factory=lambda: dict(WECHAT_WINDOWS))
     token_ttl_s: int = 7200
     token_grace_s: int = 300
     typing_exchange_s: int = 30

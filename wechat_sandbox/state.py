@@ -145,15 +145,13 @@ def normalize_api(path: str) -> str:
 def window_rule(rules: SandboxRules, kind: str, action: Action) -> tuple[int, int | None] | None:
     """(window seconds, quota) that an action opens, or None if it opens no window."""
     if action is Action.MESSAGE:
-        if kind == "mp":
-            return rules.mp_message_window_s, rules.mp_message_quota
-        return rules.user_message_window_s, rules.user_message_quota
+        return rules.windows["mp_message" if kind == "mp" else "message"]
     if action in (Action.SUBSCRIBE, Action.SCAN, Action.CLICK):
-        return rules.click_window_s, rules.click_quota
+        return rules.windows["click"]
     if action is Action.ENTER_SESSION:
-        return rules.mp_enter_window_s, rules.mp_enter_quota
+        return rules.windows["mp_enter"]
     if action is Action.PAYMENT:
-        return rules.payment_window_s, None
+        return rules.windows["payment"]
     return None
 
 

@@ -20,7 +20,8 @@ from intents.actions.domain import (
     HANDOFF_MENU_ID,
 )
 from intents.actions.replies import ActionTexts, TalkingAction, utter_card, utter_menu
-from intents.kb import Faq, KnowledgeBaseSource, MatchResult, Outcome
+from intents.kb import Faq, MatchResult, Outcome
+from intents.kb_source import KnowledgeBaseSource
 
 
 class FaqLookup:

@@ -16,9 +16,9 @@ from bot.inbound import Inbound
 from bot.models import ConversationMessage, Delivery, Direction, InboundMessage
 from bot.outgoing import Outgoing
 from chatshop.settings import BotSettings
-from intents.kb import KnowledgeBaseSource
-from tests.bot.sandbox_client import SandboxCustomer, wait_until
+from intents.kb_source import KnowledgeBaseSource
 from tests.support import DEMO_KB, LiveServer, open_reply, text_push
+from tests.support.sandbox_client import SandboxCustomer, wait_until
 
 ServerFactory = Callable[..., LiveServer]
 DEMO_FAQS = yaml.safe_load(Path(DEMO_KB).read_text(encoding="utf-8"))["faqs"]

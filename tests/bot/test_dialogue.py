@@ -24,7 +24,8 @@ from chatshop.dialogue_setup import catalog_file_names, train_parser
 from chatshop.settings import BotSettings
 from intents.actions import ActionTexts, FaqLookup, SizeChart, build_actions
 from intents.actions.domain import HANDOFF_MENU_ID
-from intents.kb import KnowledgeBaseSource, Outcome
+from intents.kb import Outcome
+from intents.kb_source import KnowledgeBaseSource
 from intents.nlu.parser import NluParser
 from intents.nlu.training_data import read_training_data
 from tests.support import DEMO_KB

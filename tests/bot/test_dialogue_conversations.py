@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from bot.models import Channel, Customer, DialogueState, UnansweredQuestion
 from intents.actions.domain import HANDOFF_MENU_ID
-from tests.bot.sandbox_client import SandboxCustomer
 from tests.support import LiveServer
+from tests.support.sandbox_client import SandboxCustomer
 
 
 def dialogue_state(server: LiveServer, openid: str, channel: Channel = Channel.OA) -> DialogueState:

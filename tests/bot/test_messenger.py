@@ -24,8 +24,8 @@ from bot.models import (
 from bot.outgoing import MenuItem, MsgMenu, Text
 from storage.clock import utcnow
 from storage.db import transaction
-from tests.bot.sandbox_client import SandboxCustomer, wait_until
 from tests.support import LiveServer, free_port, start_sandbox
+from tests.support.sandbox_client import SandboxCustomer, wait_until
 
 ServerFactory = Callable[..., LiveServer]
 FAST_RETRIES = {"CHATSHOP__MESSENGER__RETRY_BACKOFF_S": "0.05", "CHATSHOP__MESSENGER__OUTBOX_POLL_S": "0.1"}

@@ -25,10 +25,10 @@ from bot.outgoing import Outgoing
 from chatshop.settings import BotSettings
 from storage.clock import utcnow
 from storage.db import transaction
-from tests.bot.sandbox_client import wait_until
 from tests.bot.test_conversation_flow import DEMO_FAQS, ServerFactory, conversation, demo_dialogue
 from tests.bot.test_webhook_protocol import metric
 from tests.support import Account, LiveServer, Push, open_reply, text_push
+from tests.support.sandbox_client import wait_until
 
 TAKEOVER_LOG = "takes the claim over"
 DROPPED_LOG = "dropped the answer"

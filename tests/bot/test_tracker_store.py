@@ -12,9 +12,9 @@ from intents.actions.domain import HEIGHT, WEIGHT
 from storage.clock import utcnow
 from storage.db import open_engine
 from storage.group_commit import GroupCommitWriter
-from tests.bot.sandbox_client import SandboxCustomer
 from tests.bot.test_dialogue_conversations import dialogue_state, reply_text
 from tests.support import LiveServer
+from tests.support.sandbox_client import SandboxCustomer
 
 
 def customer_id(server: LiveServer, openid: str) -> int:

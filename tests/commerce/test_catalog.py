@@ -23,7 +23,7 @@ from commerce.catalog import (
 from commerce.errors import InvalidInput, NotFound
 from commerce.models import Product, Sku
 from storage.db import transaction
-from tests.commerce.helpers import fixture_path
+from tests.support.commerce import fixture_path
 
 DEMO_CATALOG = Path(__file__).parent.parent.parent / "chatshop" / "demo" / "catalog.yaml"
 
@@ -82,7 +82,7 @@ def test_bad_yaml_rows_are_refused_with_their_line_numbers(factory: sessionmaker
     assert "line 23 (product 4): product id 'good-product' appears twice" in errors
     assert any(e.startswith("line 30 (product 5): id must be") for e in errors)
     assert "line 34 (product 5, SKU 1): stock must be a whole number, got 'many'" in errors
-    assert refused.value.http_status == 422
+    assert refused.value.code == "INVALID_INPUT"
     # and nothing reached the database
     assert _counts(factory) == (0, 0)
 

@@ -16,9 +16,9 @@ from scheduler.config import SchedulerConfig
 from scheduler.jobs import CommerceJobs
 from storage.clock import utcnow
 from storage.db import transaction
-from tests.commerce.helpers import checkout, event_kinds, status_of, stock_of
-from tests.commerce.pay_flow import alerts, customer_pays, prepay, refund_notices
-from tests.pay.support import PaySandbox
+from tests.support.commerce import checkout, event_kinds, status_of, stock_of
+from tests.support.pay import PaySandbox
+from tests.support.pay_flow import alerts, customer_pays, prepay, refund_notices
 
 TTL = timedelta(seconds=1800)
 

@@ -27,7 +27,7 @@ from commerce.orders import (
 from commerce.outbox import claim_events
 from commerce.states import EventKind
 from storage.db import transaction
-from tests.commerce.helpers import (
+from tests.support.commerce import (
     address,
     checkout,
     event_kinds,
@@ -97,7 +97,7 @@ def test_another_customers_order_is_not_found(store: sessionmaker[Session]) -> N
     with store() as session:
         with pytest.raises(NotFound) as refused:
             get_order(session, order_no=order_no, openid="o_someone_else")
-        assert refused.value.http_status == 404
+        assert refused.value.code == "NOT_FOUND"
         assert list_orders(session, openid="o_someone_else") == []
         assert [o.order_no for o in list_orders(session, openid="o_owner")] == [order_no]
     with pytest.raises(NotFound), transaction(store) as session:

@@ -16,8 +16,8 @@ from commerce.states import EventKind
 from storage.clock import utcnow
 from storage.db import transaction
 from storage.sql import dialect_name
-from tests.bot.sandbox_client import wait_until
-from tests.commerce.helpers import checkout, run_at_once
+from tests.support.commerce import checkout, run_at_once
+from tests.support.sandbox_client import wait_until
 
 
 def test_each_consumer_sees_each_event_once_in_order(store: sessionmaker[Session]) -> None:

@@ -13,7 +13,7 @@ from commerce.outbox import claim_events, record_event, watermark
 from commerce.states import EventKind
 from storage.db import transaction
 from storage.sql import dialect_name
-from tests.commerce.helpers import run_at_once
+from tests.support.commerce import run_at_once
 
 # With no settle window, the newest id the previous claim saw may be passed at once: a claim then
 # moves the watermark over everything handled before it, which is what these tests look at.

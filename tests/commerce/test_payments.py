@@ -13,13 +13,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from commerce.models import Payment
 from commerce.orders import get_order
-from commerce.pay_notify import PaymentNotice
 from commerce.payments import ApplyOutcome, ApplyResult, apply_payment_notice, reconcile_pending
 from storage.clock import utcnow
 from storage.db import transaction
-from tests.commerce.helpers import checkout, event_kinds, status_of, stock_of, transitions
-from tests.commerce.pay_flow import alerts, customer_pays, prepay
-from tests.pay.support import PaySandbox, resource_json, seal_notification
+from tests.support.commerce import checkout, event_kinds, status_of, stock_of, transitions
+from tests.support.pay import PaySandbox, resource_json, seal_notification
+from tests.support.pay_flow import alerts, customer_pays, prepay
+from wechat.pay_notify import PaymentNotice
 
 
 def _apply(factory: sessionmaker[Session], sandbox: PaySandbox, notice: PaymentNotice) -> ApplyResult:

@@ -24,12 +24,12 @@ from commerce.outbox import claim_events
 from commerce.payments import receive_payment_notice
 from commerce.refunds import SettleOutcome, apply_refund_notice, refund_order, submit_pending_refunds
 from commerce.states import EventKind
-from commerce.wechatpay import WeChatPay
 from storage.clock import utcnow
 from storage.db import transaction
-from tests.commerce.helpers import checkout, event_kinds, statuses_around, stock_of, transitions
-from tests.commerce.pay_flow import alerts, customer_pays, prepay, refund_notices
-from tests.pay.support import PaySandbox
+from tests.support.commerce import checkout, event_kinds, statuses_around, stock_of, transitions
+from tests.support.pay import PaySandbox
+from tests.support.pay_flow import alerts, customer_pays, prepay, refund_notices
+from wechat.pay import WeChatPay
 
 
 def _paid_order(store: sessionmaker[Session], sandbox: PaySandbox, openid: str) -> tuple[str, WeChatPay]:

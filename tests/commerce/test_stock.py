@@ -16,7 +16,7 @@ from commerce.models import Order
 from commerce.orders import place_order
 from storage.clock import utcnow
 from storage.db import transaction
-from tests.commerce.helpers import address, checkout, stock_of
+from tests.support.commerce import address, checkout, stock_of
 
 
 def _race(factory: sessionmaker[Session], carts: dict[str, dict[str, int]]) -> Counter[str]:
@@ -84,7 +84,7 @@ def test_an_order_short_of_one_sku_takes_nothing(store: sessionmaker[Session]) -
     with pytest.raises(OutOfStock) as refused:
         checkout(store, "o_short", {"shirt-test-white-L": 3, "lipstick-test-316": 2})
     # then the refusal names the SKU, and the shirts were not taken either
-    assert refused.value.sku_id == "lipstick-test-316" and refused.value.http_status == 409
+    assert refused.value.sku_id == "lipstick-test-316" and refused.value.code == "OUT_OF_STOCK"
     assert refused.value.details() == {"sku_id": "lipstick-test-316"}
     assert stock_of(store, "shirt-test-white-L") == 100 and _orders(store) == 0
 

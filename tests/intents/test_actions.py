@@ -15,7 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from intents.actions import DOMAIN, FaqLookup, SizeChart, build_actions
 from intents.actions.domain import HANDOFF_MENU_ID, initial_slots
 from intents.actions.size import SizeChartError
-from intents.kb import KnowledgeBaseSource
+from intents.kb_source import KnowledgeBaseSource
 from tests.support import DEMO_KB
 
 ROOT = Path(__file__).parents[2]

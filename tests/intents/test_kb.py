@@ -11,16 +11,9 @@ import pytest
 
 from intents import matcher as matcher_module
 from intents.errors import IntentsError, KnowledgeBaseError
-from intents.kb import (
-    Card,
-    Faq,
-    KnowledgeBase,
-    KnowledgeBaseSource,
-    MatchResult,
-    Outcome,
-    load_knowledge_base,
-)
+from intents.kb import Card, Faq, KnowledgeBase, MatchResult, Outcome, load_knowledge_base
 from intents.kb_eval import load_cases
+from intents.kb_source import KnowledgeBaseSource
 from intents.matcher import FaqMatcher
 from intents.text import Tokeniser, made_only_of, normalise
 

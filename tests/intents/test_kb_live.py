@@ -18,8 +18,8 @@ from bot.models import UnansweredQuestion
 from chatshop.cli import main
 from storage.clock import utcnow
 from storage.db import make_session_factory, open_engine, transaction
-from tests.bot.sandbox_client import SandboxCustomer, wait_until
 from tests.support import DEMO_KB, LiveServer, fixture_path
+from tests.support.sandbox_client import SandboxCustomer, wait_until
 
 TRADE_IN_ANSWER = "支持以旧换新：旧衣物捐赠后可领20元无门槛券，每个账号每月一次。"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.miniprogram.mp_client import Buyer, error_of
 from tests.support import LiveServer
+from tests.support.mp_client import Buyer, error_of
 
 
 def test_products_are_listed_with_their_skus(shop: LiveServer) -> None:

@@ -12,9 +12,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from tests.miniprogram.mp_client import ADDRESS, Buyer, checkout, error_of, placed_order, sandbox_pays, stock_of
-from tests.pay.support import Merchant
 from tests.support import LiveServer
+from tests.support.mp_client import ADDRESS, Buyer, checkout, error_of, placed_order, sandbox_pays, stock_of
+from tests.support.pay import Merchant
 
 
 def test_checkout_reserves_stock_and_returns_signed_pay_params(shop: LiveServer, merchant: Merchant) -> None:

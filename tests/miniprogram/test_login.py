@@ -12,8 +12,8 @@ from sqlalchemy import select, update
 from miniprogram.models import MpSession
 from storage.clock import utcnow
 from storage.db import transaction
-from tests.miniprogram.mp_client import Buyer, error_of, login_code
 from tests.support import LiveServer
+from tests.support.mp_client import Buyer, error_of, login_code
 
 
 def test_login_issues_a_token_and_keeps_the_session_key(shop: LiveServer, caplog: pytest.LogCaptureFixture) -> None:

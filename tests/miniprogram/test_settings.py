@@ -12,8 +12,8 @@ from sqlalchemy import select
 from commerce.catalog import import_catalog, load_catalog_file
 from miniprogram.models import MpSession
 from storage.db import transaction
-from tests.miniprogram.mp_client import ADDRESS, Buyer, error_of, login_code
 from tests.support import FIXTURES, LiveServer
+from tests.support.mp_client import ADDRESS, Buyer, error_of, login_code
 
 
 def test_the_token_lifetime_is_a_setting(server_factory: Callable[..., LiveServer]) -> None:

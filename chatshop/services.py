@@ -1,0 +1,63 @@
+"""The long-lived parts of the service, built once from settings: the database, the WeChat clients,
+the messenger, the conversation store and the writer thread."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import MessengerConfig, lease_for_budget
+from bot.conversation import Conversations
+from bot.messenger import Messenger
+from bot.models import Channel
+from chatshop.accounts import token_store, wechat_clients, window_rules
+from chatshop.settings import Settings
+from storage.db import make_session_factory, open_engine
+from storage.group_commit import GroupCommitWriter
+from wechat.client import WeChatClient
+
+
+@dataclass
+class Services:
+    """Everything the app built, kept for tests and the CLI."""
+
+    settings: Settings
+    engine: Engine
+    factory: sessionmaker[Session]
+    messenger: Messenger
+    conversations: Conversations
+    executor: ThreadPoolExecutor
+    writer: GroupCommitWriter
+    apis: dict[Channel, WeChatClient]  # one client per account, sharing the access-token store
+
+
+def build_services(settings: Settings) -> Services:
+    engine = open_engine(settings.database.url, echo=settings.database.echo)
+    factory = make_session_factory(engine)
+    messenger_config = messenger_config_of(settings)
+    apis = wechat_clients(settings, token_store(settings, factory))
+    messenger = Messenger(factory=factory, apis=apis, config=messenger_config)
+    writer = GroupCommitWriter(engine)
+    conversations = Conversations(
+        writer=writer, factory=factory, messenger=messenger, windows=messenger_config.windows,
+        dedupe_ttl_s=settings.wechat.dedupe_ttl_s, claim_lease=lease_for_budget(settings.wechat.reply_budget_ms),
+    )
+    # The bot runs here, never on the event loop. Few threads: more only fight over the GIL.
+    executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chatshop")
+    return Services(settings, engine, factory, messenger, conversations, executor, writer, apis)
+
+
+def messenger_config_of(settings: Settings) -> MessengerConfig:
+    m = settings.messenger
+    return MessengerConfig(
+        windows=window_rules(m),
+        max_attempts=m.max_attempts,
+        retry_backoff_s=m.retry_backoff_s,
+        outbox_poll_s=m.outbox_poll_s,
+        typing_exchange_s=m.typing_exchange_s,
+        typing_lasts_s=m.typing_lasts_s,
+        request_timeout_s=settings.wechat.request_timeout_s,
+    )

@@ -1,0 +1,4 @@
+"""What every package of the project shares and nothing else: the one shape of its errors.
+
+It imports nothing of the project, so every package, down to storage and intents, may use it.
+"""

@@ -1,0 +1,1 @@
+"""Staff-facing routes: the staff API under /admin/ (orders, refunds, stock, alerts), behind its key."""

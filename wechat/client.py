@@ -1,0 +1,105 @@
+"""The WeChat API client: one base URL moves every API it calls, and every failure is a WeChatApiError.
+
+wechatpy hard-codes the token URL and gives some API groups (wxa, customservice) their own absolute
+base; `_RelocatedClient` rewrites all of them, so one setting points the whole client at WeChat or at
+the sandbox. As in wechatpy, the calls are grouped by API: `client.customer_service`, `client.media`,
+`client.tags`, `client.subscribe` and `client.login`, each a module of this package.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import requests
+from urllib3.exceptions import NewConnectionError
+from wechatpy import WeChatClient as _LibraryClient
+from wechatpy.exceptions import WeChatClientException
+from wechatpy.session import SessionStorage
+
+from .customer_service import CustomerServiceApi
+from .errors import IN_DOUBT_ERRCODE, TRANSPORT_ERRCODE, WeChatApiError
+from .login import LoginApi
+from .media import MediaApi
+from .subscribe import SubscribeApi
+from .tags import TagsApi
+
+log = logging.getLogger(__name__)
+
+PRODUCTION_API_BASE_URL = "https://api.weixin.qq.com/"
+HTTP_POOL_SIZE = 32  # kept connections to WeChat; more than the threads that call it at once
+T = TypeVar("T")
+
+
+class _RelocatedClient(_LibraryClient):  # type: ignore[misc]
+    def __init__(self, app_id: str, secret: str, base_url: str, session: SessionStorage, timeout: float):
+        super().__init__(app_id, secret, session=session, timeout=timeout, auto_retry=True)
+        # requests keeps 10 connections per host by default; the bot's, the messenger's and the
+        # mini-program API's threads call WeChat at once, and a full pool drops connections.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=HTTP_POOL_SIZE)
+        self._http.mount("http://", adapter)
+        self._http.mount("https://", adapter)
+        self._base_url = base_url
+        self.API_BASE_URL = base_url + "cgi-bin/"
+
+    def _relocate(self, url: str) -> str:
+        if url.startswith(PRODUCTION_API_BASE_URL):
+            return self._base_url + url.removeprefix(PRODUCTION_API_BASE_URL)
+        return url
+
+    def _request(self, method: str, url_or_endpoint: str, **kwargs: Any) -> Any:
+        if "api_base_url" in kwargs:
+            kwargs["api_base_url"] = self._relocate(kwargs["api_base_url"])
+        return super()._request(method, self._relocate(url_or_endpoint), **kwargs)
+
+    def fetch_access_token(self) -> Any:
+        return self._fetch_access_token(
+            url=self._base_url + "cgi-bin/token",
+            params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+        )
+
+
+class WeChatClient:
+    """One account's client (Official Account or mini-program); thread-safe, sharing its token store."""
+
+    def __init__(
+        self,
+        *,
+        app_id: str,
+        app_secret: str,
+        base_url: str = PRODUCTION_API_BASE_URL,
+        token_store: SessionStorage,
+        timeout_s: float = 5.0,
+    ) -> None:
+        self.app_id = app_id
+        self._client = _RelocatedClient(app_id, app_secret, base_url, token_store, timeout_s)
+        self.customer_service = CustomerServiceApi(self._client, self.call)
+        self.media = MediaApi(self._client, self.call)
+        self.tags = TagsApi(self._client, self.call)
+        self.subscribe = SubscribeApi(self._client, self.call)
+        self.login = LoginApi(self._client, self.call)
+
+    def access_token(self) -> str:
+        return self.call(lambda: str(self._client.access_token))
+
+    def call(self, request: Callable[[], T]) -> T:
+        """Run one request through wechatpy, turning every failure into WeChatApiError."""
+        try:
+            return request()
+        except WeChatClientException as exc:
+            if isinstance(exc.errcode, int):
+                raise WeChatApiError(exc.errcode, str(exc.errmsg)) from None
+            raise WeChatApiError(IN_DOUBT_ERRCODE, "HTTP error from WeChat") from None
+        except requests.RequestException as exc:
+            raise WeChatApiError(transport_errcode(exc), type(exc).__name__) from None
+
+
+def transport_errcode(exc: requests.RequestException) -> int:
+    """Whether a request that failed in transport may be resent (it never left) or not (in doubt)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return TRANSPORT_ERRCODE
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if isinstance(reason, NewConnectionError):
+        return TRANSPORT_ERRCODE
+    return IN_DOUBT_ERRCODE
