@@ -17,16 +17,19 @@ class WindowRule:
 
 @dataclass(frozen=True)
 class MessengerConfig:
-    windows: Mapping[WindowAction, WindowRule]  # WeChat's rules, as settings give them (messenger.*)
-    max_attempts: int = 4
-    retry_backoff_s: float = 0.5
-    outbox_poll_s: float = 1.0
+    """WeChat's rules and the retry policy, as settings give them (messenger.*, whose defaults are
+    WeChat's documented values)."""
+
+    windows: Mapping[WindowAction, WindowRule]
+    typing_exchange_s: int  # "Typing" needs an exchange with the customer this recent
+    typing_lasts_s: int  # and shows this long
+    max_attempts: int
+    retry_backoff_s: float
+    outbox_poll_s: float
+    request_timeout_s: float
     # A new row waits this long before the outbox sweeper may take it, so the request that wrote
     # it sends it first (after its passive reply has gone out, which keeps the order right).
     outbox_grace_s: float = 10.0
-    typing_exchange_s: int = 30
-    typing_lasts_s: int = 15
-    request_timeout_s: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,8 @@ class SendRefused(BotError):
     code = "SEND_REFUSED"
 
     def __init__(self, errcode: int, reason: str) -> None:
-        super().__init__(reason)
-        self.errcode = errcode
-        self.reason = reason
-
-    def details(self) -> dict[str, object]:
-        return {"wechat_errcode": self.errcode}
+        super().__init__(reason, wechat_errcode=errcode)
+        self.errcode, self.reason = errcode, reason
 
 
 class OutsideReplyWindow(SendRefused):

@@ -13,7 +13,7 @@ from typing import Any
 from werobot.parser import process_message
 
 from bot.models import Channel, WindowAction
-from wechat.errors import MalformedPush
+from wechat.errors import PushRefusal, PushRefused
 from wechat.push import Push
 
 
@@ -80,4 +80,4 @@ def inbound_from_push(push: Push, channel: Channel) -> Inbound:
             encrypted=encrypted,
         )
     except (KeyError, ValueError, TypeError) as exc:
-        raise MalformedPush(f"missing or bad field: {exc}") from None
+        raise PushRefused(PushRefusal.MALFORMED, f"missing or bad field: {exc}") from None

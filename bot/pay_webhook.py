@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.metrics import PAY_NOTIFICATIONS
 from web.bodies import BodyOverLimit, read_limited
-from wechat.errors import ForgedNotification, NotificationError
+from wechat.errors import NotificationRefusal, NotificationRefused
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +83,9 @@ async def _receive(
         outcome = await run_in_threadpool(_verify_and_apply, open_notice, apply, dict(request.headers), body)
     except BodyOverLimit as exc:
         return _refused(kind, "too_large", 413, f"request body over {exc.limit} bytes")
-    except NotificationError as exc:
+    except NotificationRefused as exc:
         # A forgery is "who are you" (401); a stale or malformed one is a bad request (400).
-        status = 401 if isinstance(exc, ForgedNotification) else 400
+        status = 401 if exc.refusal is NotificationRefusal.FORGED else 400
         return _refused(kind, exc.code.lower(), status, str(exc))
     except Exception:
         log.exception("%s notification could not be applied; WeChat Pay will retry", kind)

@@ -30,7 +30,7 @@ from bot.messenger import Messenger
 from bot.models import Channel
 from bot.outgoing import PASSIVE_KINDS, News, Outgoing, Text
 from web.bodies import BodyOverLimit, read_limited
-from wechat.errors import OversizedBody, PushRefused
+from wechat.errors import PushRefusal, PushRefused
 from wechat.push import PushVerifier
 
 log = logging.getLogger(__name__)
@@ -114,8 +114,8 @@ class WebhookEndpoint:
     def _refuse(self, refused: PushRefused, request: Request) -> Response:
         metrics.WEBHOOK_ERRORS.labels(channel=self._channel, reason=refused.reason).inc()
         client = request.client.host if request.client else "?"
-        log.warning("%s webhook refused a push from %s: %s %s", self._channel, client, refused.reason,
-                    refused.args[0] if refused.args else "")
+        log.warning("%s webhook refused a push from %s: %s (%s)", self._channel, client, refused.reason,
+                    refused.message)
         if refused.forbidden:
             return PlainTextResponse("forbidden", status_code=403)
         return PlainTextResponse(SUCCESS)
@@ -229,4 +229,4 @@ async def _read_push(request: Request, limit: int) -> bytes:
     try:
         return await read_limited(request, limit)
     except BodyOverLimit as exc:
-        raise OversizedBody(str(exc)) from None
+        raise PushRefused(PushRefusal.OVERSIZED, str(exc)) from None

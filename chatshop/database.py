@@ -18,9 +18,9 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def all_metadata() -> MetaData:
     """The shared MetaData, after every package has registered its tables on it."""
+    import bot.customers.models
     import bot.models  # noqa: F401  (registers tables)
     import commerce.models  # noqa: F401
-    import miniprogram.models  # noqa: F401
     import wechat.tokens  # noqa: F401
 
     return Base.metadata

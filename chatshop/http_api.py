@@ -19,7 +19,7 @@ from commerce.payments import receive_payment_notice
 from commerce.refunds import apply_refund_notice
 from miniprogram.api import MpApi, build_mp_router
 from miniprogram.config import MpApiConfig
-from miniprogram.sessions import exchange_code
+from miniprogram.login import exchange_code
 from staff.api import AdminApi, build_admin_router
 from staff.config import AdminConfig
 from storage.db import transaction

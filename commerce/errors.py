@@ -23,15 +23,9 @@ class InvalidInput(CommerceError):
     code = "INVALID_INPUT"
 
     def __init__(self, message: str, *, field: str | None = None, errors: Sequence[str] = ()) -> None:
-        super().__init__(message)
         self.field = field
         self.errors = list(errors) or [message]
-
-    def details(self) -> dict[str, object]:
-        extra: dict[str, object] = {"errors": self.errors}
-        if self.field:
-            extra["field"] = self.field
-        return extra
+        super().__init__(message, errors=self.errors, field=field or None)
 
 
 class NotFound(CommerceError):
@@ -46,11 +40,8 @@ class OutOfStock(CommerceError):
     code = "OUT_OF_STOCK"
 
     def __init__(self, sku_id: str) -> None:
-        super().__init__(f"SKU {sku_id} is out of stock")
+        super().__init__(f"SKU {sku_id} is out of stock", sku_id=sku_id)
         self.sku_id = sku_id
-
-    def details(self) -> dict[str, object]:
-        return {"sku_id": self.sku_id}
 
 
 class EmptyCart(CommerceError):
@@ -63,13 +54,9 @@ class IllegalTransition(CommerceError):
     code = "ILLEGAL_TRANSITION"
 
     def __init__(self, order_no: str, current: str, target: str) -> None:
-        super().__init__(f"order {order_no} is {current}; it cannot become {target}")
-        self.order_no = order_no
-        self.current = current
-        self.target = target
-
-    def details(self) -> dict[str, object]:
-        return {"order_no": self.order_no, "status": self.current, "target": self.target}
+        super().__init__(f"order {order_no} is {current}; it cannot become {target}",
+                         order_no=order_no, status=current, target=target)
+        self.order_no, self.current, self.target = order_no, current, target
 
 
 class RefundRefused(CommerceError):

@@ -12,9 +12,10 @@ from __future__ import annotations
 class ChatshopError(Exception):
     code = "ERROR"
 
-    def __init__(self, message: str = "") -> None:
+    def __init__(self, message: str = "", **details: object) -> None:
         # With no message of its own, an error says what its class's docstring says.
         super().__init__(message or _first_line(type(self).__doc__) or self.code)
+        self._details = {name: value for name, value in details.items() if value is not None}
 
     @property
     def message(self) -> str:
@@ -22,7 +23,7 @@ class ChatshopError(Exception):
 
     def details(self) -> dict[str, object]:
         """Machine-readable extras for a response body or a log line (beyond code and message)."""
-        return {}
+        return dict(self._details)
 
 
 def _first_line(text: str | None) -> str:

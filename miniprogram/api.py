@@ -24,6 +24,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from bot.customers.logins import open_session, revoke_token
 from commerce.cart import add_to_cart, get_cart, remove_from_cart, set_cart_quantity
 from commerce.catalog import count_products, get_product, list_products
 from commerce.config import OrdersConfig
@@ -32,9 +33,9 @@ from commerce.payments import cancel_unpaid_order, prepay_order
 from commerce.states import OrderStatus
 from miniprogram.auth import bearer_token, customer_session
 from miniprogram.config import MpApiConfig
+from miniprogram.login import CodeExchange
 from miniprogram.metrics import CHECKOUTS, LOGINS
 from miniprogram.schemas import LoginRequest, LoginResponse, Me
-from miniprogram.sessions import CodeExchange, CodeSession, open_session, revoke_token
 from storage.clock import utcnow
 from storage.db import transaction
 from web.errors import PaymentUnavailable
@@ -54,6 +55,7 @@ from web.schemas import (
 )
 from web.views import cart_view, order_view, product_view
 from wechat.errors import PayError
+from wechat.login import CodeSession
 from wechat.pay import WeChatPay
 
 log = logging.getLogger(__name__)

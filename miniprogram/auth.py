@@ -15,7 +15,8 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
-from miniprogram.sessions import authenticate
+from bot.customers.errors import NotLoggedIn
+from bot.customers.logins import authenticate
 from storage.db import transaction
 from web.errors import Unauthorized
 
@@ -34,4 +35,8 @@ def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Dep
 def customer_session(factory: sessionmaker[Session], token: str, now: datetime) -> Iterator[tuple[Session, str]]:
     """One transaction for the request, and the openid the token speaks for (Unauthorized if none)."""
     with transaction(factory) as session:
-        yield session, authenticate(session, token=token, now=now)
+        try:
+            openid = authenticate(session, token=token, now=now)
+        except NotLoggedIn as exc:
+            raise Unauthorized(exc.message) from None
+        yield session, openid

@@ -13,12 +13,8 @@ class LoginRefused(ApiError):
     field = "code"
 
     def __init__(self, message: str, *, errcode: int, status: int = 401) -> None:
-        super().__init__(message)
-        self.errcode = errcode
-        self.status = status
-
-    def details(self) -> dict[str, object]:
-        return {"wechat_errcode": self.errcode}
+        super().__init__(message, wechat_errcode=errcode)
+        self.errcode, self.status = errcode, status
 
 
 class WeChatUnavailable(ApiError):

@@ -14,13 +14,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.customers.logins import revoke_customer_sessions
 from commerce.alerts import open_alerts
 from commerce.catalog import adjust_stock, set_stock
 from commerce.models import Order
 from commerce.orders import decline_refund, get_order, order_history, ship_order
 from commerce.refunds import refund_and_submit
 from commerce.states import OrderStatus
-from miniprogram.sessions import revoke_customer_sessions
 from staff.auth import admin_key_dependency
 from staff.config import AdminConfig
 from storage.clock import utcnow

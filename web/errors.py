@@ -13,8 +13,8 @@ class ApiError(ChatshopError):
     status = 400
     field: str | None = None  # the request member at fault, when one is
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, field: str | None = None, **details: object) -> None:
+        super().__init__(message, **details)
         if field is not None:
             self.field = field
 
@@ -33,11 +33,8 @@ class PaymentUnavailable(ApiError):
     status = 503
 
     def __init__(self, message: str, *, order_no: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, order_no=order_no or None)
         self.order_no = order_no
-
-    def details(self) -> dict[str, object]:
-        return {"order_no": self.order_no} if self.order_no else {}
 
 
 class BodyTooLarge(ApiError):

@@ -7,6 +7,8 @@ Nothing here knows HTTP: the transports that receive pushes and notifications de
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from foundation.errors import ChatshopError
 
 # Our own errcodes for transport failures, which WeChat never sends:
@@ -26,56 +28,37 @@ class WeChatApiError(WeChatError):
     code = "WECHAT_API_ERROR"
 
     def __init__(self, errcode: int, errmsg: str) -> None:
-        super().__init__(f"WeChat error {errcode}: {errmsg}")
-        self.errcode = errcode
-        self.errmsg = errmsg
-
-    def details(self) -> dict[str, object]:
-        return {"wechat_errcode": self.errcode}
+        super().__init__(f"WeChat error {errcode}: {errmsg}", wechat_errcode=errcode)
+        self.errcode, self.errmsg = errcode, errmsg
 
 
 # ----- pushes to our webhook ---------------------------------------------------------------------
 
 
+class PushRefusal(StrEnum):
+    """Why a push was refused; the value labels it in logs and metrics."""
+
+    BAD_SIGNATURE = "bad_signature"  # the signature does not verify with our token
+    STALE_TIMESTAMP = "stale_timestamp"  # outside the allowed clock skew: a replay, or a skewed clock
+    MALFORMED = "malformed"  # not a WeChat message we can read
+    OVERSIZED = "oversized"  # over the configured size; not read
+    PLAINTEXT_IN_SAFE_MODE = "plaintext_in_safe_mode"  # a plaintext push to an account in safe mode
+
+    @property
+    def forbidden(self) -> bool:
+        """A forged or replayed push is refused outright; anything else still gets `success` (WeChat's rule)."""
+        return self in (PushRefusal.BAD_SIGNATURE, PushRefusal.STALE_TIMESTAMP)
+
+
 class PushRefused(WeChatError):
-    """A push we will not act on; `reason` labels it in logs and metrics."""
+    """A push we will not act on."""
 
     code = "PUSH_REFUSED"
-    reason = "refused"
-    # A forged or replayed push is refused outright; anything else still gets `success` (WeChat's rule).
-    forbidden = False
 
-
-class BadSignature(PushRefused):
-    """The push's signature does not verify with our token."""
-
-    reason = "bad_signature"
-    forbidden = True
-
-
-class StaleTimestamp(PushRefused):
-    """The push's timestamp is outside the allowed clock skew (a replay, or a badly skewed clock)."""
-
-    reason = "stale_timestamp"
-    forbidden = True
-
-
-class MalformedPush(PushRefused):
-    """The push is not a WeChat message we can read."""
-
-    reason = "malformed"
-
-
-class OversizedBody(PushRefused):
-    """The push's body is over the configured limit; it was not read."""
-
-    reason = "oversized"
-
-
-class PlaintextRefused(PushRefused):
-    """A plaintext push reached an account in safe mode."""
-
-    reason = "plaintext_in_safe_mode"
+    def __init__(self, reason: PushRefusal, detail: str = "") -> None:
+        super().__init__(detail or reason.value.replace("_", " "), reason=reason.value)
+        self.reason = reason
+        self.forbidden = reason.forbidden
 
 
 # ----- WeChat Pay --------------------------------------------------------------------------------
@@ -101,7 +84,7 @@ class PayApiError(PayError):
     RETRYABLE_CODES = frozenset({"SYSTEM_ERROR", "FREQUENCY_LIMITED", "BANK_ERROR", "BANKERROR"})
 
     def __init__(self, status: int, pay_code: str, message: str) -> None:
-        super().__init__(f"WeChat Pay answered HTTP {status} {pay_code}: {message}")
+        super().__init__(f"WeChat Pay answered HTTP {status} {pay_code}: {message}", pay_code=pay_code)
         self.status = status
         self.pay_code = pay_code  # WeChat Pay's own code (ORDER_NOT_EXIST, SYSTEM_ERROR, ...)
         self.pay_message = message
@@ -109,9 +92,6 @@ class PayApiError(PayError):
     @property
     def retryable(self) -> bool:
         return self.pay_code in self.RETRYABLE_CODES or self.status >= 500
-
-    def details(self) -> dict[str, object]:
-        return {"pay_code": self.pay_code}
 
 
 class PayUnavailable(PayError):
@@ -126,25 +106,18 @@ class UnverifiedResponse(PayUnavailable):
     code = "PAY_RESPONSE_UNVERIFIED"
 
 
-class NotificationError(PayError):
-    """A notification was refused; nothing was applied."""
+class NotificationRefusal(StrEnum):
+    """Why a WeChat Pay notification was refused; nothing was applied."""
 
-    code = "NOTIFICATION_REFUSED"
-
-
-class ForgedNotification(NotificationError):
-    """Missing or bad signature, unknown platform key serial, or a resource that does not decrypt."""
-
-    code = "NOTIFICATION_FORGED"
+    FORGED = "forged"  # bad or missing signature, unknown platform key serial, a resource that does not decrypt
+    STALE = "stale"  # signed, but outside pay.max_clock_skew_s: a replay, or a badly skewed clock
+    MALFORMED = "malformed"  # authentic bytes that do not hold the notification expected
 
 
-class StaleNotification(NotificationError):
-    """Signed, but its timestamp is outside pay.max_clock_skew_s (a replay, or a badly skewed clock)."""
+class NotificationRefused(PayError):
+    """A WeChat Pay notification was refused; nothing was applied."""
 
-    code = "NOTIFICATION_STALE"
-
-
-class MalformedNotification(NotificationError):
-    """Authentic bytes that do not hold the notification expected (bad JSON, wrong event, missing field)."""
-
-    code = "NOTIFICATION_MALFORMED"
+    def __init__(self, refusal: NotificationRefusal, detail: str) -> None:
+        super().__init__(detail, refusal=refusal.value)
+        self.refusal = refusal
+        self.code = f"NOTIFICATION_{refusal.name}"  # NOTIFICATION_FORGED, _STALE, _MALFORMED

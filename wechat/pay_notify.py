@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .errors import ForgedNotification, MalformedNotification, StaleNotification
+from .errors import NotificationRefusal, NotificationRefused
 from .pay import parse_time
 
 log = logging.getLogger(__name__)
@@ -98,20 +98,20 @@ class NotificationVerifier:
     def payment(self, headers: Mapping[str, str], body: bytes) -> PaymentNotice:
         envelope = self._open(headers, body, "transaction")
         if not envelope.event_type.startswith("TRANSACTION."):
-            raise MalformedNotification(f"not a payment notification: {envelope.event_type}")
+            raise _malformed(f"not a payment notification: {envelope.event_type}")
         return _payment_notice(envelope)
 
     def refund(self, headers: Mapping[str, str], body: bytes) -> RefundNotice:
         envelope = self._open(headers, body, "refund")
         if not envelope.event_type.startswith("REFUND."):
-            raise MalformedNotification(f"not a refund notification: {envelope.event_type}")
+            raise _malformed(f"not a refund notification: {envelope.event_type}")
         return _refund_notice(envelope)
 
     # ----- the checks, in order ------------------------------------------------------------
 
     def _open(self, headers: Mapping[str, str], body: bytes, original_type: str) -> _Envelope:
         if len(body) > MAX_BODY_BYTES:
-            raise MalformedNotification("notification body too large")
+            raise _malformed("notification body too large")
         wanted = _lower_keys(headers)
         timestamp = self._check_signature(wanted, body)
         self._check_timestamp(timestamp)
@@ -127,19 +127,19 @@ class NotificationVerifier:
         serial = headers.get("wechatpay-serial", "")
         signature_type = headers.get("wechatpay-signature-type", SIGNATURE_TYPE)
         if not (signature and timestamp and nonce and serial):
-            raise ForgedNotification("missing Wechatpay-* signature headers")
+            raise _forged("missing Wechatpay-* signature headers")
         if signature_type != SIGNATURE_TYPE:
-            raise ForgedNotification(f"unsupported signature type {signature_type[:40]!r}")
+            raise _forged(f"unsupported signature type {signature_type[:40]!r}")
         if serial != self._public_key_id:
-            raise ForgedNotification(f"unknown platform key serial {serial[:64]!r}")
+            raise _forged(f"unknown platform key serial {serial[:64]!r}")
         if not timestamp.isdigit():
-            raise ForgedNotification("Wechatpay-Timestamp is not a number")
+            raise _forged("Wechatpay-Timestamp is not a number")
         message = timestamp.encode() + b"\n" + nonce.encode("utf-8") + b"\n" + body + b"\n"
         try:
             raw_signature = base64.b64decode(signature, validate=True)
             self._public_key.verify(raw_signature, message, padding.PKCS1v15(), hashes.SHA256())
         except (binascii.Error, ValueError, InvalidSignature):
-            raise ForgedNotification("signature does not verify with the platform public key") from None
+            raise _forged("signature does not verify with the platform public key") from None
         return int(timestamp)
 
     def _check_timestamp(self, timestamp: int) -> None:
@@ -148,31 +148,31 @@ class NotificationVerifier:
         skew = timestamp - self._clock()
         if abs(skew) > self._max_skew_s:
             direction = "ahead of" if skew > 0 else "behind"
-            raise StaleNotification(f"timestamp {abs(int(skew))} s {direction} our clock")
+            raise _stale(f"timestamp {abs(int(skew))} s {direction} our clock")
 
     def _decrypt(self, envelope: dict[str, Any], original_type: str) -> dict[str, Any]:
         resource = envelope["resource"]
         if resource.get("algorithm") != RESOURCE_ALGORITHM:
-            raise MalformedNotification(f"unsupported resource algorithm {resource.get('algorithm')!r}")
+            raise _malformed(f"unsupported resource algorithm {resource.get('algorithm')!r}")
         if resource.get("original_type", original_type) != original_type:
-            raise MalformedNotification(f"resource is a {resource.get('original_type')!r}, not a {original_type}")
+            raise _malformed(f"resource is a {resource.get('original_type')!r}, not a {original_type}")
         nonce, ciphertext = resource.get("nonce"), resource.get("ciphertext")
         associated = resource.get("associated_data") or ""
         if not (isinstance(nonce, str) and isinstance(ciphertext, str) and isinstance(associated, str)):
-            raise MalformedNotification("resource needs nonce, ciphertext and associated_data strings")
+            raise _malformed("resource needs nonce, ciphertext and associated_data strings")
         try:
             plain = _aead_open(self._aes, nonce, ciphertext, associated)
         except (binascii.Error, ValueError) as exc:
-            raise MalformedNotification(f"resource is not decryptable: {exc}") from None
+            raise _malformed(f"resource is not decryptable: {exc}") from None
         except InvalidTag:
             # The tag authenticates the resource: a failure is tampering or a different APIv3 key.
-            raise ForgedNotification("resource does not decrypt with the APIv3 key") from None
+            raise _forged("resource does not decrypt with the APIv3 key") from None
         try:
             decoded = json.loads(plain.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
-            raise MalformedNotification("decrypted resource is not JSON") from None
+            raise _malformed("decrypted resource is not JSON") from None
         if not isinstance(decoded, dict):
-            raise MalformedNotification("decrypted resource is not a JSON object")
+            raise _malformed("decrypted resource is not a JSON object")
         return decoded
 
 
@@ -194,30 +194,30 @@ def _parse_envelope(body: bytes) -> dict[str, Any]:
     try:
         envelope = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        raise MalformedNotification("notification body is not JSON") from None
+        raise _malformed("notification body is not JSON") from None
     if not isinstance(envelope, dict):
-        raise MalformedNotification("notification body is not a JSON object")
+        raise _malformed("notification body is not a JSON object")
     for name in ("id", "event_type"):
         if not isinstance(envelope.get(name), str) or not envelope[name]:
-            raise MalformedNotification(f"notification has no {name}")
+            raise _malformed(f"notification has no {name}")
     if envelope.get("resource_type", "encrypt-resource") != "encrypt-resource":
-        raise MalformedNotification("resource_type is not encrypt-resource")
+        raise _malformed("resource_type is not encrypt-resource")
     if not isinstance(envelope.get("resource"), dict):
-        raise MalformedNotification("notification has no resource")
+        raise _malformed("notification has no resource")
     return envelope
 
 
 def _text(resource: Mapping[str, Any], name: str) -> str:
     value = resource.get(name)
     if not isinstance(value, str) or not value:
-        raise MalformedNotification(f"resource has no {name}")
+        raise _malformed(f"resource has no {name}")
     return value
 
 
 def _fen(container: Any, name: str) -> int:
     value = container.get(name) if isinstance(container, Mapping) else None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise MalformedNotification(f"resource amount.{name} is not a whole number of fen")
+        raise _malformed(f"resource amount.{name} is not a whole number of fen")
     return value
 
 
@@ -252,3 +252,15 @@ def _refund_notice(envelope: _Envelope) -> RefundNotice:
         transaction_id=str(resource.get("transaction_id", "")),
         success_time=parse_time(resource.get("success_time")),
     )
+
+
+def _forged(detail: str) -> NotificationRefused:
+    return NotificationRefused(NotificationRefusal.FORGED, detail)
+
+
+def _stale(detail: str) -> NotificationRefused:
+    return NotificationRefused(NotificationRefusal.STALE, detail)
+
+
+def _malformed(detail: str) -> NotificationRefused:
+    return NotificationRefused(NotificationRefusal.MALFORMED, detail)

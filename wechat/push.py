@@ -23,7 +23,7 @@ from defusedxml.ElementTree import fromstring as safe_fromstring
 from werobot.crypto import MessageCrypt, PrpCrypto
 from werobot.utils import get_signature
 
-from .errors import BadSignature, MalformedPush, PlaintextRefused, StaleTimestamp
+from .errors import PushRefusal, PushRefused
 
 
 class MessageMode(StrEnum):
@@ -65,7 +65,7 @@ class PushVerifier:
     def check_url_signature(self, query: Mapping[str, str]) -> None:
         expected = get_signature(self._account.token, query.get("timestamp", ""), query.get("nonce", ""))
         if not _same(query.get("signature", ""), expected):
-            raise BadSignature()
+            raise PushRefused(PushRefusal.BAD_SIGNATURE)
         self._check_timestamp(query.get("timestamp", ""))
 
     def _check_timestamp(self, timestamp: str) -> None:
@@ -74,9 +74,9 @@ class PushVerifier:
         try:
             skew = abs(time.time() - int(timestamp))
         except ValueError:
-            raise StaleTimestamp() from None
+            raise PushRefused(PushRefusal.STALE_TIMESTAMP) from None
         if skew > self._max_skew:
-            raise StaleTimestamp()
+            raise PushRefused(PushRefusal.STALE_TIMESTAMP)
 
     def open(self, body: bytes, query: Mapping[str, str]) -> Push:
         """Verify and decrypt a push body (the URL signature is already checked)."""
@@ -85,25 +85,25 @@ class PushVerifier:
         if encrypted:
             fields = _parse_fields(self._decrypt(outer["Encrypt"], query))
         elif self.mode is MessageMode.SAFE:
-            raise PlaintextRefused()
+            raise PushRefused(PushRefusal.PLAINTEXT_IN_SAFE_MODE)
         else:
             fields = outer
         if not str(fields.get("FromUserName") or "").strip():
-            raise MalformedPush("no FromUserName")
+            raise PushRefused(PushRefusal.MALFORMED, "no FromUserName")
         return Push(fields, encrypted)
 
     def _decrypt(self, encrypt: str, query: Mapping[str, str]) -> bytes:
         if self._crypt is None:
-            raise MalformedPush("encrypted push but no EncodingAESKey is configured")
+            raise PushRefused(PushRefusal.MALFORMED, "encrypted push but no EncodingAESKey is configured")
         expected = get_signature(
             self._account.token, query.get("timestamp", ""), query.get("nonce", ""), encrypt
         )
         if not _same(query.get("msg_signature", ""), expected):
-            raise BadSignature()
+            raise PushRefused(PushRefusal.BAD_SIGNATURE)
         try:
             plain: bytes = self._crypt.prp_crypto.decrypt(encrypt, self._account.app_id)
         except Exception as exc:  # a bad key, padding or appid all mean: not for us
-            raise MalformedPush(f"cannot decrypt: {type(exc).__name__}") from None
+            raise PushRefused(PushRefusal.MALFORMED, f"cannot decrypt: {type(exc).__name__}") from None
         return plain
 
     def seal(self, reply_xml: str, *, encrypt: bool) -> str:
@@ -135,9 +135,9 @@ def _parse_fields(body: bytes) -> dict[str, Any]:
     try:
         root = safe_fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except (ParseError, DefusedXmlException, ValueError) as exc:
-        raise MalformedPush(f"bad XML: {type(exc).__name__}") from None
+        raise PushRefused(PushRefusal.MALFORMED, f"bad XML: {type(exc).__name__}") from None
     if root.tag != "xml":
-        raise MalformedPush("root element is not <xml>")
+        raise PushRefused(PushRefusal.MALFORMED, "root element is not <xml>")
     return {child.tag: _element_value(child) for child in root}
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from miniprogram.models import MpSession
+from bot.customers.models import MpSession
 from storage.clock import utcnow
 from storage.db import transaction
 from tests.support import LiveServer

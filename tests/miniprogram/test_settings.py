@@ -9,8 +9,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.customers.models import MpSession
 from commerce.catalog import import_catalog, load_catalog_file
-from miniprogram.models import MpSession
 from storage.db import transaction
 from tests.support import FIXTURES, LiveServer
 from tests.support.mp_client import ADDRESS, Buyer, error_of, login_code

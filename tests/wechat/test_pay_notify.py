@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
 from wechatpayv3.utils import aes_decrypt, load_public_key, rsa_verify
 
 from tests.support.pay import Merchant, new_rsa_key, random_text, resource_json, seal_notification, sign_body
-from wechat.errors import ForgedNotification, MalformedNotification, StaleNotification
+from wechat.errors import NotificationRefusal, NotificationRefused
 from wechat.pay_notify import NotificationVerifier, decrypt_resource
 
 OUT_TRADE_NO = "20261123103005123456"
 TRANSACTION_ID = "4200001234202611231234567890"
 
+
+
+@contextmanager
+def refused_as(refusal: NotificationRefusal, match: str | None = None) -> Iterator[None]:
+    """The block must raise NotificationRefused for this reason (and with this message, if given)."""
+    with pytest.raises(NotificationRefused, match=match) as refused:
+        yield
+    assert refused.value.refusal is refusal and refused.value.code == f"NOTIFICATION_{refusal.name}"
 
 def payment_plaintext(merchant: Merchant, total: int = 19900) -> str:
     return resource_json(
@@ -63,20 +73,20 @@ def test_header_names_are_matched_whatever_their_case(merchant: Merchant) -> Non
 
 def test_a_signature_by_another_key_is_forged(merchant: Merchant) -> None:
     sent = seal_notification(merchant, "TRANSACTION.SUCCESS", payment_plaintext(merchant), signing_key=new_rsa_key())
-    with pytest.raises(ForgedNotification, match="does not verify"):
+    with refused_as(NotificationRefusal.FORGED, "does not verify"):
         merchant.verifier().payment(sent.headers, sent.body)
 
 
 def test_a_body_changed_after_signing_is_forged(merchant: Merchant) -> None:
     sent = seal_notification(merchant, "TRANSACTION.SUCCESS", payment_plaintext(merchant))
-    with pytest.raises(ForgedNotification):
+    with refused_as(NotificationRefusal.FORGED):
         merchant.verifier().payment(sent.headers, sent.body.replace(b"TRANSACTION", b"TRANSACTIOn", 1))
 
 
 def test_an_unknown_platform_key_serial_is_forged(merchant: Merchant) -> None:
     sent = seal_notification(merchant, "TRANSACTION.SUCCESS", payment_plaintext(merchant),
                              serial="PUB_KEY_ID_0114232000000000000000000001")
-    with pytest.raises(ForgedNotification, match="serial"):
+    with refused_as(NotificationRefusal.FORGED, "serial"):
         merchant.verifier().payment(sent.headers, sent.body)
 
 
@@ -85,7 +95,7 @@ def test_an_unknown_platform_key_serial_is_forged(merchant: Merchant) -> None:
 def test_a_missing_signature_header_is_forged(merchant: Merchant, missing: str) -> None:
     sent = seal_notification(merchant, "TRANSACTION.SUCCESS", payment_plaintext(merchant))
     headers = {k: v for k, v in sent.headers.items() if k != missing}
-    with pytest.raises(ForgedNotification):
+    with refused_as(NotificationRefusal.FORGED):
         merchant.verifier().payment(headers, sent.body)
 
 
@@ -95,7 +105,7 @@ def test_timestamps_outside_the_allowed_skew_are_stale(merchant: Merchant, offse
     sent = seal_notification(merchant, "TRANSACTION.SUCCESS", payment_plaintext(merchant),
                              timestamp=int(time.time()) + offset_s)
     # then it is refused as stale
-    with pytest.raises(StaleNotification):
+    with refused_as(NotificationRefusal.STALE):
         merchant.verifier(max_clock_skew_s=300).payment(sent.headers, sent.body)
 
 
@@ -114,28 +124,28 @@ def test_timestamps_inside_the_skew_pass_and_a_zero_skew_turns_the_check_off(mer
 
 def test_tampered_ciphertext_is_refused_even_when_re_signed(merchant: Merchant) -> None:
     sent = seal_notification(merchant, "TRANSACTION.SUCCESS", payment_plaintext(merchant), tamper_ciphertext=True)
-    with pytest.raises(ForgedNotification, match="decrypt"):
+    with refused_as(NotificationRefusal.FORGED, "decrypt"):
         merchant.verifier().payment(sent.headers, sent.body)
 
 
 def test_a_resource_sealed_with_another_apiv3_key_is_refused(merchant: Merchant) -> None:
     sent = seal_notification(merchant, "TRANSACTION.SUCCESS", payment_plaintext(merchant), apiv3_key=random_text(32))
-    with pytest.raises(ForgedNotification, match="APIv3"):
+    with refused_as(NotificationRefusal.FORGED, "APIv3"):
         merchant.verifier().payment(sent.headers, sent.body)
 
 
 def test_signed_bytes_that_are_not_a_notification_are_malformed(merchant: Merchant) -> None:
     for body in (b"not json", b"[]", b'{"id": "x", "event_type": "TRANSACTION.SUCCESS"}'):
-        with pytest.raises(MalformedNotification):
+        with refused_as(NotificationRefusal.MALFORMED):
             merchant.verifier().payment(sign_body(merchant, body), body)
 
 
 def test_a_refund_notification_is_not_taken_for_a_payment_and_back(merchant: Merchant) -> None:
     refund = seal_notification(merchant, "REFUND.SUCCESS", refund_plaintext(merchant))
     payment = seal_notification(merchant, "TRANSACTION.SUCCESS", payment_plaintext(merchant))
-    with pytest.raises(MalformedNotification):
+    with refused_as(NotificationRefusal.MALFORMED):
         merchant.verifier().payment(refund.headers, refund.body)
-    with pytest.raises(MalformedNotification):
+    with refused_as(NotificationRefusal.MALFORMED):
         merchant.verifier().refund(payment.headers, payment.body)
 
 
@@ -143,7 +153,7 @@ def test_a_resource_missing_the_amount_is_malformed(merchant: Merchant) -> None:
     resource = json.loads(payment_plaintext(merchant))
     del resource["amount"]
     sent = seal_notification(merchant, "TRANSACTION.SUCCESS", json.dumps(resource))
-    with pytest.raises(MalformedNotification, match="amount"):
+    with refused_as(NotificationRefusal.MALFORMED, "amount"):
         merchant.verifier().payment(sent.headers, sent.body)
 
 

@@ -1,4 +1,4 @@
-"""Tables the mini-program API owns: login sessions (bearer tokens)."""
+"""Tables of the customers package: mini-program logins (bearer tokens)."""
 
 from __future__ import annotations
 
