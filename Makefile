@@ -15,10 +15,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# `make run PORT=8001 HOST=0.0.0.0` picks where to listen (default: server.host and server.port of
+# config.yaml). Only from make's command line: many shells export HOST as the machine's own name.
+SERVE_OPTIONS = $(if $(filter command line,$(origin HOST)),--host $(HOST)) \
+                $(if $(filter command line,$(origin PORT)),--port $(PORT))
+
 run: install
 	$(BIN)/chatshop db upgrade
 	$(BIN)/chatshop seed
-	$(BIN)/chatshop serve
+	$(BIN)/chatshop serve $(strip $(SERVE_OPTIONS))
 
 # CHATSHOP_TEST_DATABASE_URL picks the database (SQLite in a temp dir when unset).
 test: install

@@ -37,7 +37,7 @@ from bot.windows import open_window
 from storage.clock import utcnow
 from storage.db import transaction
 from storage.group_commit import GroupCommitWriter
-from storage.sql import insert_ignoring_conflicts
+from storage.sql import dialect_name, insert_ignoring_conflicts
 
 CUSTOMERS = cast(Table, Customer.__table__)
 MESSAGES = cast(Table, ConversationMessage.__table__)
@@ -223,10 +223,19 @@ class Conversations:
             # Cached only once committed by an earlier transaction: this batch might still roll back.
             self._customer_ids[(channel, openid)] = int(found)
             return int(found)
-        # Another process may create the same customer at the same moment: insert-or-ignore, then read.
-        connection.execute(_create_customer_statement(connection.dialect.name),
-                           {**who, "subscribed": False, "created_at": self._clock()})
-        return int(connection.execute(FIND_CUSTOMER, who).scalar_one())
+        return customer_id(connection, channel=channel, openid=openid, now=self._clock())
+
+
+def customer_id(connection: Connection | Session, *, channel: Channel, openid: str, now: datetime) -> int:
+    """The customer's id, creating the customer on first sight."""
+    who = {"channel": channel, "openid": openid}
+    found = connection.execute(FIND_CUSTOMER, who).scalar()
+    if found is not None:
+        return int(found)
+    # Another process may create the same customer at the same moment: insert-or-ignore, then read.
+    connection.execute(_create_customer_statement(dialect_name(connection)),
+                       {**who, "subscribed": False, "created_at": now})
+    return int(connection.execute(FIND_CUSTOMER, who).scalar_one())
 
 
 def _updated_one(result: Result[Any]) -> bool:
@@ -235,5 +244,5 @@ def _updated_one(result: Result[Any]) -> bool:
 
 def _inbound_body(inbound: Inbound) -> dict[str, str]:
     body = {"content": inbound.content, "event_key": inbound.event_key, "menu_id": inbound.menu_id,
-            "session_from": inbound.session_from}
+            "session_from": inbound.session_from, **inbound.shared_page}
     return {key: value for key, value in body.items() if value}

@@ -10,11 +10,17 @@ the customer's tracker, as Rasa's core would:
 3. size_advice → the size form (asks for what is missing, then recommends a size);
 4. greet / thanks / goodbye → small talk, unless the message is also a question the KB answers;
 5. order requests (status, tracking, return, cancel, address), or any message with an order number →
-   acknowledged with the number, or the number is asked for (and the request remembered until it
-   comes); a question about the policy itself ("怎么退货") goes to the KB;
-6. a product with its name, colour or size → product search;
+   answered from the commerce core (`bot.actions.orders`: the customer's own orders only, a menu of the
+   recent ones when no number is given, a yes/no question before cancelling); a question about the
+   policy itself ("怎么退货") goes to the KB;
+6. a product search naming a product, colour or size, or one the KB has no answer for ("有没有帽子")
+   → the catalog: product cards, or the closest categories as a menu whose taps search them;
 7. otherwise the knowledge base: answer, clarify with a "猜你想问" menu, or the two-stage
    fallback (ask to rephrase; if the next message fails too, offer a person).
+
+A mini-program page the customer sends (mini-program service) is answered about its product: prices
+and what is in stock. Cards the actions compose are made sendable (the store's appid, a thumbnail
+uploaded to the channel's account) before they are returned, so before they reach the outbox.
 """
 
 from __future__ import annotations
@@ -31,6 +37,10 @@ from rasa_sdk import Action
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.actions import build_store_actions
+from bot.actions.orders import CONFIRM_ITEM_PREFIX, ORDER_ITEM_PREFIX
+from bot.actions.products import SEARCH_ITEM_PREFIX, shared_product_id
+from bot.cards.resolver import CardResolver
 from bot.config import DialogueConfig
 from bot.inbound import Inbound
 from bot.models import Channel
@@ -51,9 +61,14 @@ from intents.actions.domain import (
     ACTION_SEARCH_PRODUCT,
     ACTION_SMALL_TALK,
     ACTION_VALIDATE_SIZE_FORM,
+    CATEGORY_ENTITY,
     FAQ_ID_ENTITY,
     HANDOFF_MENU_ID,
     HEIGHT,
+    MEASURE_CHECK,
+    PENDING_CONFIRMATION,
+    PENDING_REQUEST,
+    PRODUCT_ID_ENTITY,
     REQUEST_INTENTS,
     REQUESTED_SLOT,
     SIZE_FORM,
@@ -61,11 +76,15 @@ from intents.actions.domain import (
     WEIGHT,
 )
 from intents.actions.faq import last_bot_action
+from intents.actions.plausibility import questioned_slot
 from intents.actions.replies import ActionTexts
 from intents.actions.size import SizeRow
 from intents.kb import MatchResult, Outcome
 from intents.kb_source import KnowledgeBaseSource
+from intents.nlu.address import parse_address
+from intents.nlu.confirm import yes_or_no
 from intents.nlu.parser import FALLBACK_INTENT, NluParser, ParseResult
+from intents.search import SearchTerms
 from storage.clock import utcnow
 
 logger = logging.getLogger(__name__)
@@ -120,17 +139,23 @@ class Dialogue:
         actions: Mapping[str, Action] | None = None,
         trackers: TrackerStore | None = None,
         record_unanswered: UnansweredRecorder | None = None,
+        cards: CardResolver | None = None,
+        search_terms: SearchTerms | None = None,
     ) -> None:
         """Without `nlu` every text goes to the knowledge base; without `trackers` state lives in memory.
-        `faqs` should be the lookup the `actions` were built with, so they share its recent matches."""
+        `faqs` should be the lookup the `actions` were built with, so they share its recent matches.
+        `cards` makes the actions' cards sendable (appid, thumbnail); without it they go as composed.
+        `search_terms` lets a product search that names no product the NLU knows reach the catalog."""
         self._config = config
         self._nlu = nlu
         self._faqs = faqs or FaqLookup(kb)
-        self._actions = actions or build_actions(
-            faqs=self._faqs, size_chart=GENERIC_SIZE_CHART, texts=ActionTexts(rephrase=config.fallback)
-        )
+        texts = ActionTexts(rephrase=config.fallback)
+        self._actions = actions or (build_actions(faqs=self._faqs, size_chart=GENERIC_SIZE_CHART, texts=texts)
+                                    | build_store_actions(None, texts))
         self._trackers = trackers or MemoryTrackerStore()
         self._record_unanswered = record_unanswered
+        self._cards = cards
+        self._search_terms = search_terms
         self._turn_locks = tuple(threading.Lock() for _ in range(_TURN_LOCK_STRIPES))
 
     @property
@@ -147,6 +172,8 @@ class Dialogue:
             if inbound.menu_id:
                 return self._turn(inbound, lambda turn: self._answer_tap(turn, inbound.menu_id))
             return self._turn(inbound, self._understand)
+        if inbound.kind == "miniprogrampage":
+            return self._turn(inbound, self._answer_shared_card)
         if inbound.kind in MEDIA_KINDS:
             return [Text(MEDIA_REPLY)]
         return []
@@ -175,9 +202,15 @@ class Dialogue:
             turn.state.turns += 1
             turn.state.apply([{"event": "action", "name": ACTION_LISTEN, "timestamp": utcnow().timestamp()}])
             self._trackers.save(inbound.channel, inbound.openid, turn.state)
-        return to_outgoing(turn.messages, inbound.channel)
+        return to_outgoing(turn.messages, inbound.channel, self._cards)
 
     def _answer_tap(self, turn: Turn, item_id: str) -> None:
+        if item_id.startswith((ORDER_ITEM_PREFIX, CONFIRM_ITEM_PREFIX)):
+            self._answer_order_tap(turn, item_id)
+            return
+        if item_id.startswith(SEARCH_ITEM_PREFIX):  # a category offered when a search found nothing
+            self._search_for(turn, CATEGORY_ENTITY, item_id.removeprefix(SEARCH_ITEM_PREFIX))
+            return
         if item_id == HANDOFF_MENU_ID:
             # Rasa's conventional intent for saying yes to what the bot offered.
             self._hear(turn, {"text": turn.inbound.content, "intent": {"name": "affirm", "confidence": 1.0},
@@ -190,8 +223,41 @@ class Dialogue:
                           "entities": [entity]})
         self._run(turn, ACTION_ANSWER_FAQ)
 
+    def _answer_order_tap(self, turn: Turn, item_id: str) -> None:
+        """One of the customer's orders picked from a menu, or yes/no to a question about one."""
+        if item_id.startswith(ORDER_ITEM_PREFIX):
+            request, _, order_no = item_id.removeprefix(ORDER_ITEM_PREFIX).partition(":")
+            entity = {"entity": "order_no", "value": order_no, "start": 0, "end": len(turn.inbound.content),
+                      "extractor": "menu"}
+            self._hear(turn, {"text": turn.inbound.content, "intent": {"name": request, "confidence": 1.0},
+                              "entities": [entity]})
+        else:
+            answer, _, key = item_id.removeprefix(CONFIRM_ITEM_PREFIX).partition(":")
+            if key != turn.state.slots.get(PENDING_CONFIRMATION):
+                return  # a tap on an old question, already settled: nothing to do
+            self._hear(turn, _confirmation(turn.inbound.content, "affirm" if answer == "yes" else "deny"))
+        self._run(turn, ACTION_HANDLE_REQUEST)
+
+    def _answer_shared_card(self, turn: Turn) -> None:
+        """A mini-program page the customer sent from the mini-program: its product's prices and stock,
+        or, for another page, the products its title names."""
+        fields = turn.inbound.fields
+        title = str(fields.get("Title") or "")
+        product_id = shared_product_id(str(fields.get("PagePath") or ""))
+        self._search_for(turn, PRODUCT_ID_ENTITY if product_id else None, product_id or "", text=title)
+
+    def _search_for(self, turn: Turn, entity: str | None, value: str, *, text: str | None = None) -> None:
+        """Product search for something the customer picked rather than typed (a category, a product)."""
+        text = turn.inbound.content if text is None else text
+        picked = {"entity": entity, "value": value, "start": 0, "end": len(text), "extractor": "menu"}
+        found = [picked] if entity else []
+        self._hear(turn, {"text": text, "intent": {"name": "product_search", "confidence": 1.0}, "entities": found})
+        self._run(turn, ACTION_SEARCH_PRODUCT)
+
     def _understand(self, turn: Turn) -> None:
         text = turn.inbound.content
+        if turn.state.slots.get(PENDING_CONFIRMATION) and self._settle_confirmation(turn, text):
+            return
         parsed = self._nlu.parse(text) if self._nlu else None
         self._hear(turn, parsed.as_latest_message() if parsed else {"text": text, "intent": {}, "entities": []})
         intent = parsed.intent if parsed else FALLBACK_INTENT
@@ -209,14 +275,37 @@ class Dialogue:
             self._run(turn, ACTION_SMALL_TALK)
         elif parsed is not None and self._wants_order_request(turn, parsed, intent):
             self._run(turn, ACTION_HANDLE_REQUEST)
-        elif parsed is not None and intent == "product_search" and _names_a_product(parsed):
+        elif parsed is not None and intent == "product_search" and self._wants_product_search(turn, parsed):
             self._run(turn, ACTION_SEARCH_PRODUCT)
         else:
             self._ask_knowledge_base(turn)
 
+    def _settle_confirmation(self, turn: Turn, text: str) -> bool:
+        """A yes or no typed to the open question (mini-program service shows its choices as text);
+        anything else moves on, and the question is dropped."""
+        said = yes_or_no(text)
+        if said is None:
+            turn.state.apply([SlotSet(PENDING_CONFIRMATION, None)])
+            return False
+        self._hear(turn, _confirmation(text, "affirm" if said else "deny"))
+        self._run(turn, ACTION_HANDLE_REQUEST)
+        return True
+
+    def _wants_product_search(self, turn: Turn, parsed: ParseResult) -> bool:
+        # A product named by name, colour or size is searched for. "有没有帽子" names none the NLU knows
+        # (the catalog may not sell it) but still names something: searched for too, unless the KB
+        # answers it ("有大码吗"). "有啥推荐" names nothing to search for: the KB's menu helps more.
+        if _names_a_product(parsed):
+            return True
+        text = turn.inbound.content
+        names_something = self._search_terms is not None and bool(self._search_terms.terms(text))
+        return names_something and self._faqs.match(text).outcome is not Outcome.ANSWER
+
     def _wants_order_request(self, turn: Turn, parsed: ParseResult, intent: str) -> bool:
         if parsed.entity_values("order_no"):
             return True  # with its number (or the number alone) it is about that order
+        if turn.state.slots.get(PENDING_REQUEST) == "change_address" and parse_address(turn.inbound.content):
+            return True  # the new address the bot asked for
         if intent not in REQUEST_INTENTS:
             return False
         # "我要退货" asks for something to be done; "怎么退货" or "默认哪家快递" ask about the shop's
@@ -250,7 +339,8 @@ class Dialogue:
 
     def _start_form(self, turn: Turn) -> None:
         # The form's event comes last: rasa_sdk validates the slot events at the end of the tracker.
-        turn.state.apply([SlotSet(HEIGHT, None), SlotSet(WEIGHT, None), ActiveLoop(SIZE_FORM)])
+        turn.state.apply([SlotSet(HEIGHT, None), SlotSet(WEIGHT, None), SlotSet(MEASURE_CHECK, None),
+                          ActiveLoop(SIZE_FORM)])
         self._fill_form(turn)
 
     def _continue_form(self, turn: Turn, intent: str, parsed: ParseResult | None) -> bool:
@@ -269,15 +359,19 @@ class Dialogue:
         """Validate what the message gives, then ask for the next slot or recommend a size."""
         said_before = len(turn.messages)
         events = self._run(turn, ACTION_VALIDATE_SIZE_FORM)
-        filled = any(e.get("event") == "slot" and e.get("name") in FORM_SLOTS for e in events)
+        # A "不是" to a doubtful figure changes only the measure check, and is an answer all the same.
+        filled = any(e.get("event") == "slot" and e.get("name") in (*FORM_SLOTS, MEASURE_CHECK) for e in events)
         if interruptible and not filled:
             del turn.messages[said_before:]
             return False
         missing = [slot for slot in FORM_SLOTS if turn.state.slots.get(slot) is None]
         if missing:
-            turn.state.apply([SlotSet(REQUESTED_SLOT, missing[0])])
+            # A figure in question is asked about first, so a bare "是" or number answers it.
+            in_question = questioned_slot(turn.state.slots.get(MEASURE_CHECK))
+            ask = in_question if in_question in missing else missing[0]
+            turn.state.apply([SlotSet(REQUESTED_SLOT, ask)])
             if len(turn.messages) == said_before:  # no validation complaint already asked for it
-                self._run(turn, ASK_SLOT_ACTIONS[missing[0]])
+                self._run(turn, ASK_SLOT_ACTIONS[ask])
             return True
         turn.state.apply([SlotSet(REQUESTED_SLOT, None), ActiveLoop(None)])
         self._run(turn, ACTION_RECOMMEND_SIZE)
@@ -309,6 +403,10 @@ _HOW_TO = re.compile(r"怎么|怎样|如何|能不能|能否|可不可以|可以
 _ABOUT_MINE = re.compile(r"我的|我要|我想|帮我|给我|我买|我下|我拍|我刚|我昨|我前|我那")
 
 
+def _confirmation(text: str, intent: str) -> dict[str, Any]:
+    return {"text": text, "intent": {"name": intent, "confidence": 1.0}, "entities": []}
+
+
 def _names_a_product(parsed: ParseResult) -> bool:
     return any(parsed.entity_values(kind) for kind in ("product", "colour", "size"))
 
@@ -328,18 +426,33 @@ def run_coroutine(coroutine: Any) -> Any:
 # -- what the actions said, as WeChat messages -------------------------------------------------------
 
 
-def to_outgoing(messages: list[dict[str, Any]], channel: Channel) -> list[Outgoing]:
+def to_outgoing(messages: list[dict[str, Any]], channel: Channel, cards: CardResolver | None = None) -> list[Outgoing]:
+    """What the actions said as WeChat messages. Cards are made sendable here, before the outbox
+    (`cards`: the store's appid, a thumbnail of the channel's account); a card that cannot be becomes
+    a line of the text before it."""
     replies: list[Outgoing] = []
     for message in messages:
         custom = message.get("custom") or {}
         if "msgmenu" in custom:
             replies.append(_menu(custom["msgmenu"], channel))
         elif "miniprogrampage" in custom:
-            card = custom["miniprogrampage"]
-            replies.append(MiniProgramCard(card["title"], card["appid"], card["pagepath"], card["thumb_media_id"]))
+            _add_card(replies, custom["miniprogrampage"], channel, cards)
         elif message.get("text"):
             replies.append(Text(str(message["text"])))
     return replies
+
+
+def _add_card(replies: list[Outgoing], card: dict[str, Any], channel: Channel, cards: CardResolver | None) -> None:
+    if cards is None:
+        replies.append(MiniProgramCard(card["title"], str(card.get("appid") or ""), card["pagepath"],
+                                       str(card.get("thumb_media_id") or "")))
+        return
+    reply = cards.resolve(card, channel)
+    if isinstance(reply, Text) and replies and isinstance(replies[-1], Text):
+        # One message rather than two: every customer-service message spends the customer's quota.
+        replies[-1] = Text(f"{replies[-1].content}\n{reply.content}")
+    else:
+        replies.append(reply)
 
 
 def _menu(menu: dict[str, Any], channel: Channel) -> Outgoing:

@@ -16,6 +16,10 @@ from bot.models import Channel, WindowAction
 from wechat.errors import PushRefusal, PushRefused
 from wechat.push import Push
 
+# The push fields of a mini-program page a customer sends, by the names the conversation log keeps.
+SHARED_PAGE_FIELDS = {"title": "Title", "appid": "AppId", "pagepath": "PagePath", "thumb_url": "ThumbUrl",
+                      "thumb_media_id": "ThumbMediaId"}
+
 
 @dataclass(frozen=True)
 class Inbound:
@@ -44,6 +48,14 @@ class Inbound:
         if self.msg_id is not None:
             return f"{self.channel}:msg:{self.msg_id}"
         return f"{self.channel}:event:{self.openid}:{self.create_time}:{self.kind}"
+
+    @property
+    def shared_page(self) -> dict[str, str]:
+        """A mini-program page the customer sent (a `miniprogrampage` message): title, appid, pagepath
+        and its thumbnail (a URL and a media id); empty for anything else."""
+        if self.kind != "miniprogrampage":
+            return {}
+        return {name: str(self.fields.get(field) or "") for name, field in SHARED_PAGE_FIELDS.items()}
 
     @property
     def window_action(self) -> WindowAction | None:

@@ -79,6 +79,8 @@ class Customer(Base):
     subscribed: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     typing_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The person behind the openid across the store's accounts (WeChat's unionid), once known.
+    unionid: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class ConversationMessage(Base):

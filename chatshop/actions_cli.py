@@ -41,21 +41,31 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from rasa_sdk.endpoint import create_app
     from rasa_sdk.executor import ActionExecutor
 
+    from bot.actions import Store
+    from chatshop.accounts import token_store, wechat_clients
+    from chatshop.database import upgrade_database
     from chatshop.dialogue_setup import build_language, catalog_names
+    from chatshop.pay_wiring import build_pay_client
     from storage.db import make_session_factory, open_engine
 
     if not settings.kb.path.exists():
         raise SettingsError(f"kb.path: {settings.kb.path} does not exist (run `chatshop seed` for the demo)")
     engine = open_engine(settings.database.url)
     try:
-        language = build_language(settings, catalog_names(make_session_factory(engine), settings.nlu.catalog_fallback))
+        upgrade_database(engine)  # idempotent; the store's actions read the store's tables
+        # The store's actions (orders, products) work on the same database and WeChat accounts as the bot.
+        factory = make_session_factory(engine)
+        store = Store(factory=factory, pay=build_pay_client(settings),
+                      wechat=wechat_clients(settings, token_store(settings, factory)),
+                      mp_app_id=settings.miniprogram.app_id)
+        language = build_language(settings, catalog_names(factory, settings.nlu.catalog_fallback), store)
+        executor = ActionExecutor()
+        for action in language.actions.values():
+            executor.register_action(action)
+        host, port = args.host or settings.actions.host, args.port or settings.actions.port
+        log.info("serving %d actions on http://%s:%s/webhook", len(language.actions), host, port)
+        app = create_app(executor, cors_origins=[])
+        app.run(host=host, port=port, single_process=True, motd=False, access_log=False)
     finally:
         engine.dispose()
-    executor = ActionExecutor()
-    for action in language.actions.values():
-        executor.register_action(action)
-    host, port = args.host or settings.actions.host, args.port or settings.actions.port
-    log.info("serving %d actions on http://%s:%s/webhook", len(language.actions), host, port)
-    app = create_app(executor, cors_origins=[])
-    app.run(host=host, port=port, single_process=True, motd=False, access_log=False)
     return 0

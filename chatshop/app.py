@@ -11,17 +11,22 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine
 from starlette.responses import JSONResponse, Response
 
+from bot.actions import Store
 from bot.config import WebhookConfig
 from bot.dialogue import Responder
 from bot.models import Channel
 from bot.webhook import WebhookEndpoint
 from chatshop.accounts import WEBHOOK_PATHS, accounts, push_verifier
+from chatshop.api_docs import add_api_docs
+from chatshop.cards_wiring import card_resolver, image_library, serve_images
 from chatshop.commerce_wiring import build_job_runner
 from chatshop.dialogue_setup import build_dialogue
 from chatshop.http_api import add_http_apis
+from chatshop.pay_wiring import build_pay_client
 from chatshop.sandbox_wiring import sandbox_config, with_sandbox_credentials
 from chatshop.services import Services, build_services
 from chatshop.settings import Settings
+from intents.search import SearchTerms
 from storage.db import database_answers
 from web.metrics import REGISTRY
 from wechat_sandbox import create_sandbox_app
@@ -32,7 +37,12 @@ def create_app(settings: Settings, *, dialogue: Responder | None = None) -> Fast
     if settings.sandbox_enabled:
         settings = with_sandbox_credentials(settings)
     services = build_services(settings)
-    dialogue = dialogue or build_dialogue(settings, services.factory, services.writer)
+    images = image_library(settings)
+    terms = SearchTerms()  # one tokeniser for the bot's product search and the mini-program's
+    store = Store(factory=services.factory, pay=build_pay_client(settings), wechat=services.apis,
+                  mp_app_id=settings.miniprogram.app_id, terms=terms)
+    cards = card_resolver(settings, services.factory, services.apis, images)
+    dialogue = dialogue or build_dialogue(settings, services.factory, services.writer, store, cards)
     # Every periodic task: the outbox sweep and dedupe pruning, expiry, reconciliation, refunds, ageing.
     jobs = build_job_runner(settings, services)
 
@@ -46,7 +56,9 @@ def create_app(settings: Settings, *, dialogue: Responder | None = None) -> Fast
         services.writer.close()
         services.engine.dispose()
 
-    app = FastAPI(title="chatshop", lifespan=lifespan)
+    # /docs and /redoc are served by add_api_docs with local assets, not FastAPI's CDN-loading defaults.
+    app = FastAPI(title="chatshop", lifespan=lifespan, docs_url=None, redoc_url=None)
+    add_api_docs(app)
     app.state.services = services
     app.state.jobs = jobs
     for channel, account in accounts(settings).items():
@@ -57,7 +69,8 @@ def create_app(settings: Settings, *, dialogue: Responder | None = None) -> Fast
             app.add_route(path, endpoint.verify_url, methods=["GET"], include_in_schema=False)
             app.add_route(path, endpoint.receive, methods=["POST"], include_in_schema=False)
     _add_operations_routes(app, services.engine)
-    wechat_calls = add_http_apis(app, services)  # its executor for calls to WeChat, shut down below
+    wechat_calls = add_http_apis(app, services, terms)  # its executor for calls to WeChat, shut down below
+    serve_images(app, images)
     if settings.sandbox_enabled:
         app.mount("/sandbox", create_sandbox_app(sandbox_config(settings)))
     return app

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -22,8 +24,9 @@ DEMO_KB = Path(__file__).resolve().parent / "demo" / "kb.yaml"
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    config = getattr(args, "config", None)  # absent unless given, before or after the subcommand
     try:
-        settings = load_settings(Path(args.config) if args.config else None)
+        settings = load_settings(Path(config) if config else None)
     except SettingsError as exc:
         print(f"chatshop: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -38,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", help="settings file (default: config.yaml next to the code)")
+    # SUPPRESS: a subcommand's own default would otherwise overwrite `chatshop --config F serve`.
+    common.add_argument("--config", default=argparse.SUPPRESS,
+                        help="settings file (default: config.yaml next to the code)")
     parser = argparse.ArgumentParser(prog="chatshop", description=__doc__, parents=[common])
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -84,14 +89,41 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     settings = settings.model_copy(update={"server": server})
     _db_upgrade(settings, args)
     _require_kb(settings)
+    try:
+        listening = _listen(server.host, server.port)
+    except OSError as exc:
+        print(f"chatshop: {_cannot_listen(server.host, server.port, exc)}", file=sys.stderr)
+        return 1
     app = create_app(settings)
     where = "the WeChat sandbox" if settings.sandbox_enabled else settings.api_base_url
     log.info("serving on http://%s:%s (WeChat API: %s)", server.host, server.port, where)
     if settings.sandbox_enabled:
         log.info("chat as a customer at %s/sandbox", settings.local_base_url)
     # log_config=None: uvicorn's loggers go through our handler, which masks secrets in URLs.
-    uvicorn.run(app, host=server.host, port=server.port, log_config=None, access_log=True)
+    config = uvicorn.Config(app, host=server.host, port=server.port, log_config=None, access_log=True)
+    uvicorn.Server(config).run(sockets=[listening])
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before the app is built, so a taken port is reported as such
+    rather than as uvicorn's bare `[Errno 98]` once everything has started."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: restarts reuse TIME_WAIT
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        other = port + 1 if port < 65535 else 8000
+        return f"port {port} is in use; stop what uses it or run make run PORT={other} (chatshop serve --port {other})"
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
 
 
 def _db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chatshop.accounts import window_rules
 from chatshop.pay_wiring import build_pay_client
 from chatshop.services import Services
 from chatshop.settings import Settings
@@ -39,6 +40,6 @@ def scheduler_config(settings: Settings) -> SchedulerConfig:
 def build_job_runner(settings: Settings, services: Services) -> JobRunner:
     """The one scheduler for the app's lifespan (the pay jobs idle when WeChat Pay is not configured)."""
     commerce = CommerceJobs(factory=services.factory, pay=build_pay_client(settings), config=scheduler_config(settings))
-    conversations = conversation_jobs(services.messenger, services.conversations,
-                                      poll_s=settings.messenger.outbox_poll_s)
+    conversations = conversation_jobs(services.messenger, services.conversations, factory=services.factory,
+                                      windows=window_rules(settings.messenger), poll_s=settings.messenger.outbox_poll_s)
     return JobRunner(conversations + commerce.schedule())

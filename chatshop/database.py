@@ -18,6 +18,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def all_metadata() -> MetaData:
     """The shared MetaData, after every package has registered its tables on it."""
+    import bot.cards.models
     import bot.customers.models
     import bot.models  # noqa: F401  (registers tables)
     import commerce.models  # noqa: F401

@@ -16,11 +16,14 @@ from rasa_sdk import Action
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.actions import Store, build_store_actions
+from bot.cards.resolver import CardResolver
 from bot.config import DialogueConfig
 from bot.dialogue import Dialogue
 from bot.gaps import insert_unanswered, unanswered_row
 from bot.inbound import Inbound
 from bot.tracker import DatabaseTrackerStore
+from chatshop.cards_wiring import image_library
 from chatshop.settings import Settings
 from commerce.catalog import product_titles
 from intents.actions import ActionTexts, FaqLookup, SizeChart, build_actions
@@ -45,8 +48,11 @@ class Language:
     actions: dict[str, Action]
 
 
-def build_dialogue(settings: Settings, factory: sessionmaker[Session], writer: GroupCommitWriter) -> Dialogue:
-    language = build_language(settings, catalog_names(factory, settings.nlu.catalog_fallback))
+def build_dialogue(
+    settings: Settings, factory: sessionmaker[Session], writer: GroupCommitWriter, store: Store | None = None,
+    cards: CardResolver | None = None,
+) -> Dialogue:
+    language = build_language(settings, catalog_names(factory, settings.nlu.catalog_fallback), store)
     return Dialogue(
         kb=language.kb,
         config=DialogueConfig(**settings.bot.model_dump()),
@@ -55,21 +61,25 @@ def build_dialogue(settings: Settings, factory: sessionmaker[Session], writer: G
         actions=language.actions,
         trackers=DatabaseTrackerStore(writer),
         record_unanswered=unanswered_recorder(writer),
+        cards=cards,
+        search_terms=store.terms if store is not None else None,
     )
 
 
-def build_language(settings: Settings, catalog: Callable[[], Iterable[str]]) -> Language:
+def build_language(settings: Settings, catalog: Callable[[], Iterable[str]], store: Store | None = None) -> Language:
     training = read_training_data(settings.nlu.training_data)
     titles = list(catalog())
     kb = KnowledgeBaseSource(
         settings.kb.path, settings.kb.answer_threshold, settings.kb.suggest_threshold,
         user_words=[*titles, *training_products(training)],
+        check_image=image_library(settings).problem,  # an edit naming a missing card image is refused
     )
     nlu = train_parser(training, kb.tokeniser, catalog, threshold=settings.nlu.intent_threshold,
                        refresh_s=settings.nlu.products_refresh_s)
     faqs = FaqLookup(kb)
     texts = ActionTexts(rephrase=settings.bot.fallback)
     actions = build_actions(faqs=faqs, size_chart=SizeChart.load(settings.nlu.size_chart), texts=texts)
+    actions |= build_store_actions(store, texts)
     return Language(kb, faqs, nlu, actions)
 
 

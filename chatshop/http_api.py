@@ -17,6 +17,7 @@ from chatshop.pay_wiring import build_notification_verifier, build_pay_client
 from chatshop.services import Services
 from commerce.payments import receive_payment_notice
 from commerce.refunds import apply_refund_notice
+from intents.search import SearchTerms
 from miniprogram.api import MpApi, build_mp_router
 from miniprogram.config import MpApiConfig
 from miniprogram.login import exchange_code
@@ -29,12 +30,13 @@ from wechat.pay_notify import PaymentNotice, RefundNotice
 log = logging.getLogger(__name__)
 
 
-def add_http_apis(app: FastAPI, services: Services) -> Executor:
-    """Mount the routers; returns the executor of calls to WeChat, for the app to shut down."""
+def add_http_apis(app: FastAPI, services: Services, terms: SearchTerms) -> Executor:
+    """Mount the routers; returns the executor of calls to WeChat, for the app to shut down.
+    `terms` turns the words of a catalog search into search terms (the bot's own, shared)."""
     settings = services.settings
     wechat_calls = ThreadPoolExecutor(settings.mp_api.wechat_workers, thread_name_prefix="mp-wechat")
     pay = build_pay_client(settings)
-    app.include_router(build_mp_router(_mp_api(services, pay, wechat_calls)))
+    app.include_router(build_mp_router(_mp_api(services, pay, wechat_calls, terms)))
     app.include_router(build_admin_router(_admin_api(services, pay)))
     endpoints = _pay_endpoints(services, pay)
     if endpoints is None:
@@ -44,10 +46,11 @@ def add_http_apis(app: FastAPI, services: Services) -> Executor:
     return wechat_calls
 
 
-def _mp_api(services: Services, pay: WeChatPay | None, wechat_calls: Executor) -> MpApi:
+def _mp_api(services: Services, pay: WeChatPay | None, wechat_calls: Executor, terms: SearchTerms) -> MpApi:
     settings = services.settings
     return MpApi(
         factory=services.factory,
+        search_terms=terms.terms,
         exchange_code=partial(exchange_code, services.apis[Channel.MP].login.code_to_session),
         pay=pay,
         outbound=wechat_calls,

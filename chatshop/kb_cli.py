@@ -57,11 +57,13 @@ def _positive_days(value: str) -> float:
 
 
 def _import(settings: Settings, args: argparse.Namespace) -> int:
+    from chatshop.cards_wiring import image_library
     from intents.errors import KnowledgeBaseError
     from intents.kb_io import import_knowledge_base
 
     try:
-        kb = import_knowledge_base(args.file, settings.kb.path)
+        # A card naming an image that is not there would reach customers as text only: refused here.
+        kb = import_knowledge_base(args.file, settings.kb.path, check_image=image_library(settings).problem)
     except KnowledgeBaseError as exc:
         log.error("knowledge base not imported, nothing changed: %s", exc)
         print(f"chatshop: {exc}\nnothing was imported; {settings.kb.path} is unchanged", file=sys.stderr)

@@ -236,6 +236,22 @@ class SchedulerSettings(_Section):
     advance_interval_s: float = Field(3600.0, gt=0)
 
 
+class MediaSettings(_Section):
+    """Product and card images, and the thumbnails uploaded to WeChat for mini-program cards."""
+
+    images_dir: Path = Path("var/images")  # served at /images/ (the demo store's at /images/demo/)
+    fetch_timeout_s: float = Field(3.0, gt=0)  # an image named by URL must arrive within this
+    max_image_bytes: int = Field(65536, ge=1024, le=65536)  # WeChat takes thumbnails up to 64 KB
+    thumb_ttl_s: int = Field(259200, gt=0)  # WeChat forgets a temporary media id after 3 days
+    thumb_renew_before_s: int = Field(21600, ge=0)  # a thumbnail is uploaded again this long before that
+
+    @model_validator(mode="after")
+    def _renewed_before_expiry(self) -> MediaSettings:
+        if self.thumb_renew_before_s >= self.thumb_ttl_s:
+            raise ValueError("thumb_renew_before_s must be less than thumb_ttl_s")
+        return self
+
+
 class SandboxSettings(_Section):
     credentials_path: Path = Path("var/sandbox-credentials.json")
     # The sandbox's WeChat Pay platform key; generated under var/ when unset.
@@ -259,6 +275,7 @@ class Settings(_Section):
     admin: AdminSettings = AdminSettings()
     orders: OrdersSettings = OrdersSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    media: MediaSettings = MediaSettings()
     sandbox: SandboxSettings = SandboxSettings()
 
     @property
@@ -375,6 +392,7 @@ def _resolve_paths(settings: Settings, *, base: Path) -> Settings:
         update={
             "database": database.model_copy(update={"url": url}),
             "kb": settings.kb.model_copy(update={"path": resolve(settings.kb.path)}),
+            "media": settings.media.model_copy(update={"images_dir": resolve(settings.media.images_dir)}),
             "nlu": settings.nlu.model_copy(update={
                 key: resolve(getattr(settings.nlu, key)) for key in ("training_data", "size_chart", "catalog_fallback")
             }),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.clock import utcnow
@@ -215,7 +215,7 @@ def _validate_product(raw: Any, index: int, locate: Locator, errors: list[str]) 
         errors.append(f"{where}: description must be text")
     images = raw.get("images") or []
     if not isinstance(images, list) or not all(isinstance(u, str) and u.strip() for u in images):
-        errors.append(f"{where}: images must be a list of URLs")
+        errors.append(f"{where}: images must be a list of image URLs or /images/ paths")
         images = []
     skus_raw = raw.get("skus")
     if not isinstance(skus_raw, list) or not skus_raw:
@@ -384,19 +384,101 @@ def dump_catalog_csv(data: list[dict[str, Any]]) -> str:
 def list_products(
     session: Session, *, category: str | None = None, limit: int = 20, offset: int = 0
 ) -> list[Product]:
-    if not 1 <= limit <= 100 or offset < 0:
-        raise InvalidInput("limit must be 1-100 and offset not negative", field="limit" if offset >= 0 else "offset")
+    """Products on sale in catalog order; `category` is a category (女装) or a kind of product its
+    titles name (连衣裙: the dresses filed under 女装)."""
+    _check_page(limit, offset)
     query = select(Product).where(Product.active.is_(True))
     if category:
-        query = query.where(Product.category == category)
+        query = query.where(_in_category(category))
     return list(session.scalars(query.order_by(Product.position, Product.id).limit(limit).offset(offset)))
 
 
 def count_products(session: Session, *, category: str | None = None) -> int:
     query = select(func.count()).select_from(Product).where(Product.active.is_(True))
     if category:
-        query = query.where(Product.category == category)
+        query = query.where(_in_category(category))
     return int(session.scalar(query) or 0)
+
+
+def _check_page(limit: int, offset: int) -> None:
+    if not 1 <= limit <= 100 or offset < 0:
+        raise InvalidInput("limit must be 1-100 and offset not negative", field="limit" if offset >= 0 else "offset")
+
+
+def _in_category(category: str) -> ColumnElement[bool]:
+    return or_(Product.category == category, Product.title.ilike(_contains(category), escape="\\"))
+
+
+def _contains(word: str) -> str:
+    """A LIKE pattern matching `word` anywhere, its own % and _ taken literally."""
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@dataclass(frozen=True)
+class ProductMatches:
+    products: list[Product]  # the page asked for, best match first
+    total: int  # every product that matched
+
+
+def search_products(
+    session: Session, terms: Sequence[Sequence[str]], *, category: str | None = None, limit: int = 20, offset: int = 0
+) -> ProductMatches:
+    """Products on sale whose title or category holds the customer's words, best match first.
+
+    `terms` has one group per thing the customer said, each the word and the words that stand for
+    it (连衣裙, 裙子): the caller turns a customer's text into them (commerce knows no language).
+    A product ranks by how many groups it matches, then by how many of the customer's own words (each
+    group's first) its title holds, then by matches in its title (a category match counts less), then
+    by catalog order; a product that matches no group is not found. `category` narrows the search as
+    it narrows `list_products`.
+    """
+    _check_page(limit, offset)
+    groups = [folded for group in terms if (folded := _folded_group(group))]
+    if not groups:
+        return ProductMatches([], 0)
+    words = {word for group in groups for word in group}
+    matching = or_(*(
+        or_(Product.title.ilike(pattern, escape="\\"), Product.category.ilike(pattern, escape="\\"))
+        for pattern in map(_contains, sorted(words))
+    ))
+    query = select(Product).where(Product.active.is_(True), matching)
+    if category:
+        query = query.where(_in_category(category))
+    candidates = session.scalars(query)
+    ranked = sorted(((_relevance(product, groups), product) for product in candidates), key=_rank)
+    found = [product for score, product in ranked if score[0] > 0]
+    return ProductMatches(found[offset:offset + limit], len(found))
+
+
+def _folded_group(group: Sequence[str]) -> tuple[str, ...]:
+    # Folded the way ILIKE compares, so Python's ranking agrees with the database's choice.
+    return tuple(dict.fromkeys(word.strip().lower() for word in group if word.strip()))
+
+
+def _relevance(product: Product, groups: list[tuple[str, ...]]) -> tuple[int, int, int]:
+    """(groups matched, groups whose own word is in the title, groups matched in the title)."""
+    title, category = product.title.lower(), product.category.lower()
+    in_title = [group for group in groups if any(word in title for word in group)]
+    in_category = [group for group in groups if group not in in_title and any(word in category for word in group)]
+    own_word = sum(1 for group in in_title if group[0] in title)
+    return len(in_title) + len(in_category), own_word, len(in_title)
+
+
+def _rank(scored: tuple[tuple[int, int, int], Product]) -> tuple[int, int, int, int, str]:
+    (groups, own_word, in_title), product = scored
+    return -groups, -own_word, -in_title, product.position, product.id
+
+
+def catalog_outline(session: Session) -> dict[str, list[str]]:
+    """Each category on sale with the titles of its products, in catalog order."""
+    rows = session.execute(
+        select(Product.category, Product.title).where(Product.active.is_(True)).order_by(Product.position, Product.id)
+    )
+    outline: dict[str, list[str]] = {}
+    for category, title in rows:
+        outline.setdefault(category, []).append(title)
+    return outline
 
 
 def list_categories(session: Session) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -233,6 +233,14 @@ def list_orders(
     return list(session.scalars(query.limit(limit).offset(offset)))
 
 
+def recent_orders(session: Session, *, openids: Sequence[str], limit: int = 3) -> list[Order]:
+    """The newest orders of a customer known by several openids (one person across the store's apps)."""
+    if not openids:
+        return []
+    query = select(Order).where(Order.openid.in_(list(openids)))
+    return list(session.scalars(query.order_by(Order.created_at.desc(), Order.order_no.desc()).limit(limit)))
+
+
 def order_history(session: Session, *, order_no: str) -> list[OrderEvent]:
     return list(session.scalars(select(OrderEvent).where(OrderEvent.order_no == order_no).order_by(OrderEvent.id)))
 
@@ -300,6 +308,24 @@ def cancel_order(
     return order
 
 
+# Until it ships, an order's address can change; afterwards the carrier has it.
+ADDRESS_CHANGEABLE = frozenset({OrderStatus.PENDING_PAYMENT, OrderStatus.PAID})
+
+
+def change_address(
+    session: Session, *, order_no: str, openid: str | None = None, address: Any, actor: str = "customer",
+    now: datetime | None = None,
+) -> Order:
+    """Ship the order somewhere else; refused once it has shipped (or was cancelled or refunded)."""
+    checked = validate_address(address)
+    order = lock_order(session, order_no=order_no, openid=openid)
+    if order.state not in ADDRESS_CHANGEABLE:
+        raise IllegalTransition(order_no, order.status, "address changed")
+    order.address = checked
+    _audit(session, order, order.state, order.state, reason="address changed", actor=actor, now=now or utcnow())
+    return order
+
+
 def request_refund(
     session: Session, *, order_no: str, openid: str | None = None, reason: str, now: datetime | None = None
 ) -> Order:
@@ -362,8 +388,14 @@ def mark_delivered(
     session: Session, *, order_no: str, openid: str | None = None, actor: str = "customer",
     now: datetime | None = None,
 ) -> Order:
+    """The parcel arrived: the customer confirms receipt, or the scheduler assumes it after
+    `orders.auto_deliver_days`. Only a shipped order; a refunding one goes back through resume_order."""
     now = now or utcnow()
     order = lock_order(session, order_no=order_no, openid=openid)
+    # The table also allows refunding -> delivered, the way back after a refund dispute; receipt
+    # confirmed mid-dispute must not end it.
+    if order.state is not OrderStatus.SHIPPED:
+        raise IllegalTransition(order_no, order.status, OrderStatus.DELIVERED.value)
     transition(session, order, OrderStatus.DELIVERED, reason="delivered", actor=actor, now=now)
     order.delivered_at = now
     return order

@@ -26,6 +26,7 @@ __all__ = [
     "Candidate",
     "Card",
     "Faq",
+    "ImageCheck",
     "KnowledgeBase",
     "MatchResult",
     "Outcome",
@@ -46,18 +47,24 @@ PHRASING_SEPARATOR = "|"
 
 _ID_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 _FAQ_KEYS = frozenset({"id", "question", "similar", "answer", "card", "category", "enabled", "popular"})
-_CARD_KEYS = frozenset({"title", "pagepath", "thumb_media_id", "appid"})
+_CARD_KEYS = frozenset({"title", "pagepath", "image", "thumb_media_id", "appid"})
 _MAX_TEXT = 2000  # WeChat's customer-service text limit is 2048 bytes; longer answers fail to send
 
 
 @dataclass(frozen=True)
 class Card:
-    """A mini-program page card answer (WeChat's `miniprogrampage`); appid "" means the store's own."""
+    """A mini-program page card answer (WeChat's `miniprogrampage`); appid "" means the store's own.
+
+    `image` names the card's picture (an http(s) URL or a path the service serves, /images/...): the
+    bot uploads it to each WeChat account as the card's thumbnail. `thumb_media_id` is what older
+    files gave instead, a media id uploaded by hand, sent as it is.
+    """
 
     title: str
     pagepath: str
-    thumb_media_id: str
+    thumb_media_id: str = ""
     appid: str = ""
+    image: str = ""
 
 
 @dataclass(frozen=True)
@@ -148,15 +155,19 @@ class RawEntry:
 
 
 _Fail = Callable[[str], KnowledgeBaseError]
+# Why a card's image cannot be used (no such file, too large ...), or None: given by the caller, which
+# knows where images live; without one, images are not checked.
+ImageCheck = Callable[[str], str | None]
 
 
-def parse_faqs(source: str, entries: Sequence[RawEntry]) -> KnowledgeBase:
-    """Validate every entry (ids unique) and build the KB; the first problem raises
-    KnowledgeBaseError naming the file, the line or row, the entry and what is wrong."""
+def parse_faqs(source: str, entries: Sequence[RawEntry], *, check_image: ImageCheck | None = None) -> KnowledgeBase:
+    """Validate every entry (ids unique, card images usable when `check_image` is given) and build
+    the KB; the first problem raises KnowledgeBaseError naming the file, the line or row, the entry
+    and what is wrong."""
     faqs: list[Faq] = []
     first_seen: dict[str, str] = {}
     for index, entry in enumerate(entries):
-        faq = parse_faq(source, index, entry)
+        faq = parse_faq(source, index, entry, check_image=check_image)
         if faq.id in first_seen:
             problem = f"duplicate id, already used at {first_seen[faq.id]}"
             raise _entry_error(source, index, entry.where, faq.id, problem)
@@ -165,7 +176,7 @@ def parse_faqs(source: str, entries: Sequence[RawEntry]) -> KnowledgeBase:
     return KnowledgeBase(tuple(faqs))
 
 
-def parse_faq(source: str, index: int, entry: RawEntry) -> Faq:
+def parse_faq(source: str, index: int, entry: RawEntry, *, check_image: ImageCheck | None = None) -> Faq:
     raw = entry.value
     if not isinstance(raw, Mapping):
         raise _entry_error(source, index, entry.where, None, "entry must be a mapping with id/question/answer")
@@ -187,7 +198,7 @@ def parse_faq(source: str, index: int, entry: RawEntry) -> Faq:
         raise fail("'question' has no letters or digits to match on")
     if PHRASING_SEPARATOR in question:
         raise fail(f"'question' may not contain {PHRASING_SEPARATOR!r}")
-    card = _card(raw.get("card"), fail)
+    card = _card(raw.get("card"), fail, check_image)
     answer = _optional_text(raw, "answer", fail)
     if not answer and card is None:
         raise fail("missing or empty 'answer' (give an answer text or a card)")
@@ -243,18 +254,23 @@ def _similar_phrasings(entry: Mapping[str, Any], fail: _Fail) -> tuple[str, ...]
     return tuple(item.strip() for item in value)
 
 
-def _card(value: Any, fail: _Fail) -> Card | None:
+def _card(value: Any, fail: _Fail, check_image: ImageCheck | None) -> Card | None:
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        raise fail("'card' must be a mapping of title, pagepath, thumb_media_id (and appid)")
+        raise fail("'card' must be a mapping of title, pagepath, image (and appid)")
     unknown = sorted(str(key) for key in value if key not in _CARD_KEYS)
     if unknown:
         raise fail(f"unknown card key(s) {', '.join(unknown)}")
     parts = {key: _optional_text(value, key, lambda problem: fail(f"card: {problem}")) for key in _CARD_KEYS}
-    missing = [key for key in ("title", "pagepath", "thumb_media_id") if not parts[key]]
+    missing = [key for key in ("title", "pagepath") if not parts[key]]
     if missing:
         raise fail(f"card: missing or empty {', '.join(repr(key) for key in missing)}")
+    if not parts["image"] and not parts["thumb_media_id"]:
+        raise fail("card: missing or empty 'image' (the card's picture: an http(s) URL or an /images/ path)")
+    problem = check_image(parts["image"]) if check_image and parts["image"] else None
+    if problem:
+        raise fail(f"card: image {parts['image']} cannot be used: {problem}")
     return Card(**parts)
 
 
@@ -266,9 +282,9 @@ def _entry_error(source: str, index: int, where: str, faq_id: str | None, proble
 # --------------------------------------------------------------------------- the YAML file
 
 
-def load_knowledge_base(path: Path) -> KnowledgeBase:
+def load_knowledge_base(path: Path, *, check_image: ImageCheck | None = None) -> KnowledgeBase:
     """Load and validate a YAML knowledge base; raise KnowledgeBaseError naming what is wrong."""
-    return parse_faqs(str(path), yaml_entries(str(path), read_text(path)))
+    return parse_faqs(str(path), yaml_entries(str(path), read_text(path)), check_image=check_image)
 
 
 def read_text(path: Path) -> str:
@@ -320,8 +336,9 @@ def faq_to_mapping(faq: Faq) -> dict[str, Any]:
     if faq.answer:
         entry["answer"] = faq.answer
     if faq.card:
-        card = {"title": faq.card.title, "pagepath": faq.card.pagepath, "thumb_media_id": faq.card.thumb_media_id}
-        entry["card"] = card | ({"appid": faq.card.appid} if faq.card.appid else {})
+        card = {"title": faq.card.title, "pagepath": faq.card.pagepath, "image": faq.card.image,
+                "thumb_media_id": faq.card.thumb_media_id, "appid": faq.card.appid}
+        entry["card"] = {key: value for key, value in card.items() if value}
     if faq.category:
         entry["category"] = faq.category
     if not faq.enabled:

@@ -3,8 +3,10 @@
 CSV and XLSX hold one FAQ a row under a header row with these columns (any order; only `id`
 and `question` are required; extra columns are refused so a typo is not silently dropped):
 
-    id | question | similar | answer | card_title | card_pagepath | card_thumb_media_id |
-    card_appid | category | enabled | popular
+    id | question | similar | answer | card_title | card_pagepath | card_image | card_appid |
+    category | enabled | popular | card_thumb_media_id
+
+(`card_thumb_media_id` is read from older files, where a card named a media id instead of an image.)
 
 `similar` joins the phrasings with " | "; `enabled` and `popular` take true/false (also
 yes/no, 1/0, 是/否; empty means the default). Rows are numbered as a spreadsheet shows them
@@ -26,16 +28,26 @@ from pathlib import Path
 from typing import Any
 
 from intents.errors import KnowledgeBaseError
-from intents.kb import PHRASING_SEPARATOR, Faq, KnowledgeBase, RawEntry, dump_yaml, parse_faqs, read_text, yaml_entries
+from intents.kb import (
+    PHRASING_SEPARATOR,
+    Faq,
+    ImageCheck,
+    KnowledgeBase,
+    RawEntry,
+    dump_yaml,
+    parse_faqs,
+    read_text,
+    yaml_entries,
+)
 
 __all__ = ["COLUMNS", "FORMATS", "export_knowledge_base", "import_knowledge_base", "read_knowledge_base"]
 
 COLUMNS = (
-    "id", "question", "similar", "answer", "card_title", "card_pagepath", "card_thumb_media_id",
-    "card_appid", "category", "enabled", "popular",
+    "id", "question", "similar", "answer", "card_title", "card_pagepath", "card_image", "card_appid",
+    "category", "enabled", "popular", "card_thumb_media_id",
 )  # fmt: skip
 _REQUIRED_COLUMNS = ("id", "question")
-_CARD_COLUMNS = {"card_title": "title", "card_pagepath": "pagepath",
+_CARD_COLUMNS = {"card_title": "title", "card_pagepath": "pagepath", "card_image": "image",
                  "card_thumb_media_id": "thumb_media_id", "card_appid": "appid"}  # fmt: skip
 _TRUE = frozenset({"true", "yes", "y", "1", "是", "t"})
 _FALSE = frozenset({"false", "no", "n", "0", "否", "f"})
@@ -49,8 +61,9 @@ def _format(path: Path) -> str:
     return suffix
 
 
-def read_knowledge_base(path: Path) -> KnowledgeBase:
-    """Read and validate a KB file of any supported format (raises KnowledgeBaseError)."""
+def read_knowledge_base(path: Path, *, check_image: ImageCheck | None = None) -> KnowledgeBase:
+    """Read and validate a KB file of any supported format (raises KnowledgeBaseError); with
+    `check_image`, a card whose image cannot be used is refused too."""
     suffix = _format(path)
     if suffix in (".yaml", ".yml"):
         entries = yaml_entries(str(path), read_text(path))
@@ -58,16 +71,17 @@ def read_knowledge_base(path: Path) -> KnowledgeBase:
         entries = _table_entries(str(path), _csv_rows(path))
     else:
         entries = _table_entries(str(path), _xlsx_rows(path))
-    return parse_faqs(str(path), entries)
+    return parse_faqs(str(path), entries, check_image=check_image)
 
 
-def import_knowledge_base(source: Path, target: Path) -> KnowledgeBase:
-    """Validate ``source`` completely, then atomically replace ``target`` (YAML) with it.
+def import_knowledge_base(source: Path, target: Path, *, check_image: ImageCheck | None = None) -> KnowledgeBase:
+    """Validate ``source`` completely (card images with ``check_image``), then atomically replace
+    ``target`` (YAML) with it.
 
     A YAML source is copied as its text (as read and validated) rather than re-dumped, so its
     comments and layout survive — a KB file is edited by hand as much as it is imported.
     """
-    kb = read_knowledge_base(source)
+    kb = read_knowledge_base(source, check_image=check_image)
     text = read_text(source) if _format(source) in (".yaml", ".yml") else dump_yaml(kb)
     _write_atomically(target, text.encode("utf-8"))
     return kb
@@ -230,8 +244,8 @@ def _row(faq: Faq) -> list[Any]:
     card = faq.card
     return [
         faq.id, faq.question, f" {PHRASING_SEPARATOR} ".join(faq.similar), faq.answer,
-        card.title if card else "", card.pagepath if card else "", card.thumb_media_id if card else "",
-        card.appid if card else "", faq.category, faq.enabled, faq.popular,
+        card.title if card else "", card.pagepath if card else "", card.image if card else "",
+        card.appid if card else "", faq.category, faq.enabled, faq.popular, card.thumb_media_id if card else "",
     ]  # fmt: skip
 
 

@@ -9,7 +9,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from intents.errors import KnowledgeBaseError
-from intents.kb import DEFAULT_ANSWER_THRESHOLD, DEFAULT_SUGGEST_THRESHOLD, KnowledgeBase, load_knowledge_base
+from intents.kb import (
+    DEFAULT_ANSWER_THRESHOLD,
+    DEFAULT_SUGGEST_THRESHOLD,
+    ImageCheck,
+    KnowledgeBase,
+    load_knowledge_base,
+)
 from intents.matcher import FaqMatcher
 from intents.text import Tokeniser
 
@@ -28,7 +34,8 @@ class KnowledgeBaseSource:
     words) is built once and kept across reloads. With ``background`` (the default) a changed
     file is loaded and indexed on a thread of its own while messages keep being matched against
     the previous KB, so the customer whose message noticed the change does not wait seconds for
-    a large KB to be indexed. ``clock`` exists so tests can advance time.
+    a large KB to be indexed. ``clock`` exists so tests can advance time. With ``check_image`` an
+    edit whose card names an image that cannot be used is refused like any broken edit.
     """
 
     def __init__(
@@ -41,6 +48,7 @@ class KnowledgeBaseSource:
         tokeniser: Tokeniser | None = None,
         background: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        check_image: ImageCheck | None = None,
     ) -> None:
         self._path = path
         self._answer_threshold = answer_threshold
@@ -50,11 +58,12 @@ class KnowledgeBaseSource:
         self._tokeniser = tokeniser or Tokeniser(user_words=user_words)
         self._clock = clock
         self._background = background
+        self._check_image = check_image
         self._reloading = False  # a background reload is running
         self._lock = threading.Lock()
         # Stat before reading so an edit landing mid-load is still seen as a change later.
         self._signature = _file_signature(path)
-        kb = load_knowledge_base(path)
+        kb = load_knowledge_base(path, check_image=check_image)
         # KB and matcher are swapped together as one tuple so readers never see a mixed pair.
         self._current = (kb, self._build_matcher(kb))
         self._next_check = clock() + _CHECK_INTERVAL_SECONDS
@@ -112,7 +121,7 @@ class KnowledgeBaseSource:
             logger.error("knowledge base %s disappeared; keeping the last good one", self._path)
             return
         try:
-            kb = load_knowledge_base(self._path)
+            kb = load_knowledge_base(self._path, check_image=self._check_image)
         except KnowledgeBaseError as exc:
             logger.error("knowledge base not reloaded, keeping the last good one: %s", exc)
             return

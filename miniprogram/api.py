@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -26,9 +26,9 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.customers.logins import open_session, revoke_token
 from commerce.cart import add_to_cart, get_cart, remove_from_cart, set_cart_quantity
-from commerce.catalog import count_products, get_product, list_products
+from commerce.catalog import count_products, get_product, list_products, search_products
 from commerce.config import OrdersConfig
-from commerce.orders import get_order, list_orders, place_order, request_refund
+from commerce.orders import get_order, list_orders, mark_delivered, place_order, request_refund
 from commerce.payments import cancel_unpaid_order, prepay_order
 from commerce.states import OrderStatus
 from miniprogram.auth import bearer_token, customer_session
@@ -62,6 +62,21 @@ log = logging.getLogger(__name__)
 
 # A default, not an Annotated alias: annotations here are strings FastAPI resolves at module level.
 TOKEN = Depends(bearer_token)
+LOGIN_DESCRIPTION = (
+    "`code` is what `wx.login()` gave the mini-program; WeChat's `jscode2session` turns it into the "
+    "customer's openid, and each code works once. With the WeChat sandbox on there is no WeChat to issue "
+    "codes: the sandbox's `jscode2session` accepts any code of the form `sandbox:<openid>:<nonce>` "
+    "(openid: 1-64 letters, digits, `_` or `-`; nonce: anything without spaces, a new one for every "
+    "login), e.g. `sandbox:o_alice:1`, and logs that openid in."
+)
+PRODUCTS_DESCRIPTION = (
+    "Without `q`: the products on sale in catalog order. `category` keeps those filed under that category "
+    "(女装) or whose title names it (连衣裙 finds the dresses filed under 女装). With `q`: a search of the "
+    "customer's words in titles and categories, synonyms and broader words included (裙子 also finds 连衣裙 "
+    "and 半身裙; 有没有 and the like are left out), best match first; a product that matches none of the "
+    "words is not listed, and `category` narrows the search. `total` counts every product found. Images are "
+    "URLs, or paths on this service (`/images/...`) to be read against its base URL."
+)
 T = TypeVar("T")
 
 
@@ -74,6 +89,8 @@ class MpApi:
     pay: WeChatPay | None  # None: WeChat Pay is not configured, checkout answers 503
     # Blocking calls to WeChat (jscode2session) and WeChat Pay (prepay, close); its size bounds them.
     outbound: Executor
+    # A customer's words as catalog search terms (intents.search, shared with the bot's product search).
+    search_terms: Callable[[str], Sequence[Sequence[str]]]
     config: MpApiConfig = field(default_factory=MpApiConfig)
     orders: OrdersConfig = field(default_factory=OrdersConfig)
     clock: Callable[[], datetime] = field(default=utcnow)
@@ -109,7 +126,8 @@ def build_mp_router(api: MpApi) -> APIRouter:
 
 
 def _add_session_routes(router: APIRouter, api: MpApi) -> None:
-    @router.post("/login", response_model=LoginResponse, summary="Exchange a wx.login() code for a token")
+    @router.post("/login", response_model=LoginResponse, summary="Exchange a wx.login() code for a token",
+                 description=LOGIN_DESCRIPTION)
     async def login(body: LoginRequest) -> LoginResponse:
         try:
             wechat = await api.call_wechat(api.exchange_code, body.code)
@@ -140,16 +158,23 @@ def _record_login(api: MpApi, wechat: CodeSession) -> LoginResponse:
 
 
 def _add_catalog_routes(router: APIRouter, api: MpApi) -> None:
-    @router.get("/products", response_model=ProductPage, summary="Products on sale")
+    @router.get("/products", response_model=ProductPage, summary="Products on sale, or those a search finds",
+                description=PRODUCTS_DESCRIPTION)
     def products(
-        category: str | None = Query(None, max_length=40),
+        q: str | None = Query(None, max_length=100, description="words to search for (有没有裙子): best match first"),
+        category: str | None = Query(None, max_length=40, description="a category (女装) or a kind of product the "
+                                     "titles name (连衣裙)"),
         limit: int = Query(20, ge=1, le=100),
         offset: int = Query(0, ge=0),
     ) -> ProductPage:
         with api.factory() as session:
-            found = list_products(session, category=category, limit=limit, offset=offset)
-            return ProductPage(products=[product_view(p) for p in found], limit=limit, offset=offset,
-                               total=count_products(session, category=category))
+            if q and q.strip():
+                matches = search_products(session, api.search_terms(q), category=category, limit=limit, offset=offset)
+                found, total = matches.products, matches.total
+            else:
+                found = list_products(session, category=category, limit=limit, offset=offset)
+                total = count_products(session, category=category)
+            return ProductPage(products=[product_view(p) for p in found], limit=limit, offset=offset, total=total)
 
     @router.get("/products/{product_id}", response_model=ProductOut, summary="One product with its SKUs")
     def product(product_id: str) -> ProductOut:
@@ -236,6 +261,13 @@ def _add_order_routes(router: APIRouter, api: MpApi) -> None:
     def refund_request(order_no: str, body: RefundRequestIn, token: str = TOKEN) -> OrderOut:
         with api.customer(token) as (session, openid):
             return order_view(request_refund(session, order_no=order_no, openid=openid, reason=body.reason,
+                                             now=api.clock()))
+
+    @router.post("/orders/{order_no}/confirm-receipt", response_model=OrderOut,
+                 summary="Confirm that a shipped order has arrived (it becomes delivered)")
+    def confirm_receipt(order_no: str, token: str = TOKEN) -> OrderOut:
+        with api.customer(token) as (session, openid):
+            return order_view(mark_delivered(session, order_no=order_no, openid=openid, actor="customer",
                                              now=api.clock()))
 
 

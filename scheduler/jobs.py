@@ -7,14 +7,18 @@ instead of sleeping; the scheduler calls them with the real time."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.config import WindowRule
 from bot.conversation import Conversations
 from bot.messenger import Messenger
+from bot.models import WindowAction
+from bot.payments import open_payment_windows
 from commerce.orders import advance_due_orders
 from commerce.payments import expire_unpaid_orders, reconcile_pending
 from commerce.refunds import submit_pending_refunds
@@ -67,10 +71,15 @@ class CommerceJobs:
         ]
 
 
-def conversation_jobs(messenger: Messenger, conversations: Conversations, *, poll_s: float) -> list[Job]:
-    """The messenger's outbox sweep (retries, and messages a dead process never sent) and the pruning of
-    dedupe records; they run in every process that serves webhooks, whatever scheduler.enabled says."""
+def conversation_jobs(
+    messenger: Messenger, conversations: Conversations, *, factory: sessionmaker[Session],
+    windows: Mapping[WindowAction, WindowRule], poll_s: float,
+) -> list[Job]:
+    """The messenger's outbox sweep (retries, and messages a dead process never sent), the pruning of
+    dedupe records, and the reply windows payments open; they run in every process that serves
+    webhooks, whatever scheduler.enabled says."""
     return [
         Job("outbox_sweep", messenger.sweep, poll_s, report=False),
         Job("forget_old_deliveries", conversations.forget_old_deliveries, poll_s, report=False),
+        Job("payment_windows", partial(open_payment_windows, factory, rules=windows), poll_s, report=False),
     ]

@@ -3,7 +3,7 @@
 wechatpy hard-codes the token URL and gives some API groups (wxa, customservice) their own absolute
 base; `_RelocatedClient` rewrites all of them, so one setting points the whole client at WeChat or at
 the sandbox. As in wechatpy, the calls are grouped by API: `client.customer_service`, `client.media`,
-`client.tags`, `client.subscribe` and `client.login`, each a module of this package.
+`client.tags`, `client.subscribe`, `client.login` and `client.users`, each a module of this package.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from .login import LoginApi
 from .media import MediaApi
 from .subscribe import SubscribeApi
 from .tags import TagsApi
+from .users import UsersApi
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class WeChatClient:
         self.tags = TagsApi(self._client, self.call)
         self.subscribe = SubscribeApi(self._client, self.call)
         self.login = LoginApi(self._client, self.call)
+        self.users = UsersApi(self._client, self.call)
 
     def access_token(self) -> str:
         return self.call(lambda: str(self._client.access_token))

@@ -155,6 +155,11 @@ def window_rule(rules: SandboxRules, kind: str, action: Action) -> tuple[int, in
     return None
 
 
+def unionid_of(openid: str) -> str:
+    """The sandbox's person behind an openid: the same openid on either account is the same person."""
+    return "un_" + hashlib.sha1(openid.encode("utf-8")).hexdigest()[:25]
+
+
 class SandboxState:
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
@@ -505,7 +510,7 @@ class SandboxState:
             return {
                 "openid": openid,
                 "session_key": base64.b64encode(os.urandom(16)).decode("ascii"),
-                "unionid": "un_" + hashlib.sha1(openid.encode("utf-8")).hexdigest()[:25],
+                "unionid": unionid_of(openid),
             }
 
     # ----- menu -------------------------------------------------------------------------
@@ -524,4 +529,6 @@ class SandboxState:
             if not customer.following:
                 return ok(subscribe=0, openid=customer.openid)
             tags = self._acct(app_id).tags.tags_of(customer.openid)
-            return ok(subscribe=1, openid=customer.openid, tagid_list=tags, language="zh_CN")
+            # The account is bound to the store's open platform, so WeChat names the person's unionid.
+            return ok(subscribe=1, openid=customer.openid, tagid_list=tags, language="zh_CN",
+                      unionid=unionid_of(customer.openid))

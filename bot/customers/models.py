@@ -18,7 +18,7 @@ class MpSession(Base):
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     openid: Mapped[str] = mapped_column(String(64), index=True)
-    unionid: Mapped[str | None] = mapped_column(String(64))
+    unionid: Mapped[str | None] = mapped_column(String(64), index=True)
     # WeChat's key for this login (decrypting wx.getUserProfile data); it never leaves the server.
     session_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

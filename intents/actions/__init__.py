@@ -1,4 +1,5 @@
-"""Dialogue actions following rasa-sdk's contract, run in-process by the bot or by `chatshop actions serve`."""
+"""Dialogue actions about language alone, following rasa-sdk's contract, run in-process by the bot or by
+`chatshop actions serve`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime
 
 from rasa_sdk import Action
 
-from intents.actions.conversation import ActionHandleRequest, ActionRequestHuman, ActionSearchProduct, ActionSmallTalk
+from intents.actions.conversation import ActionRequestHuman, ActionSmallTalk
 from intents.actions.domain import DOMAIN, HEIGHT, WEIGHT
 from intents.actions.faq import ActionAnswerFaq, ActionAskRephrase, ActionClarify, ActionOfferHuman, FaqLookup
 from intents.actions.replies import ActionTexts
@@ -23,7 +24,8 @@ def build_actions(
     texts: ActionTexts | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> dict[str, Action]:
-    """Every action, by name: the same instances serve the bot and the Rasa action server."""
+    """Every language action, by name (the store's own join them in `bot.actions.build_store_actions`):
+    the same instances serve the bot and the Rasa action server."""
     texts = texts or ActionTexts()
     actions: list[Action] = [
         ActionAnswerFaq(faqs, texts),
@@ -32,8 +34,6 @@ def build_actions(
         ActionOfferHuman(texts),
         ActionRequestHuman(texts, clock),
         ActionSmallTalk(texts),
-        ActionHandleRequest(texts),
-        ActionSearchProduct(texts),
         ValidateSizeAdviceForm(texts),
         ActionAskSlot(HEIGHT, texts.ask_height),
         ActionAskSlot(WEIGHT, texts.ask_weight),

@@ -76,7 +76,7 @@ def utter_faq(dispatcher: CollectingDispatcher, faq: Faq) -> None:
         dispatcher.utter_message(text=faq.answer)
     if faq.card is not None:
         card = faq.card
-        utter_card(dispatcher, title=card.title, appid=card.appid, pagepath=card.pagepath,
+        utter_card(dispatcher, title=card.title, appid=card.appid, pagepath=card.pagepath, image=card.image,
                    thumb_media_id=card.thumb_media_id)
 
 

@@ -36,17 +36,12 @@ class ActionTexts:
     ask_weight: str = "请问您的体重是多少？（例如 50kg 或 100斤）"
     bad_height: str = "身高好像不太对哦，请告诉我 100–230 厘米之间的身高，例如 165cm。"
     bad_weight: str = "体重好像不太对哦，请告诉我 25–200 公斤之间的体重，例如 50kg 或 100斤。"
+    # A figure no adult shopper has: put back to the customer before any size is given.
+    confirm_weight_unit: str = "您说的体重是 {said}，是{proposed}吗？"
+    confirm_measure: str = "您说的{measure}是 {said}，对吗？对的话请回复「是」，不对请直接告诉我正确的{measure}。"
     recommend: str = "身高 {height}cm、体重 {weight}kg，推荐您选 {size} 码。{note}"
     recommend_between: str = "（如果喜欢宽松一点，可以选大一码）"
     recommend_outside: str = "您的身材在尺码表之外，建议回复「人工」让客服帮您确认。"
-    ask_order_no: str = "请发一下您的订单号（在「我的订单」里可以看到，20 位数字），我帮您处理。"
-    request_received: dict[str, str] = field(default_factory=lambda: {
-        "order_status": "收到，正在为您查询订单 {order_no} 的状态，查到后马上回复您。",
-        "track_package": "收到，正在为您查询订单 {order_no} 的物流，查到后马上回复您。",
-        "return_request": "收到，订单 {order_no} 的退换申请已记下，客服会尽快联系您办理。",
-        "cancel_order": "收到，正在为您取消订单 {order_no}，处理好后会通知您。",
-        "change_address": "收到，订单 {order_no} 需要修改收货信息，请把新的收件人、电话和地址发给我。",
-    })
     product_found: str = "您在找「{product}」{detail}对吗？可以在小程序商城搜索「{product}」查看详情和库存哦～"
     product_unknown: str = "想找什么商品呢？告诉我商品名称、颜色或尺码，我帮您看看～"
 
@@ -65,6 +60,10 @@ def utter_menu(dispatcher: CollectingDispatcher, head: str, items: Sequence[tupl
     dispatcher.utter_message(json_message={"msgmenu": menu})
 
 
-def utter_card(dispatcher: CollectingDispatcher, *, title: str, appid: str, pagepath: str, thumb_media_id: str) -> None:
-    card = {"title": title, "appid": appid, "pagepath": pagepath, "thumb_media_id": thumb_media_id}
+def utter_card(dispatcher: CollectingDispatcher, *, title: str, appid: str, pagepath: str, image: str = "",
+               thumb_media_id: str = "") -> None:
+    """A mini-program card naming its image (a URL or an /images/ path) rather than a media id, which
+    belongs to one WeChat account: whoever sends it uploads the thumbnail (the bot does, per account)
+    and fills in the store's appid when it is empty."""
+    card = {"title": title, "appid": appid, "pagepath": pagepath, "image": image, "thumb_media_id": thumb_media_id}
     dispatcher.utter_message(json_message={"miniprogrampage": card})

@@ -117,9 +117,21 @@ def test_a_customer_chats_with_the_bot_on_the_sandbox_page(page: Page, server: L
         page.click("#send")
         expect(from_me.last).to_have_text(UNKNOWN_QUESTION)
         bot_says(bot.fallback, "被动回复")
+
+        # 4. The platform event "payment succeeded" only opens the 48-hour window: no order is paid
+        window_button = page.locator("#paywindow")
+        expect(window_button).to_have_text("模拟支付成功事件（打开 48 小时窗口）")
+        window_button.click()
+        expect(page.locator("#status")).to_have_text(
+            "已记录一次支付成功：48 小时内客服消息不限条数（未付任何订单，未发支付通知）")
+        with server.client() as http:
+            customer = http.get("/sandbox/control/customer", params={
+                "account": server.account("oa").app_id, "openid": page.input_value("#openid")}).json()
+        assert customer["window"]["action"] == "payment" and customer["window"]["open"]
+        expect(page.locator("#payorders")).to_have_text("暂无订单")
         page.screenshot(path=tmp_path / "sandbox-oa.png")
 
-        # 4. On the mini-program, entering the session brings the welcome through the API, not passively
+        # 5. On the mini-program, entering the session brings the welcome through the API, not passively
         page.select_option("#account", value=server.account("mp").app_id)
         expect(page.locator("#title")).to_have_text("小程序客服")
         expect(chat).to_contain_text("点击右侧「进入客服会话」开始对话")

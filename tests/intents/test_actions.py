@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from rasa_sdk import Action, Tracker
-from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk import Action
 
-from intents.actions import DOMAIN, FaqLookup, SizeChart, build_actions
-from intents.actions.domain import HANDOFF_MENU_ID, initial_slots
+from intents.actions import FaqLookup, SizeChart, build_actions
+from intents.actions.domain import HANDOFF_MENU_ID
 from intents.actions.size import SizeChartError
 from intents.kb_source import KnowledgeBaseSource
 from tests.support import DEMO_KB
+from tests.support.rasa import entity, run, tracker
 
 ROOT = Path(__file__).parents[2]
 DEMO_SIZE_CHART = ROOT / "chatshop" / "demo" / "size_chart.yaml"
@@ -28,26 +26,6 @@ NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 def actions() -> dict[str, Action]:
     faqs = FaqLookup(KnowledgeBaseSource(DEMO_KB))
     return build_actions(faqs=faqs, size_chart=SizeChart.load(DEMO_SIZE_CHART), clock=lambda: NOW)
-
-
-def tracker(text: str, intent: str = "faq", entities: list[dict[str, Any]] | None = None,
-            slots: dict[str, Any] | None = None, events: list[dict[str, Any]] | None = None) -> Tracker:
-    latest = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": entities or [],
-              "intent_ranking": [{"name": intent, "confidence": 0.9}]}
-    return Tracker.from_dict({
-        "sender_id": "oa:o_customer", "slots": {**initial_slots(), **(slots or {})}, "latest_message": latest,
-        "events": events or [{"event": "user", "text": text, "parse_data": latest}], "active_loop": {},
-    })
-
-
-def run(action: Action, given: Tracker) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    dispatcher = CollectingDispatcher()
-    events = asyncio.run(action.run(dispatcher, given, DOMAIN))
-    return events, dispatcher.messages
-
-
-def entity(kind: str, value: Any) -> dict[str, Any]:
-    return {"entity": kind, "value": value, "start": 0, "end": 1}
 
 
 def test_answer_faq_answers_what_the_message_asks(actions: dict[str, Action]) -> None:
@@ -88,26 +66,6 @@ def test_request_human_marks_the_conversation(actions: dict[str, Action], intent
 def test_small_talk_answers_the_intent(actions: dict[str, Action]) -> None:
     _, said = run(actions["action_small_talk"], tracker("谢谢", intent="thanks"))
     assert "不客气" in said[0]["text"]
-
-
-def test_an_order_request_asks_for_the_number_then_takes_it(actions: dict[str, Action]) -> None:
-    events, said = run(actions["action_handle_request"], tracker("我的快递到哪了", intent="track_package"))
-    assert "订单号" in said[0]["text"]
-    assert events == [{"event": "slot", "timestamp": None, "name": "pending_request", "value": "track_package"}]
-    # the number alone, next turn: the remembered request is served
-    number = "20261120113000000999"
-    events, said = run(actions["action_handle_request"], tracker(number, intent="nlu_fallback",
-                       entities=[entity("order_no", number)], slots={"pending_request": "track_package"}))
-    assert number in said[0]["text"] and "物流" in said[0]["text"]
-    assert {e["name"]: e["value"] for e in events} == {"order_no": number, "pending_request": None}
-
-
-def test_product_search_echoes_what_was_understood(actions: dict[str, Action]) -> None:
-    given = tracker("有没有红色M码的法式碎花连衣裙", intent="product_search", entities=[
-        entity("colour", "红色"), entity("size", "M"), entity("product", "法式碎花连衣裙")])
-    events, said = run(actions["action_search_product"], given)
-    assert "法式碎花连衣裙" in said[0]["text"] and "红色" in said[0]["text"] and "M码" in said[0]["text"]
-    assert {e["name"]: e["value"] for e in events} == {"product": "法式碎花连衣裙", "colour": "红色", "size": "M"}
 
 
 def test_size_form_validation_extracts_and_validates(actions: dict[str, Action]) -> None:

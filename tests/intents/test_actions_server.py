@@ -99,6 +99,15 @@ def test_request_human_returns_the_handoff_slots(action_server: str) -> None:
     assert events[1]["value"] == "asked"
 
 
+def test_the_stores_order_action_is_served_on_the_stores_database(action_server: str) -> None:
+    # The action server migrates its database and runs the store's actions (orders) beside the language ones
+    body = httpx.post(action_server + "/webhook",
+                      json=action_call("action_handle_request", "我的快递到哪了", "track_package")).json()
+    assert "订单号" in body["responses"][0]["text"]
+    events = [(e["event"], e["name"], e["value"]) for e in body["events"]]
+    assert events == [("slot", "pending_request", "track_package")]
+
+
 def test_size_form_validation_over_the_webhook(action_server: str) -> None:
     entities = [{"entity": "height", "value": 165, "start": 0, "end": 5},
                 {"entity": "weight", "value": 50, "start": 6, "end": 10}]

@@ -11,6 +11,7 @@ EXPECTED = {
     ("/mp/cart/items/{sku_id}", "delete"), ("/mp/checkout", "post"),
     ("/mp/orders", "get"), ("/mp/orders/{order_no}", "get"), ("/mp/orders/{order_no}/cancel", "post"),
     ("/mp/orders/{order_no}/refund-request", "post"), ("/mp/orders/{order_no}/pay", "post"),
+    ("/mp/orders/{order_no}/confirm-receipt", "post"),
     ("/pay/notify", "post"), ("/pay/refund-notify", "post"),
     ("/admin/orders", "get"), ("/admin/orders/{order_no}", "get"), ("/admin/orders/{order_no}/ship", "post"),
     ("/admin/orders/{order_no}/refund", "post"), ("/admin/skus/{sku_id}/stock", "put"),
@@ -29,3 +30,14 @@ def test_the_spec_lists_every_route_with_its_error_body(shop: LiveServer) -> Non
     assert checkout["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
     assert checkout["security"] == [{"HTTPBearer": []}]
     assert "CheckoutIn" in spec["components"]["schemas"] and "Address" in spec["components"]["schemas"]
+
+
+def test_the_login_route_documents_the_sandboxs_login_codes(shop: LiveServer) -> None:
+    # The sandbox's jscode2session accepts only codes of this form; the spec is where a developer looks
+    with shop.client() as http:
+        login = http.get("/openapi.json").json()["paths"]["/mp/login"]["post"]
+    assert "sandbox:<openid>:<nonce>" in login["description"]
+    # and a code of that form does log that openid in
+    with shop.client() as http:
+        answer = http.post("/mp/login", json={"code": "sandbox:o_openapi_doc:n1"})
+    assert answer.status_code == 200 and answer.json()["openid"] == "o_openapi_doc"

@@ -24,6 +24,10 @@ class SandboxCustomer:
     def taps(self, item_id: str, content: str) -> dict[str, Any]:
         return self._send({"type": "text", "content": content, "bizmsgmenuid": item_id})
 
+    def shares_page(self, title: str, pagepath: str, **extra: Any) -> dict[str, Any]:
+        """A mini-program page sent into customer service (mini-program customers only)."""
+        return self._send({"type": "miniprogrampage", "title": title, "pagepath": pagepath, **extra})
+
     def event(self, event: str, **extra: Any) -> dict[str, Any]:
         return self._send({"type": "event", "event": event, **extra})
 

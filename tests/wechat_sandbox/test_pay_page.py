@@ -1,4 +1,5 @@
-"""The sandbox page's WeChat Pay panel: the customer's orders, and paying one with the 支付 button.
+"""The sandbox page's WeChat Pay panel: the customer's orders, and paying one with its
+「付款（发送微信支付通知）」 button.
 
 The listing itself is checked over HTTP; the button in headless Chromium (skipped locally without
 Playwright and Debian's Chromium, like tests/browser).
@@ -52,8 +53,8 @@ def test_the_customer_pays_an_order_from_the_sandbox_page(page: Page, server: Li
     page.dispatch_event("#openid", "change")
     row = page.locator("#payorders .payorder", has_text=out_trade_no)
     expect(row).to_contain_text("¥128.00")
-    # when the customer presses 支付
-    row.get_by_role("button", name="支付").click()
+    # when the customer presses the pay button
+    row.get_by_role("button", name="付款（发送微信支付通知）", exact=True).click()
     # then the page says so, the order is paid at WeChat Pay, and the button is gone
     expect(page.locator("#status")).to_contain_text(f"已支付 {out_trade_no}")
     expect(row).to_contain_text("支付成功")
