@@ -312,7 +312,9 @@ class Dialogue:
         # policy, which the KB answers when it can.
         text = turn.inbound.content
         about_mine = bool(_ABOUT_MINE.search(text)) and not _HOW_TO.search(text)
-        return about_mine or self._faqs.match(text).outcome is not Outcome.ANSWER
+        if about_mine or _ORDER_COMMAND.match(text):
+            return True
+        return self._faqs.match(text).outcome is not Outcome.ANSWER
 
     def _ask_knowledge_base(self, turn: Turn) -> None:
         result = self._faqs.match(turn.inbound.content)
@@ -399,6 +401,12 @@ class Dialogue:
 
 # How a customer asks about a policy rather than for something to be done to their order.
 _HOW_TO = re.compile(r"怎么|怎样|如何|能不能|能否|可不可以|可以|规则|流程|多久|几天")
+# A bare command about an order ("取消订单", "改地址"): something to be done, though the KB explains it too.
+# (A cancel is confirmed before it is done and an address is asked for; a return is filed at once, so
+# "退货" alone stays a policy question.)
+_ORDER_COMMAND = re.compile(
+    r"^(帮我|请|我要)?(取消(这个|这笔)?订单|取消这单|(修|更)?改(收货)?地址|换(收货)?地址)[吧了啊呀。!！]*$"
+)
 # A customer speaking of their own order or parcel.
 _ABOUT_MINE = re.compile(r"我的|我要|我想|帮我|给我|我买|我下|我拍|我刚|我昨|我前|我那")
 

@@ -59,6 +59,9 @@ INSERT_OUTBOX = insert(ConversationMessage)  # built once; run with parameters (
 # The partial outbox index's own predicate, spelled the same so SQLite's planner uses the index.
 OUTBOX_ROWS = text(OUTBOX_PREDICATE)
 
+# WeChat's answer to a media id it does not know (expired, or never uploaded to this account).
+INVALID_MEDIA_ERRCODE = 40007
+
 # What deliver_one answers for a message still in its customer's line: a retry is due later, it waits
 # for an earlier message, or another process is sending it.
 STILL_IN_LINE = frozenset({Delivery.PENDING, Delivery.SENDING})
@@ -80,11 +83,14 @@ class Messenger:
         apis: Mapping[Channel, WeChatClient],
         config: MessengerConfig,
         clock: Callable[[], datetime] = utcnow,
+        media_rejected: Callable[[str, str], None] | None = None,
     ) -> None:
+        """`media_rejected(app_id, media_id)` hears of a card whose thumbnail WeChat no longer knows."""
         self._factory = factory
         self._apis = apis
         self._config = config
         self._clock = clock
+        self._media_rejected = media_rejected
 
     # -- recording -------------------------------------------------------------------------
 
@@ -179,11 +185,20 @@ class Messenger:
         if claim is None:
             with transaction(self._factory) as session:
                 return Delivery(session.get_one(ConversationMessage, message_id).delivery)
+        client = self._apis[claim.channel]
         try:
-            self._apis[claim.channel].customer_service.send(dict(claim.payload))
+            client.customer_service.send(dict(claim.payload))
         except WeChatApiError as exc:
+            if exc.errcode == INVALID_MEDIA_ERRCODE:
+                self._forget_media(client.app_id, claim.payload)
             return self._record_failure(claim, exc.errcode, exc.errmsg)
         return self._record_sent(claim)
+
+    def _forget_media(self, app_id: str, payload: Mapping[str, object]) -> None:
+        card = payload.get("miniprogrampage")
+        media_id = card.get("thumb_media_id") if isinstance(card, dict) else None
+        if self._media_rejected is not None and isinstance(media_id, str):
+            self._media_rejected(app_id, media_id)
 
     def _claim(self, message_id: int) -> Claim | None:
         """Take the row for sending and spend the window, committed before WeChat is called."""

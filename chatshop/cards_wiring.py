@@ -30,11 +30,13 @@ def image_library(settings: Settings) -> ImageLibrary:
                         timeout_s=media.fetch_timeout_s, max_bytes=media.max_image_bytes)
 
 
-def card_resolver(settings: Settings, factory: sessionmaker[Session], clients: Mapping[Channel, WeChatClient],
-                  images: ImageLibrary) -> CardResolver:
+def card_thumbnails(settings: Settings, factory: sessionmaker[Session], images: ImageLibrary) -> Thumbnails:
     media = settings.media
-    thumbnails = Thumbnails(factory, images, ttl=timedelta(seconds=media.thumb_ttl_s),
-                            renew_before=timedelta(seconds=media.thumb_renew_before_s))
+    return Thumbnails(factory, images, ttl=timedelta(seconds=media.thumb_ttl_s),
+                      renew_before=timedelta(seconds=media.thumb_renew_before_s))
+
+
+def card_resolver(settings: Settings, thumbnails: Thumbnails, clients: Mapping[Channel, WeChatClient]) -> CardResolver:
     return CardResolver(thumbnails, clients, settings.miniprogram.app_id)
 
 

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.cards.thumbnails import Thumbnails
 from bot.config import MessengerConfig, lease_for_budget
 from bot.conversation import Conversations
 from bot.messenger import Messenger
 from bot.models import Channel
 from chatshop.accounts import token_store, wechat_clients, window_rules
+from chatshop.cards_wiring import card_thumbnails, image_library
 from chatshop.settings import Settings
 from storage.db import make_session_factory, open_engine
 from storage.group_commit import GroupCommitWriter
@@ -32,6 +34,7 @@ class Services:
     executor: ThreadPoolExecutor
     writer: GroupCommitWriter
     apis: dict[Channel, WeChatClient]  # one client per account, sharing the access-token store
+    thumbnails: Thumbnails  # card thumbnails uploaded as WeChat media, per account
 
 
 def build_services(settings: Settings) -> Services:
@@ -39,7 +42,8 @@ def build_services(settings: Settings) -> Services:
     factory = make_session_factory(engine)
     messenger_config = messenger_config_of(settings)
     apis = wechat_clients(settings, token_store(settings, factory))
-    messenger = Messenger(factory=factory, apis=apis, config=messenger_config)
+    thumbnails = card_thumbnails(settings, factory, image_library(settings))
+    messenger = Messenger(factory=factory, apis=apis, config=messenger_config, media_rejected=thumbnails.forget)
     writer = GroupCommitWriter(engine)
     conversations = Conversations(
         writer=writer, factory=factory, messenger=messenger, windows=messenger_config.windows,
@@ -47,7 +51,7 @@ def build_services(settings: Settings) -> Services:
     )
     # The bot runs here, never on the event loop. Few threads: more only fight over the GIL.
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chatshop")
-    return Services(settings, engine, factory, messenger, conversations, executor, writer, apis)
+    return Services(settings, engine, factory, messenger, conversations, executor, writer, apis, thumbnails)
 
 
 def messenger_config_of(settings: Settings) -> MessengerConfig:

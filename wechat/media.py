@@ -5,7 +5,6 @@ A media id lasts three days on WeChat; the caller keeps it with its expiry and u
 
 from __future__ import annotations
 
-import io
 from enum import StrEnum
 from typing import Any
 
@@ -22,7 +21,8 @@ class MediaType(StrEnum):
 class MediaApi(ApiGroup):
     def upload(self, media_type: MediaType, filename: str, data: bytes) -> str:
         """Upload one file; its media_id."""
-        upload = io.BytesIO(data)
-        upload.name = filename  # requests names the multipart file after it
+        # Bytes, not a file object: wechatpy resends the request after refreshing an expired token, and
+        # a file object would be read to its end by then (WeChat answers 41005, media data missing).
+        upload = (filename, data)
         answer: dict[str, Any] = self._call(lambda: self._client.media.upload(str(media_type), upload))
         return str(answer.get("thumb_media_id") or answer["media_id"])

@@ -68,6 +68,18 @@ class Thumbnails:
         log.info("uploaded the thumbnail of %s to %s", image, client.app_id)
         return media_id
 
+    def forget(self, app_id: str, media_id: str) -> None:
+        """WeChat no longer knows this id (40007 on a card): the next card uploads the image again."""
+        with transaction(self._factory) as session:
+            session.execute(delete(CardThumbnail).where(CardThumbnail.app_id == app_id,
+                                                        CardThumbnail.media_id == media_id))
+        log.warning("WeChat refused the thumbnail %s of %s; it will be uploaded again", media_id, app_id)
+
+    def forget_all(self) -> None:
+        """Every kept id is void: the WeChat that holds them started afresh (the sandbox of a new process)."""
+        with transaction(self._factory) as session:
+            session.execute(delete(CardThumbnail))
+
     def _kept(self, app_id: str, key: str, now: datetime) -> str | None:
         with self._factory() as session:
             row = session.get(CardThumbnail, (app_id, key))

@@ -259,3 +259,10 @@ def test_the_pay_page_and_cancel_api_still_answer_after_a_chat_cancel(shop: Live
     with httpx.Client(base_url=shop.base_url, timeout=20) as http:
         again = http.post(f"/mp/orders/{order_no}/cancel", headers={"Authorization": f"Bearer {buyer.token}"})
     assert again.status_code == 409 and again.json()["error"]["code"] == "ILLEGAL_TRANSITION"
+
+
+def test_a_bare_cancel_command_acts_on_the_customers_order_not_the_policy(shop: LiveServer) -> None:
+    # "取消订单" alone is also a KB question; from a customer with an order it is a request about it
+    order_no = placed_order(Buyer(shop, "o_chat_bare_cancel"), ("lipstick-velvet-999", 1))["order_no"]
+    question = menu_answer(follower(shop, "o_chat_bare_cancel"), "取消订单")
+    assert order_no in question["head_content"]

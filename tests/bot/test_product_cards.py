@@ -199,3 +199,40 @@ def test_a_product_card_a_customer_sends_is_kept_whole_and_answered_with_prices_
     assert body["pagepath"] == "pages/product/index?id=dress-floral&src=card"
     assert body["appid"] == demo_shop.settings.miniprogram.app_id
     assert body["thumb_url"] == "https://mmbiz.qpic.cn/sandbox/dress/0" and body["thumb_media_id"]
+
+
+def test_a_thumbnail_wechat_forgot_is_uploaded_again_for_the_next_card(demo_shop: LiveServer) -> None:
+    # Given cards delivered with thumbnails the service keeps for three days
+    customer = SandboxCustomer(demo_shop, "o_forgotten_media")
+    customer.says("有没有连衣裙")
+    first = wait_for_cards(customer, 3)
+    # When WeChat no longer knows those media ids (the sandbox starts afresh, as after a restart)
+    with demo_shop.client() as http:
+        assert http.post("/sandbox/control/reset").status_code == 200
+    customer = SandboxCustomer(demo_shop, "o_forgotten_media")
+    customer.says("有没有连衣裙")
+    refused = wait_for_cards(customer, 3)
+    # Then the cards carrying them are refused with 40007, and the ids are dropped
+    assert [call["errcode"] for call in refused] == [40007, 40007, 40007]
+    assert {c["body"]["miniprogrampage"]["thumb_media_id"] for c in refused} == {
+        c["body"]["miniprogrampage"]["thumb_media_id"] for c in first}
+    # So the next search uploads the images again and WeChat takes the cards
+    customer.says("有没有连衣裙")
+    again = wait_for_cards(customer, 6)[3:]
+    assert [call["errcode"] for call in again] == [0, 0, 0]
+    assert set(thumbs_uploaded(customer)) == {c["body"]["miniprogrampage"]["thumb_media_id"] for c in again}
+
+
+def test_a_new_process_with_the_sandbox_forgets_the_thumbnails_kept_for_the_old_one(
+    server_factory: Callable[..., LiveServer],
+) -> None:
+    first = with_demo_catalog(server_factory())
+    customer = SandboxCustomer(first, "o_restart_media")
+    customer.says("有没有连衣裙")
+    assert [call["errcode"] for call in wait_for_cards(customer, 3)] == [0, 0, 0]
+    first.stop()
+    # the same database, a new process and so a new sandbox: the cards still arrive
+    second = server_factory()
+    customer = SandboxCustomer(second, "o_restart_media")
+    customer.says("有没有连衣裙")
+    assert [call["errcode"] for call in wait_for_cards(customer, 3)] == [0, 0, 0]

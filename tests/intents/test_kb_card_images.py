@@ -20,17 +20,6 @@ from tests.support import DEMO_KB, fixture_path
 MISSING = DEMO_IMAGES / "no-such-picture.jpg"
 
 
-@pytest.fixture
-def kb_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """kb.path of the `chatshop` command: a copy of the demo KB in a temporary directory."""
-    path = tmp_path / "var" / "kb.yaml"
-    path.parent.mkdir()
-    shutil.copyfile(DEMO_KB, path)
-    monkeypatch.setenv("CHATSHOP__KB__PATH", str(path))
-    monkeypatch.setenv("CHATSHOP__LOGGING__LEVEL", "WARNING")
-    return path
-
-
 @pytest.mark.parametrize(("name", "where"), [("card_image_missing.yaml", "line 5"),
                                              ("card_image_missing.csv", "row 3")])
 def test_an_import_refuses_a_card_whose_image_is_missing(name: str, where: str, kb_path: Path,

@@ -95,3 +95,18 @@ def test_an_official_account_subscribe_message_goes_to_bizsend(server: LiveServe
         client_for(server).subscribe.send(payload, mini_program=False)
     assert refused.value.errcode == 43101  # no consent given
     assert SandboxCustomer(server, "o_biz0").calls("cgi-bin/message/subscribe/bizsend")
+
+
+def test_an_upload_after_the_access_token_expired_still_carries_the_file(server: LiveServer) -> None:
+    # Given a client holding a token WeChat has since expired
+    oa = client_for(server)
+    oa.access_token()
+    SandboxCustomer(server, "o_media_token").expire_tokens()
+    # When it uploads, WeChat answers 42001, the client takes a new token and sends the upload again
+    media_id = oa.media.upload(MediaType.THUMB, "again.jpg", PNG)
+    # Then the second request carried the file too (a spent stream would be 41005, media data missing)
+    uploads = SandboxCustomer(server, "o_media_token").calls("cgi-bin/media/upload", any_account=True)
+    assert [call["errcode"] for call in uploads][-2:] == [42001, 0]  # 42001: the token expired
+    with httpx.Client(base_url=server.base_url + "/sandbox/api/", timeout=20) as http:
+        stored = http.get("cgi-bin/media/get", params={"access_token": oa.access_token(), "media_id": media_id})
+    assert stored.content == PNG
