@@ -402,8 +402,12 @@ def mark_delivered(
 
 
 def complete_order(session: Session, *, order_no: str, actor: str = "scheduler", now: datetime | None = None) -> Order:
+    """A delivered order closes after `orders.auto_complete_days`. Only a delivered one: the table also
+    allows refunding -> completed, the way back after a dispute, which a due-date job must not take."""
     now = now or utcnow()
     order = lock_order(session, order_no=order_no)
+    if order.state is not OrderStatus.DELIVERED:
+        raise IllegalTransition(order_no, order.status, OrderStatus.COMPLETED.value)
     transition(session, order, OrderStatus.COMPLETED, reason="completed", actor=actor, now=now)
     order.completed_at = now
     return order

@@ -16,8 +16,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 log = logging.getLogger(__name__)
-# APScheduler says "Running job ..." at INFO on every run; the outbox sweep runs every second.
-logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+# APScheduler says "Running job ..." at INFO on every run (the outbox sweep runs every second) and "Added
+# job ..." for each job at start; the runner logs its own one line instead.
+logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)

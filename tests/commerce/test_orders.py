@@ -15,6 +15,7 @@ from commerce.models import Order
 from commerce.orders import (
     advance_due_orders,
     cancel_order,
+    complete_order,
     decline_refund,
     get_order,
     insert_order,
@@ -165,6 +166,20 @@ def test_a_refund_request_and_the_customer_confirming_delivery(store: sessionmak
         order = get_order(session, order_no=order_no)
         assert (order.status, order.resume_status, order.refund_reason) == ("refunding", "paid", "尺码不合适")
     assert event_kinds(store, order_no)[-1] == "refund_requested"
+
+
+def test_only_a_delivered_order_is_completed_a_refunding_one_waits_for_staff(store: sessionmaker[Session]) -> None:
+    # given a delivered order whose customer then asked for a refund
+    order_no = _paid(store, "o_complete_dispute")
+    with transaction(store) as session:
+        ship_order(session, order_no=order_no, carrier="顺丰速运", tracking_no="SF1234567890", now=NOW)
+        mark_delivered(session, order_no=order_no, now=NOW)
+        request_refund(session, order_no=order_no, reason="质量问题", now=NOW)
+    # when completing it is tried (the ageing job picked it before the request came)
+    with pytest.raises(IllegalTransition), transaction(store) as session:
+        complete_order(session, order_no=order_no, now=NOW)
+    # then the dispute stands: refunding, nothing audited beyond the request
+    assert [t for _, t in transitions(store, order_no)][-1] == "refunding"
 
 
 # ----- the auto-deliver and auto-complete clocks stand still while an order is refunding ----------
