@@ -21,6 +21,7 @@ the customer's tracker, as Rasa's core would:
 A mini-program page the customer sends (mini-program service) is answered about its product: prices
 and what is in stock. Cards the actions compose are made sendable (the store's appid, a thumbnail
 uploaded to the channel's account) before they are returned, so before they reach the outbox.
+After each turn the tag rules see what it understood and did (`TagTriggers.on_turn`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from bot.actions.orders import CONFIRM_ITEM_PREFIX, ORDER_ITEM_PREFIX
 from bot.actions.products import SEARCH_ITEM_PREFIX, shared_product_id
 from bot.cards.resolver import CardResolver
 from bot.config import DialogueConfig
+from bot.customers.tag_triggers import TagTriggers, TurnFacts
 from bot.inbound import Inbound
 from bot.models import Channel
 from bot.outgoing import MenuItem, MiniProgramCard, MsgMenu, Outgoing, Text
@@ -122,6 +124,8 @@ class Turn:
     inbound: Inbound
     state: DialogueSnapshot
     messages: list[dict[str, Any]] = field(default_factory=list)
+    ran: list[str] = field(default_factory=list)  # the actions run, in order
+    heard: bool = False  # the turn parsed a message (latest_message is this turn's)
 
     @property
     def sender_id(self) -> str:
@@ -141,11 +145,13 @@ class Dialogue:
         record_unanswered: UnansweredRecorder | None = None,
         cards: CardResolver | None = None,
         search_terms: SearchTerms | None = None,
+        tags: TagTriggers | None = None,
     ) -> None:
         """Without `nlu` every text goes to the knowledge base; without `trackers` state lives in memory.
         `faqs` should be the lookup the `actions` were built with, so they share its recent matches.
         `cards` makes the actions' cards sendable (appid, thumbnail); without it they go as composed.
-        `search_terms` lets a product search that names no product the NLU knows reach the catalog."""
+        `search_terms` lets a product search that names no product the NLU knows reach the catalog.
+        `tags` applies the tag rules to what each turn understood and did."""
         self._config = config
         self._nlu = nlu
         self._faqs = faqs or FaqLookup(kb)
@@ -156,6 +162,7 @@ class Dialogue:
         self._record_unanswered = record_unanswered
         self._cards = cards
         self._search_terms = search_terms
+        self._tags = tags
         self._turn_locks = tuple(threading.Lock() for _ in range(_TURN_LOCK_STRIPES))
 
     @property
@@ -202,7 +209,17 @@ class Dialogue:
             turn.state.turns += 1
             turn.state.apply([{"event": "action", "name": ACTION_LISTEN, "timestamp": utcnow().timestamp()}])
             self._trackers.save(inbound.channel, inbound.openid, turn.state)
+        self._apply_tag_rules(turn)
         return to_outgoing(turn.messages, inbound.channel, self._cards)
+
+    def _apply_tag_rules(self, turn: Turn) -> None:
+        if self._tags is None:
+            return
+        try:
+            parsed = turn.state.latest_message if turn.heard else {}
+            self._tags.on_turn(TurnFacts.of_turn(turn.inbound, parsed, turn.ran, self._faqs))
+        except Exception:  # the customer still gets the answer; the tags miss one turn
+            logger.exception("could not apply the tag rules to a turn")
 
     def _answer_tap(self, turn: Turn, item_id: str) -> None:
         if item_id.startswith((ORDER_ITEM_PREFIX, CONFIRM_ITEM_PREFIX)):
@@ -383,6 +400,7 @@ class Dialogue:
 
     def _hear(self, turn: Turn, parse_data: dict[str, Any]) -> None:
         turn.state.latest_message = parse_data
+        turn.heard = True
         turn.state.apply([{"event": "user", "timestamp": utcnow().timestamp(), "text": parse_data.get("text"),
                            "parse_data": parse_data, "input_channel": f"wechat_{turn.inbound.channel}"}])
 
@@ -391,6 +409,7 @@ class Dialogue:
         dispatcher = CollectingDispatcher()
         tracker = turn.state.tracker(turn.sender_id)
         events: list[EventType] = run_coroutine(self._actions[name].run(dispatcher, tracker, DOMAIN)) or []
+        turn.ran.append(name)
         now = utcnow().timestamp()
         turn.state.apply([{"event": "action", "name": name, "timestamp": now}, *events])
         turn.state.apply([{"event": "bot", "timestamp": now, "text": m.get("text"), "data": m.get("custom")}

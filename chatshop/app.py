@@ -41,11 +41,9 @@ def create_app(settings: Settings, *, dialogue: Responder | None = None) -> Fast
     terms = SearchTerms()  # one tokeniser for the bot's product search and the mini-program's
     store = Store(factory=services.factory, pay=build_pay_client(settings), wechat=services.apis,
                   mp_app_id=settings.miniprogram.app_id, terms=terms)
-    if settings.sandbox_enabled:
-        # The sandbox lives in this process: a new one holds none of the media ids kept for it.
-        services.thumbnails.forget_all()
     cards = card_resolver(settings, services.thumbnails, services.apis)
-    dialogue = dialogue or build_dialogue(settings, services.factory, services.writer, store, cards)
+    dialogue = dialogue or build_dialogue(settings, services.factory, services.writer, store, cards,
+                                          tags=services.tags)
     # Every periodic task: the outbox sweep and dedupe pruning, expiry, reconciliation, refunds, ageing.
     jobs = build_job_runner(settings, services)
 

@@ -16,6 +16,7 @@ from bot.cards.resolver import CardResolver
 from bot.cards.thumbnails import Thumbnails
 from bot.models import Channel
 from chatshop.settings import Settings
+from storage.clock import utcnow
 from wechat.client import WeChatClient
 
 # The demo store's images ship with chatshop; a store's own live in media.images_dir.
@@ -32,8 +33,10 @@ def image_library(settings: Settings) -> ImageLibrary:
 
 def card_thumbnails(settings: Settings, factory: sessionmaker[Session], images: ImageLibrary) -> Thumbnails:
     media = settings.media
+    # The sandbox lives in this process: a new one holds none of the media ids kept for the last.
+    kept_since = utcnow() if settings.sandbox_enabled else None
     return Thumbnails(factory, images, ttl=timedelta(seconds=media.thumb_ttl_s),
-                      renew_before=timedelta(seconds=media.thumb_renew_before_s))
+                      renew_before=timedelta(seconds=media.thumb_renew_before_s), kept_since=kept_since)
 
 
 def card_resolver(settings: Settings, thumbnails: Thumbnails, clients: Mapping[Channel, WeChatClient]) -> CardResolver:

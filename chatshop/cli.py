@@ -15,10 +15,13 @@ from chatshop.commerce_cli import add_commerce_commands, seed_demo_catalog
 from chatshop.kb_cli import add_kb_commands
 from chatshop.nlu_cli import add_nlu_commands
 from chatshop.settings import Settings, SettingsError, load_settings
+from chatshop.staff_cli import add_staff_commands
+from chatshop.tags_cli import add_tags_commands
 
 log = logging.getLogger("chatshop")
 
 DEMO_KB = Path(__file__).resolve().parent / "demo" / "kb.yaml"
+DEMO_TAG_RULES = Path(__file__).resolve().parent / "demo" / "tag_rules.yaml"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     add_actions_commands(commands, common)
     add_kb_commands(commands, common)
     add_commerce_commands(commands, common)  # catalog import/export, ship, refund, stock
+    add_staff_commands(commands, common)  # staff add/list/disable/token
+    add_tags_commands(commands, common)  # tags check
     return parser
 
 
@@ -141,6 +146,7 @@ def _db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
 
 def _seed(settings: Settings, _args: argparse.Namespace) -> int:
     seed_demo_catalog(settings)  # only when the database has no catalog yet
+    _install_once(DEMO_TAG_RULES, settings.tags.rules_path, "tag rules")
     target = settings.kb.path
     if target.exists():
         log.info("knowledge base %s already exists; left as it is", target)
@@ -149,6 +155,15 @@ def _seed(settings: Settings, _args: argparse.Namespace) -> int:
     shutil.copyfile(DEMO_KB, target)
     log.info("installed the demo store's knowledge base at %s", target)
     return 0
+
+
+def _install_once(demo: Path, target: Path, what: str) -> None:
+    if target.exists():
+        log.info("%s %s already exist; left as they are", what, target)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(demo, target)
+    log.info("installed the demo store's %s at %s", what, target)
 
 
 def _require_kb(settings: Settings) -> None:

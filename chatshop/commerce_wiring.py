@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from bot.models import Channel
 from chatshop.accounts import window_rules
 from chatshop.pay_wiring import build_pay_client
 from chatshop.services import Services
 from chatshop.settings import Settings
 from commerce.config import OrdersConfig
 from scheduler.config import SchedulerConfig
-from scheduler.jobs import CommerceJobs, conversation_jobs
+from scheduler.jobs import CommerceJobs, conversation_jobs, tag_jobs
 from scheduler.runner import JobRunner
 
 
@@ -39,7 +40,12 @@ def scheduler_config(settings: Settings) -> SchedulerConfig:
 
 def build_job_runner(settings: Settings, services: Services) -> JobRunner:
     """The one scheduler for the app's lifespan (the pay jobs idle when WeChat Pay is not configured)."""
-    commerce = CommerceJobs(factory=services.factory, pay=build_pay_client(settings), config=scheduler_config(settings))
+    schedule = scheduler_config(settings)
+    commerce = CommerceJobs(factory=services.factory, pay=build_pay_client(settings), config=schedule)
     conversations = conversation_jobs(services.messenger, services.conversations, factory=services.factory,
                                       windows=window_rules(settings.messenger), poll_s=settings.messenger.outbox_poll_s)
-    return JobRunner(conversations + commerce.schedule())
+    oa = services.apis.get(Channel.OA) if settings.wechat.app_id else None
+    tags = tag_jobs(services.tags, factory=services.factory, oa_tags=oa.tags if oa else None,
+                    poll_s=settings.messenger.outbox_poll_s, sync_interval_s=settings.tags.sync_interval_s,
+                    config=schedule)
+    return JobRunner(conversations + commerce.schedule() + tags)

@@ -20,8 +20,10 @@ def all_metadata() -> MetaData:
     """The shared MetaData, after every package has registered its tables on it."""
     import bot.cards.models
     import bot.customers.models
+    import bot.customers.tag_models
     import bot.models  # noqa: F401  (registers tables)
     import commerce.models  # noqa: F401
+    import staff.models  # noqa: F401
     import wechat.tokens  # noqa: F401
 
     return Base.metadata

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.actions import Store, build_store_actions
 from bot.cards.resolver import CardResolver
 from bot.config import DialogueConfig
+from bot.customers.tag_triggers import TagTriggers
 from bot.dialogue import Dialogue
 from bot.gaps import insert_unanswered, unanswered_row
 from bot.inbound import Inbound
@@ -50,7 +51,7 @@ class Language:
 
 def build_dialogue(
     settings: Settings, factory: sessionmaker[Session], writer: GroupCommitWriter, store: Store | None = None,
-    cards: CardResolver | None = None,
+    cards: CardResolver | None = None, *, tags: TagTriggers | None = None,
 ) -> Dialogue:
     language = build_language(settings, catalog_names(factory, settings.nlu.catalog_fallback), store)
     return Dialogue(
@@ -63,6 +64,7 @@ def build_dialogue(
         record_unanswered=unanswered_recorder(writer),
         cards=cards,
         search_terms=store.terms if store is not None else None,
+        tags=tags,
     )
 
 

@@ -1,5 +1,5 @@
 """Wires the mini-program API (/mp/), the WeChat Pay notification endpoints (/pay/) and the staff
-API (/admin/) into the app, from settings."""
+APIs (/admin/, /staff/api/) into the app, from settings."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from bot.pay_webhook import PayNotifyEndpoints, build_pay_router
 from chatshop.commerce_wiring import orders_config
 from chatshop.pay_wiring import build_notification_verifier, build_pay_client
 from chatshop.services import Services
+from chatshop.staff_wiring import staff_config
 from commerce.payments import receive_payment_notice
 from commerce.refunds import apply_refund_notice
 from intents.search import SearchTerms
@@ -23,6 +24,7 @@ from miniprogram.config import MpApiConfig
 from miniprogram.login import exchange_code
 from staff.api import AdminApi, build_admin_router
 from staff.config import AdminConfig
+from staff.staff_api import StaffApi, build_staff_router
 from storage.db import transaction
 from wechat.pay import WeChatPay
 from wechat.pay_notify import PaymentNotice, RefundNotice
@@ -38,6 +40,8 @@ def add_http_apis(app: FastAPI, services: Services, terms: SearchTerms) -> Execu
     pay = build_pay_client(settings)
     app.include_router(build_mp_router(_mp_api(services, pay, wechat_calls, terms)))
     app.include_router(build_admin_router(_admin_api(services, pay)))
+    app.include_router(build_staff_router(StaffApi(factory=services.factory, config=staff_config(settings),
+                                                   max_body_bytes=settings.mp_api.max_body_bytes)))
     endpoints = _pay_endpoints(services, pay)
     if endpoints is None:
         log.warning("WeChat Pay is not configured: checkout and /pay/notify are off")
@@ -56,6 +60,7 @@ def _mp_api(services: Services, pay: WeChatPay | None, wechat_calls: Executor, t
         outbound=wechat_calls,
         config=MpApiConfig(session_ttl_s=settings.mp_api.session_ttl_s, max_body_bytes=settings.mp_api.max_body_bytes),
         orders=orders_config(settings),
+        card_opened=services.tags.card_opened if services.tags else None,
     )
 
 

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.cards.thumbnails import Thumbnails
 from bot.config import MessengerConfig, lease_for_budget
 from bot.conversation import Conversations
+from bot.customers.tag_rules import TagRuleSource
+from bot.customers.tag_triggers import TagTriggers
 from bot.messenger import Messenger
 from bot.models import Channel
 from chatshop.accounts import token_store, wechat_clients, window_rules
@@ -35,6 +37,7 @@ class Services:
     writer: GroupCommitWriter
     apis: dict[Channel, WeChatClient]  # one client per account, sharing the access-token store
     thumbnails: Thumbnails  # card thumbnails uploaded as WeChat media, per account
+    tags: TagTriggers | None = None  # the tag rules, applied by the dialogue, the mini-program and a job
 
 
 def build_services(settings: Settings) -> Services:
@@ -51,7 +54,8 @@ def build_services(settings: Settings) -> Services:
     )
     # The bot runs here, never on the event loop. Few threads: more only fight over the GIL.
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chatshop")
-    return Services(settings, engine, factory, messenger, conversations, executor, writer, apis, thumbnails)
+    tags = TagTriggers(TagRuleSource(settings.tags.rules_path), writer)
+    return Services(settings, engine, factory, messenger, conversations, executor, writer, apis, thumbnails, tags)
 
 
 def messenger_config_of(settings: Settings) -> MessengerConfig:

@@ -216,6 +216,18 @@ class AdminSettings(_Section):
     api_key: SecretStr = SecretStr("")
 
 
+class StaffSettings(_Section):
+    """Staff accounts and the staff API under /staff/api/ (sessions, failed logins, bounds)."""
+
+    session_idle_s: int = Field(1800, gt=0)  # a session unused this long has ended
+    session_max_age_s: int = Field(43200, gt=0)  # any session ends this long after its login
+    login_max_failures: int = Field(5, ge=1)  # failed logins of one username from one address in the window
+    login_max_failures_per_address: int = Field(20, ge=1)  # failed logins of any usernames from one address
+    login_window_s: int = Field(900, gt=0)  # the sliding window both limits count in
+    max_chats_limit: int = Field(20, ge=1, le=500)  # the most concurrent conversations an account may take
+    min_password_length: int = Field(10, ge=8, le=128)
+
+
 class OrdersSettings(_Section):
     """Carts and orders (the unpaid-order lifetime is pay.order_ttl_s)."""
 
@@ -234,6 +246,13 @@ class SchedulerSettings(_Section):
     reconcile_after_s: int = Field(300, ge=0)  # pending orders this old with no notification are queried
     refund_retry_interval_s: float = Field(60.0, gt=0)
     advance_interval_s: float = Field(3600.0, gt=0)
+
+
+class TagsSettings(_Section):
+    """Customer tags: the rules file and the sync to the Official Account's user tags."""
+
+    rules_path: Path = Path("var/tag_rules.yaml")  # reloaded within a second of an edit
+    sync_interval_s: float = Field(60.0, gt=0)  # how often tag changes are applied to WeChat
 
 
 class MediaSettings(_Section):
@@ -273,9 +292,11 @@ class Settings(_Section):
     pay: PaySettings = PaySettings()
     mp_api: MpApiSettings = MpApiSettings()
     admin: AdminSettings = AdminSettings()
+    staff: StaffSettings = StaffSettings()
     orders: OrdersSettings = OrdersSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     media: MediaSettings = MediaSettings()
+    tags: TagsSettings = TagsSettings()
     sandbox: SandboxSettings = SandboxSettings()
 
     @property
@@ -392,6 +413,7 @@ def _resolve_paths(settings: Settings, *, base: Path) -> Settings:
         update={
             "database": database.model_copy(update={"url": url}),
             "kb": settings.kb.model_copy(update={"path": resolve(settings.kb.path)}),
+            "tags": settings.tags.model_copy(update={"rules_path": resolve(settings.tags.rules_path)}),
             "media": settings.media.model_copy(update={"images_dir": resolve(settings.media.images_dir)}),
             "nlu": settings.nlu.model_copy(update={
                 key: resolve(getattr(settings.nlu, key)) for key in ("training_data", "size_chart", "catalog_fallback")

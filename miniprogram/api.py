@@ -21,17 +21,19 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from bot.customers.logins import open_session, revoke_token
+from bot.customers.errors import NotLoggedIn
+from bot.customers.logins import authenticate, open_session, revoke_token
 from commerce.cart import add_to_cart, get_cart, remove_from_cart, set_cart_quantity
 from commerce.catalog import count_products, get_product, list_products, search_products
 from commerce.config import OrdersConfig
 from commerce.orders import get_order, list_orders, mark_delivered, place_order, request_refund
 from commerce.payments import cancel_unpaid_order, prepay_order
 from commerce.states import OrderStatus
-from miniprogram.auth import bearer_token, customer_session
+from miniprogram.auth import bearer, bearer_token, customer_session
 from miniprogram.config import MpApiConfig
 from miniprogram.login import CodeExchange
 from miniprogram.metrics import CHECKOUTS, LOGINS
@@ -78,6 +80,9 @@ PRODUCTS_DESCRIPTION = (
     "URLs, or paths on this service (`/images/...`) to be read against its base URL."
 )
 T = TypeVar("T")
+# Records a product card a customer opened (session, openid, product id, conversation, now).
+CardOpened = Callable[[Session, str, str, str | None, datetime], object]
+OPTIONAL_CREDENTIALS = Depends(bearer)
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,7 @@ class MpApi:
     config: MpApiConfig = field(default_factory=MpApiConfig)
     orders: OrdersConfig = field(default_factory=OrdersConfig)
     clock: Callable[[], datetime] = field(default=utcnow)
+    card_opened: CardOpened | None = None  # the tag rules' card_opened trigger
 
     async def call_wechat(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.outbound, partial(call, *args, **kwargs))
@@ -177,9 +183,30 @@ def _add_catalog_routes(router: APIRouter, api: MpApi) -> None:
             return ProductPage(products=[product_view(p) for p in found], limit=limit, offset=offset, total=total)
 
     @router.get("/products/{product_id}", response_model=ProductOut, summary="One product with its SKUs")
-    def product(product_id: str) -> ProductOut:
+    def product(
+        product_id: str,
+        src: str | None = Query(None, max_length=16, description="`card`: opened from a product card in a chat"),
+        conversation: str | None = Query(None, max_length=64, description="the conversation the card was sent in"),
+        credentials: HTTPAuthorizationCredentials | None = OPTIONAL_CREDENTIALS,
+    ) -> ProductOut:
         with api.factory() as session:
-            return product_view(get_product(session, product_id))
+            view = product_view(get_product(session, product_id))
+        if src == "card" and credentials is not None:
+            _record_card_open(api, credentials.credentials, product_id, conversation)
+        return view
+
+
+def _record_card_open(api: MpApi, token: str, product_id: str, conversation: str | None) -> None:
+    """Only for a logged-in customer; the token is optional here, so a stale one is no refusal."""
+    if api.card_opened is None:
+        return
+    now = api.clock()
+    with transaction(api.factory) as session:
+        try:
+            openid = authenticate(session, token=token, now=now)
+        except NotLoggedIn:
+            return
+        api.card_opened(session, openid, product_id, conversation, now)
 
 
 def _add_cart_routes(router: APIRouter, api: MpApi) -> None:

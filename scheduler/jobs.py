@@ -1,5 +1,6 @@
 """Every periodic task, as jobs for the runner: the commerce core's (expiry, reconciliation, refunds,
-order ageing) and the conversations' (the outbox sweep, dedupe pruning).
+order ageing), the conversations' (the outbox sweep, dedupe pruning) and the customer tags' (the
+rules of commerce events, the sync to WeChat's user tags).
 
 The commerce jobs are plain methods taking the current time, so tests run one with a moved clock
 instead of sleeping; the scheduler calls them with the real time."""
@@ -16,6 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import WindowRule
 from bot.conversation import Conversations
+from bot.customers.tag_sync import sync_wechat_tags
+from bot.customers.tag_triggers import TagTriggers
 from bot.messenger import Messenger
 from bot.models import WindowAction
 from bot.payments import open_payment_windows
@@ -24,6 +27,7 @@ from commerce.payments import expire_unpaid_orders, reconcile_pending
 from commerce.refunds import submit_pending_refunds
 from storage.clock import utcnow
 from wechat.pay import WeChatPay
+from wechat.tags import TagsApi
 
 from .config import SchedulerConfig
 from .runner import Job
@@ -83,3 +87,18 @@ def conversation_jobs(
         Job("forget_old_deliveries", conversations.forget_old_deliveries, poll_s, report=False),
         Job("payment_windows", partial(open_payment_windows, factory, rules=windows), poll_s, report=False),
     ]
+
+
+def tag_jobs(
+    tags: TagTriggers | None, *, factory: sessionmaker[Session], oa_tags: TagsApi | None, poll_s: float,
+    sync_interval_s: float, config: SchedulerConfig,
+) -> list[Job]:
+    """The tag rules of order_paid and refund_requested events, as soon as the outbox has them (in every
+    process, like the payment windows), and the sync of tags to the Official Account's user tags (with an
+    Official Account, where scheduler.enabled: one process doing it is enough)."""
+    if tags is None:
+        return []
+    jobs = [Job("tag_rules_of_orders", partial(tags.consume_commerce_events, factory), poll_s, report=False)]
+    if oa_tags is not None and config.enabled:
+        jobs.append(Job("sync_wechat_tags", partial(sync_wechat_tags, factory, oa_tags), sync_interval_s))
+    return jobs

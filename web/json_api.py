@@ -1,5 +1,6 @@
-"""Every refusal of the JSON APIs (/mp/, /staff/) becomes a response here, and only here: the APIs' own
-(`web.errors`, with their status) and the domain's, whose stable codes map to statuses in one table.
+"""Every refusal of the JSON APIs (/mp/, /admin/, /staff/api/) becomes a response here, and only here: the
+APIs' own (`web.errors`, with their status) and the domain's and staff accounts', whose stable codes map to
+statuses in tables.
 
 Body: {"error": {"code": ..., "message": ..., "field": ...}} plus any machine-readable extras the
 error carries (`sku_id` for OUT_OF_STOCK, `wechat_errcode` for LOGIN_REFUSED ...). Validation
@@ -20,6 +21,7 @@ from pydantic import BaseModel
 from starlette.types import Message
 
 from commerce.errors import CommerceError
+from foundation.errors import ChatshopError
 from web.bodies import BodyOverLimit, read_limited
 from web.errors import ApiError, BodyTooLarge, PaymentUnavailable
 from wechat.errors import PayError
@@ -64,10 +66,27 @@ COMMERCE_STATUS = {
 }
 
 
+# Staff accounts' refusals (`staff.errors`, matched by code: web cannot import staff): not signed in
+# 401, role or CSRF 403, throttled logins 429 (with a Retry-After header).
+STAFF_STATUS = {
+    "INVALID_INPUT": 422,
+    "NOT_SIGNED_IN": 401,
+    "BAD_CREDENTIALS": 401,
+    "FORBIDDEN": 403,
+    "CSRF_REFUSED": 403,
+    "STAFF_NOT_FOUND": 404,
+    "STAFF_EXISTS": 409,
+    "LOGIN_THROTTLED": 429,
+}
+
+
 def error_response(status: int, code: str, message: str, field: str | None = None,
                    extra: dict[str, object] | None = None) -> JSONResponse:
     detail = {"code": code, "message": message, "field": field} | (extra or {})
-    return JSONResponse({"error": detail}, status_code=status)
+    response = JSONResponse({"error": detail}, status_code=status)
+    if status == 429 and isinstance(detail.get("retry_after"), int):
+        response.headers["Retry-After"] = str(detail["retry_after"])
+    return response
 
 
 def validation_response(errors: Sequence[Any]) -> JSONResponse:
@@ -94,6 +113,9 @@ def refusal_response(exc: Exception) -> JSONResponse | None:
         log.info("refused: %s (%s)", exc.code, exc.message)
         status = COMMERCE_STATUS.get(exc.code, 400)
         return error_response(status, exc.code, exc.message, getattr(exc, "field", None), exc.details())
+    if isinstance(exc, ChatshopError) and exc.code in STAFF_STATUS:
+        log.info("refused: %s (%s)", exc.code, exc.message)
+        return error_response(STAFF_STATUS[exc.code], exc.code, exc.message, getattr(exc, "field", None), exc.details())
     if isinstance(exc, PayError):
         log.warning("WeChat Pay failed: %s", exc)
         return refusal_response(PaymentUnavailable(f"WeChat Pay did not answer ({exc.code}); try again"))

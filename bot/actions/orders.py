@@ -133,7 +133,7 @@ class ActionHandleRequest(Action):
             return []
         openids = self._openids(tracker)
         with transaction(self._store.factory) as session:
-            return _Turn(self._store, self._texts, session, dispatcher, tracker, request, openids).serve()
+            return _OrderRequest(self._store, self._texts, session, dispatcher, tracker, request, openids).serve()
 
     def _openids(self, tracker: Tracker) -> list[str]:
         assert self._store is not None
@@ -154,12 +154,12 @@ class ActionHandleRequest(Action):
             return done
         openids = self._openids(tracker)
         with transaction(self._store.factory) as session:
-            turn = _Turn(self._store, self._texts, session, dispatcher, tracker, request, openids)
-            order = turn.find(order_no)
+            asked = _OrderRequest(self._store, self._texts, session, dispatcher, tracker, request, openids)
+            order = asked.find(order_no)
             unpaid = order is not None and order.state is OrderStatus.PENDING_PAYMENT
             buyer = order.openid if order is not None else ""
             if order is not None and not unpaid:
-                turn.cancel_paid(order)
+                asked.cancel_paid(order)
         if unpaid:
             # WeChat Pay's order is closed first, outside any transaction of ours (it may be slow).
             cancelled = cancel_unpaid_order(self._store.factory, pay=self._store.pay, order_no=order_no,
@@ -184,7 +184,7 @@ def _request_of(tracker: Tracker) -> str | None:
     return "order_status" if first_entity(tracker, "order_no") else None
 
 
-class _Turn:
+class _OrderRequest:
     """One request of one customer, inside one transaction."""
 
     def __init__(self, store: Store, texts: OrderTexts, session: Session, dispatcher: CollectingDispatcher,

@@ -42,8 +42,12 @@ class Thumbnails:
         ttl: timedelta = MEDIA_TTL,
         renew_before: timedelta = timedelta(hours=6),
         clock: Callable[[], datetime] = utcnow,
+        kept_since: datetime | None = None,
     ) -> None:
+        """`kept_since`: ids uploaded before it are void (the WeChat that holds them started afresh, as
+        the sandbox does with each process that serves it)."""
         self._factory = factory
+        self._kept_since = kept_since
         self._images = images
         self._ttl = ttl
         self._renew_before = renew_before
@@ -75,15 +79,12 @@ class Thumbnails:
                                                         CardThumbnail.media_id == media_id))
         log.warning("WeChat refused the thumbnail %s of %s; it will be uploaded again", media_id, app_id)
 
-    def forget_all(self) -> None:
-        """Every kept id is void: the WeChat that holds them started afresh (the sandbox of a new process)."""
-        with transaction(self._factory) as session:
-            session.execute(delete(CardThumbnail))
-
     def _kept(self, app_id: str, key: str, now: datetime) -> str | None:
         with self._factory() as session:
             row = session.get(CardThumbnail, (app_id, key))
             if row is None or row.expires_at - self._renew_before <= now:
+                return None
+            if self._kept_since is not None and row.uploaded_at < self._kept_since:
                 return None
             return row.media_id
 

@@ -1,1 +1,2 @@
-"""One customer across channels: their mini-program logins (bearer tokens of ours) so far."""
+"""One customer across channels: mini-program logins, the person behind both channels' rows (unionid),
+tags with their audit, tag rules and their triggers, tag expressions, and the sync to WeChat's user tags."""

@@ -23,6 +23,7 @@ DEMO_KB = Path(__file__).parent.parent.parent / "chatshop" / "demo" / "kb.yaml"
 def cli_env(empty_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHATSHOP__DATABASE__URL", empty_database)
     monkeypatch.setenv("CHATSHOP__KB__PATH", str(tmp_path / "kb.yaml"))
+    monkeypatch.setenv("CHATSHOP__TAGS__RULES_PATH", str(tmp_path / "tag_rules.yaml"))
     monkeypatch.setenv("CHATSHOP__SANDBOX__CREDENTIALS_PATH", str(tmp_path / "sandbox-credentials.json"))
     monkeypatch.setenv("CHATSHOP__LOGGING__LEVEL", "WARNING")
 

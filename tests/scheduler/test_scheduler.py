@@ -69,9 +69,10 @@ def test_the_expiry_job_runs_once_with_a_moved_clock(store: sessionmaker[Session
 def test_the_served_app_runs_every_periodic_task_as_a_job_of_the_one_runner(server: LiveServer) -> None:
     # given the service as `chatshop serve` builds it
     runner: JobRunner = server.app.state.jobs
-    # then the conversations' housekeeping and the commerce jobs are all jobs of one scheduler
+    # then the conversations' housekeeping, the commerce jobs and the tags' are all jobs of one scheduler
     assert set(runner.job_ids()) == {"outbox_sweep", "forget_old_deliveries", "payment_windows",
-                                     "expire_unpaid_orders", "reconcile_payments", "submit_refunds", "advance_orders"}
+                                     "expire_unpaid_orders", "reconcile_payments", "submit_refunds", "advance_orders",
+                                     "tag_rules_of_orders", "sync_wechat_tags"}
     assert runner.scheduler is not None
     intervals = {job.id: job.trigger.interval for job in runner.scheduler.get_jobs()}  # type: ignore[attr-defined]
     poll = timedelta(seconds=server.settings.messenger.outbox_poll_s)
@@ -83,4 +84,5 @@ def test_with_the_commerce_jobs_disabled_the_outbox_sweep_still_runs(
 ) -> None:
     server = server_factory({"CHATSHOP__SCHEDULER__ENABLED": "false"})
     runner: JobRunner = server.app.state.jobs
-    assert set(runner.job_ids()) == {"outbox_sweep", "forget_old_deliveries", "payment_windows"}
+    assert set(runner.job_ids()) == {"outbox_sweep", "forget_old_deliveries", "payment_windows",
+                                     "tag_rules_of_orders"}

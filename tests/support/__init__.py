@@ -33,6 +33,7 @@ from storage.db import open_engine
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 DEMO_KB = Path(__file__).parent.parent.parent / "chatshop" / "demo" / "kb.yaml"
+DEMO_TAG_RULES = DEMO_KB.with_name("tag_rules.yaml")
 _msg_ids = itertools.count(int(time.time() * 1000) * 1000)
 
 
@@ -125,6 +126,7 @@ def settings_for_test(database_url: str, tmp_path: Path, overrides: Mapping[str,
         "CHATSHOP__DATABASE__URL": database_url,
         "CHATSHOP__SERVER__PORT": str(port),
         "CHATSHOP__KB__PATH": str(DEMO_KB),
+        "CHATSHOP__TAGS__RULES_PATH": str(DEMO_TAG_RULES),
         "CHATSHOP__SANDBOX__CREDENTIALS_PATH": str(tmp_path / "sandbox-credentials.json"),
         "CHATSHOP__LOGGING__LEVEL": "WARNING",
         **overrides,

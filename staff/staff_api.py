@@ -1,0 +1,206 @@
+"""The staff JSON API under /staff/api/: login and logout, who I am, my availability, the staff list.
+
+A request is signed in by the session cookie a login sets (HttpOnly, SameSite=Lax; a write must also
+send the `X-CSRF-Token` the login returned) or by `Authorization: Bearer <personal token>` (no CSRF
+token: browsers never send that header on their own). Routes say which roles they need with
+`StaffAuth.requiring(...)`; refusals are mapped to statuses by `web.json_api`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session, sessionmaker
+
+from staff.accounts import list_staff, secret_digest, set_status, staff_by_id
+from staff.config import StaffConfig
+from staff.errors import BadCredentials, NotSignedIn
+from staff.models import StaffMember, StaffSession
+from staff.roles import Principal, Role, Status, require
+from staff.sessions import authenticate, check_session, check_token, close_session, open_session
+from storage.clock import utcnow
+from storage.db import transaction
+from web.json_api import ERROR_RESPONSES, ErrorBody, bounded_route
+from web.schemas import StrictBody
+
+SESSION_COOKIE = "chatshop_staff"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+STAFF_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    401: {"model": ErrorBody, "description": "NOT_SIGNED_IN (no, expired or revoked session or token), "
+                                             "BAD_CREDENTIALS (login)"},
+    403: {"model": ErrorBody, "description": "FORBIDDEN (role or group), CSRF_REFUSED (cookie write without "
+                                             "X-CSRF-Token)"},
+    429: {"model": ErrorBody, "description": "LOGIN_THROTTLED: too many failed logins; `retry_after` seconds"},
+}
+
+
+@dataclass(frozen=True)
+class StaffApi:
+    factory: sessionmaker[Session]
+    config: StaffConfig
+    max_body_bytes: int = 16384
+
+
+class LoginIn(StrictBody):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class StatusIn(StrictBody):
+    status: Status
+    max_chats: int | None = Field(None, ge=1, description="omit to keep; at most staff.max_chats_limit")
+
+
+class StaffOut(BaseModel):
+    username: str
+    display_name: str
+    role: Role
+    groups: list[str]
+    status: Status
+    max_chats: int
+
+
+class StaffListItem(StaffOut):
+    disabled: bool
+
+
+class MeOut(StaffOut):
+    csrf_token: str | None = Field(description="the token writes must send as X-CSRF-Token (cookie sessions only)")
+
+
+class LoginOut(BaseModel):
+    csrf_token: str = Field(description="send it as X-CSRF-Token with every write of this session")
+    staff: StaffOut
+
+
+class StaffAuth:
+    """The FastAPI dependency that signs a request in; `requiring(...)` adds a role check."""
+
+    def __init__(self, api: StaffApi) -> None:
+        self.api = api
+
+    def __call__(self, request: Request) -> Principal:
+        now = utcnow()
+        token = _bearer_token(request)
+        with transaction(self.api.factory) as session:
+            if token is not None:
+                return check_token(session, token=token, now=now)
+            session_id = request.cookies.get(SESSION_COOKIE)
+            if not session_id:
+                raise NotSignedIn("sign in first: POST /staff/api/login, or Authorization: Bearer <token>")
+            principal, _ = check_session(session, config=self.api.config, session_id=session_id, now=now,
+                                         csrf_token=request.headers.get(CSRF_HEADER),
+                                         write=request.method not in SAFE_METHODS)
+            return principal
+
+    def signed_in(self) -> Any:
+        """The parameter default of a route that needs any signed-in staff member."""
+        return Depends(self)
+
+    def requiring(self, *roles: Role) -> Any:
+        """The parameter default of a route that needs one of `roles` (admins pass every check)."""
+        signed_in = self.signed_in()
+
+        def signed_in_with_role(principal: Principal = signed_in) -> Principal:
+            return require(principal, *roles)
+
+        return Depends(signed_in_with_role)
+
+
+def build_staff_router(api: StaffApi) -> APIRouter:
+    router = APIRouter(prefix="/staff/api", tags=["staff"], route_class=bounded_route(api.max_body_bytes),
+                       responses=STAFF_ERROR_RESPONSES)
+    auth = StaffAuth(api)
+    _add_login_routes(router, api, auth)
+    _add_me_routes(router, api, auth)
+    _add_admin_routes(router, api, auth)
+    return router
+
+
+def _add_login_routes(router: APIRouter, api: StaffApi, auth: StaffAuth) -> None:
+    signed_in = auth.signed_in()
+
+    @router.post("/login", response_model=LoginOut, summary="Sign in; sets the session cookie")
+    def login(body: LoginIn, request: Request, response: Response) -> LoginOut:
+        now, address = utcnow(), _client_address(request)
+        refused: BadCredentials | None = None
+        with transaction(api.factory) as session:
+            try:
+                member = authenticate(session, config=api.config, username=body.username, password=body.password,
+                                      address=address, now=now)
+            except BadCredentials as exc:
+                refused = exc  # raised after the commit, so that the failure is counted
+            else:
+                opened = open_session(session, config=api.config, member=member, address=address, now=now)
+                out = LoginOut(csrf_token=opened.csrf_token, staff=_staff_view(member))
+        if refused is not None:
+            raise refused
+        response.set_cookie(SESSION_COOKIE, opened.session_id, max_age=api.config.session_max_age_s,
+                            path="/staff", httponly=True, samesite="lax", secure=api.config.secure_cookie)
+        return out
+
+    @router.post("/logout", status_code=204, summary="End this session (the cookie's)")
+    def logout(request: Request, principal: Principal = signed_in) -> Response:
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if principal.via == "session" and session_id:
+            with transaction(api.factory) as session:
+                close_session(session, session_id=session_id, now=utcnow())
+        response = Response(status_code=204)
+        response.delete_cookie(SESSION_COOKIE, path="/staff", httponly=True, samesite="lax",
+                               secure=api.config.secure_cookie)
+        return response
+
+
+def _add_me_routes(router: APIRouter, api: StaffApi, auth: StaffAuth) -> None:
+    signed_in = auth.signed_in()
+
+    @router.get("/me", response_model=MeOut, summary="Who I am")
+    def me(request: Request, principal: Principal = signed_in) -> MeOut:
+        with api.factory() as session:
+            member = staff_by_id(session, staff_id=principal.staff_id)
+            csrf = _session_csrf(session, request) if principal.via == "session" else None
+            return MeOut(**_staff_view(member).model_dump(), csrf_token=csrf)
+
+    @router.put("/me/status", response_model=StaffOut, summary="Go online, away or offline; set max chats")
+    def put_status(body: StatusIn, principal: Principal = signed_in) -> StaffOut:
+        with transaction(api.factory) as session:
+            member = set_status(session, staff_id=principal.staff_id, config=api.config, status=body.status,
+                                max_chats=body.max_chats)
+            return _staff_view(member)
+
+
+def _add_admin_routes(router: APIRouter, api: StaffApi, auth: StaffAuth) -> None:
+    admin = auth.requiring(Role.ADMIN)
+
+    @router.get("/staff", response_model=list[StaffListItem], summary="Every staff account (admins)")
+    def staff_list(principal: Principal = admin) -> list[StaffListItem]:
+        with api.factory() as session:
+            return [StaffListItem(**_staff_view(m).model_dump(), disabled=m.disabled) for m in list_staff(session)]
+
+
+def _session_csrf(session: Session, request: Request) -> str | None:
+    row = session.get(StaffSession, secret_digest(request.cookies.get(SESSION_COOKIE, "")))
+    return row.csrf_token if row else None
+
+
+def _staff_view(member: StaffMember) -> StaffOut:
+    return StaffOut(username=member.username, display_name=member.display_name, role=Role(member.role),
+                    groups=list(member.skill_groups), status=Status(member.status), max_chats=member.max_chats)
+
+
+def _bearer_token(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def _client_address(request: Request) -> str:
+    # The peer's address (uvicorn rewrites it from X-Forwarded-For only for its trusted proxies).
+    return request.client.host if request.client else "unknown"
