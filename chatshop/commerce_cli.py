@@ -12,14 +12,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
-from chatshop.database import upgrade_database
+from chatshop.cli_guard import guarded
+from chatshop.database import migrated_database
 from chatshop.pay_wiring import build_pay_client
 from chatshop.settings import Settings
 from commerce.catalog import (
@@ -32,17 +29,13 @@ from commerce.catalog import (
     load_catalog_file,
     set_stock,
 )
-from commerce.errors import CommerceError
 from commerce.orders import ship_order
 from commerce.refunds import refund_and_submit
-from storage.db import make_session_factory, open_engine, transaction
+from storage.db import transaction
 
 log = logging.getLogger("chatshop")
 
 DEMO_CATALOG = Path(__file__).resolve().parent / "demo" / "catalog.yaml"
-
-Command = Callable[[Settings, argparse.Namespace], int]
-
 
 def add_commerce_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     """Register the commerce subcommands on the `chatshop` parser."""
@@ -51,60 +44,35 @@ def add_commerce_commands(commands: Any, common: argparse.ArgumentParser) -> Non
     load = catalog_commands.add_parser("import", parents=[common], help="import a YAML or CSV catalog")
     load.add_argument("file", type=Path)
     load.add_argument("--replace", action="store_true", help="take products the file leaves out off sale")
-    load.set_defaults(run=_guarded(_catalog_import))
+    load.set_defaults(run=guarded(_catalog_import))
     dump = catalog_commands.add_parser("export", parents=[common], help="print or write the catalog")
     dump.add_argument("--format", choices=("yaml", "csv"), default="yaml")
     dump.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
-    dump.set_defaults(run=_guarded(_catalog_export))
+    dump.set_defaults(run=guarded(_catalog_export))
 
     ship = commands.add_parser("ship", parents=[common], help="mark a paid order shipped")
     ship.add_argument("order_no")
     ship.add_argument("--carrier", required=True)
     ship.add_argument("--tracking-no", required=True)
-    ship.set_defaults(run=_guarded(_ship))
+    ship.set_defaults(run=guarded(_ship))
 
     refund = commands.add_parser("refund", parents=[common], help="refund an order, fully or partly")
     refund.add_argument("order_no")
     refund.add_argument("--reason", required=True)
     refund.add_argument("--amount-fen", type=int, help="default: everything not yet refunded")
-    refund.set_defaults(run=_guarded(_refund))
+    refund.set_defaults(run=guarded(_refund))
 
     stock = commands.add_parser("stock", parents=[common], help="set or adjust a SKU's stock")
     stock.add_argument("sku_id")
     change = stock.add_mutually_exclusive_group(required=True)
     change.add_argument("--set", type=int, dest="set_to", help="the counted number of units")
     change.add_argument("--add", type=int, dest="delta", help="units to add (negative: remove)")
-    stock.set_defaults(run=_guarded(_stock))
-
-
-def _guarded(command: Command) -> Command:
-    """A refusal by the commerce core is one clear message and exit status 1; nothing changed."""
-
-    def run(settings: Settings, args: argparse.Namespace) -> int:
-        try:
-            return command(settings, args)
-        except CommerceError as exc:
-            print(f"chatshop: {exc.code}: {exc.message}", file=sys.stderr)
-            for line in getattr(exc, "errors", [])[1:]:
-                print(f"  {line}", file=sys.stderr)
-            return 1
-
-    return run
-
-
-@contextmanager
-def _database(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = open_engine(settings.database.url)
-    try:
-        upgrade_database(engine)
-        yield make_session_factory(engine)
-    finally:
-        engine.dispose()
+    stock.set_defaults(run=guarded(_stock))
 
 
 def seed_demo_catalog(settings: Settings) -> None:
     """`chatshop seed`: import the demo store's catalog when the database has none."""
-    with _database(settings) as factory, transaction(factory) as session:
+    with migrated_database(settings.database.url) as factory, transaction(factory) as session:
         if has_catalog(session):
             log.info("the database already has a catalog; left as it is")
             return
@@ -114,7 +82,7 @@ def seed_demo_catalog(settings: Settings) -> None:
 
 def _catalog_import(settings: Settings, args: argparse.Namespace) -> int:
     data = load_catalog_file(args.file)
-    with _database(settings) as factory, transaction(factory) as session:
+    with migrated_database(settings.database.url) as factory, transaction(factory) as session:
         summary = import_catalog(session, data, replace=args.replace)
     print(f"imported {summary.products} products, {summary.skus} SKUs"
           + (f"; {summary.deactivated_products} products taken off sale" if summary.deactivated_products else ""))
@@ -122,7 +90,7 @@ def _catalog_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _catalog_export(settings: Settings, args: argparse.Namespace) -> int:
-    with _database(settings) as factory, factory() as session:
+    with migrated_database(settings.database.url) as factory, factory() as session:
         data = export_catalog(session)
     text = dump_catalog_csv(data) if args.format == "csv" else dump_catalog_yaml(data)
     if args.output:
@@ -134,14 +102,14 @@ def _catalog_export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _ship(settings: Settings, args: argparse.Namespace) -> int:
-    with _database(settings) as factory, transaction(factory) as session:
+    with migrated_database(settings.database.url) as factory, transaction(factory) as session:
         order = ship_order(session, order_no=args.order_no, carrier=args.carrier, tracking_no=args.tracking_no)
         print(f"order {order.order_no} shipped with {order.carrier} {order.tracking_no}")
     return 0
 
 
 def _refund(settings: Settings, args: argparse.Namespace) -> int:
-    with _database(settings) as factory:
+    with migrated_database(settings.database.url) as factory:
         made = refund_and_submit(factory, pay=build_pay_client(settings), order_no=args.order_no,
                                  amount_fen=args.amount_fen, reason=args.reason)
     print(f"refund {made.out_refund_no} of {made.amount_fen} fen: {made.status}"
@@ -150,7 +118,7 @@ def _refund(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _stock(settings: Settings, args: argparse.Namespace) -> int:
-    with _database(settings) as factory, transaction(factory) as session:
+    with migrated_database(settings.database.url) as factory, transaction(factory) as session:
         if args.set_to is not None:
             stock = set_stock(session, sku_id=args.sku_id, stock=args.set_to)
         else:

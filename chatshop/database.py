@@ -10,8 +10,9 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, MetaData, text
+from sqlalchemy.orm import Session, sessionmaker
 
-from storage.db import Base, ensure_sqlite_directory
+from storage.db import Base, ensure_sqlite_directory, make_session_factory, open_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -75,3 +76,14 @@ def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
     with open(f"{database}.migrate.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
         yield
+
+
+@contextmanager
+def migrated_database(url: str) -> Iterator[sessionmaker[Session]]:
+    """A session factory on the database at `url`, migrated first: what each CLI command works on."""
+    engine = open_engine(url)
+    try:
+        upgrade_database(engine)
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()

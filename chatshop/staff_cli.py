@@ -15,27 +15,25 @@ import argparse
 import getpass
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
-from chatshop.database import upgrade_database
+from chatshop.cli_guard import guarded
+from chatshop.database import migrated_database
 from chatshop.settings import Settings
 from chatshop.staff_wiring import staff_config
+from foundation.errors import ChatshopError
 from staff.accounts import add_staff, disable_staff, issue_token, list_staff
-from staff.errors import StaffError
 from staff.roles import Role
-from storage.db import make_session_factory, open_engine, transaction
+from storage.db import transaction
 
 PASSWORD_VARIABLE = "CHATSHOP_STAFF_PASSWORD"
 
-Command = Callable[[Settings, argparse.Namespace], int]
 
 
-class PasswordUnavailable(Exception):
-    pass
+class PasswordUnavailable(ChatshopError):
+    """No password for the new account: none in the environment, and no terminal to ask in."""
+
+    code = "NO_PASSWORD"
 
 
 def add_staff_commands(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -49,45 +47,19 @@ def add_staff_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     add.add_argument("--group", action="append", default=[], dest="groups", help="a skill group (repeatable)")
     add.add_argument("--max-chats", type=int, default=5, help="concurrent conversations (default 5)")
     add.add_argument("--display-name", help="the name customers and colleagues see (default: the username)")
-    add.set_defaults(run=_guarded(_add))
-    staff_commands.add_parser("list", parents=[common], help="every account").set_defaults(run=_guarded(_list))
+    add.set_defaults(run=guarded(_add))
+    staff_commands.add_parser("list", parents=[common], help="every account").set_defaults(run=guarded(_list))
     disable = staff_commands.add_parser("disable", parents=[common], help="disable an account, ending its sessions")
     disable.add_argument("username")
-    disable.set_defaults(run=_guarded(_disable))
+    disable.set_defaults(run=guarded(_disable))
     token = staff_commands.add_parser("token", parents=[common], help="print a new personal API token (once)")
     token.add_argument("username")
-    token.set_defaults(run=_guarded(_token))
-
-
-def _guarded(command: Command) -> Command:
-    """A refusal is one line on standard error and exit status 1; nothing changed."""
-
-    def run(settings: Settings, args: argparse.Namespace) -> int:
-        try:
-            return command(settings, args)
-        except StaffError as exc:
-            print(f"chatshop: {exc.code}: {exc.message}", file=sys.stderr)
-            return 1
-        except PasswordUnavailable as exc:
-            print(f"chatshop: {exc}", file=sys.stderr)
-            return 1
-
-    return run
-
-
-@contextmanager
-def _database(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = open_engine(settings.database.url)
-    try:
-        upgrade_database(engine)
-        yield make_session_factory(engine)
-    finally:
-        engine.dispose()
+    token.set_defaults(run=guarded(_token))
 
 
 def _add(settings: Settings, args: argparse.Namespace) -> int:
     password = _new_password()
-    with _database(settings) as factory, transaction(factory) as session:
+    with migrated_database(settings.database.url) as factory, transaction(factory) as session:
         member = add_staff(session, config=staff_config(settings), username=args.username, password=password,
                            role=Role(args.role), display_name=args.display_name, groups=args.groups,
                            max_chats=args.max_chats)
@@ -96,7 +68,7 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _list(settings: Settings, _args: argparse.Namespace) -> int:
-    with _database(settings) as factory, factory() as session:
+    with migrated_database(settings.database.url) as factory, factory() as session:
         members = list_staff(session)
         print(f"{'username':<20} {'role':<10} {'status':<8} {'max':>3}  {'state':<8} groups")
         for m in members:
@@ -107,14 +79,14 @@ def _list(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _disable(settings: Settings, args: argparse.Namespace) -> int:
-    with _database(settings) as factory, transaction(factory) as session:
+    with migrated_database(settings.database.url) as factory, transaction(factory) as session:
         member = disable_staff(session, username=args.username)
         print(f"disabled {member.username}; its sessions and tokens no longer work")
     return 0
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
-    with _database(settings) as factory, transaction(factory) as session:
+    with migrated_database(settings.database.url) as factory, transaction(factory) as session:
         token = issue_token(session, username=args.username)
     print(token)
     print("shown once: only its hash is kept; a new token replaces the previous one", file=sys.stderr)
