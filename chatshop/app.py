@@ -22,7 +22,6 @@ from chatshop.cards_wiring import card_resolver, image_library, serve_images
 from chatshop.commerce_wiring import build_job_runner
 from chatshop.dialogue_setup import build_dialogue
 from chatshop.http_api import add_http_apis
-from chatshop.pay_wiring import build_pay_client
 from chatshop.sandbox_wiring import sandbox_config, with_sandbox_credentials
 from chatshop.services import Services, build_services
 from chatshop.settings import Settings
@@ -39,7 +38,7 @@ def create_app(settings: Settings, *, dialogue: Responder | None = None) -> Fast
     services = build_services(settings)
     images = image_library(settings)
     terms = SearchTerms()  # one tokeniser for the bot's product search and the mini-program's
-    store = Store(factory=services.factory, pay=build_pay_client(settings), wechat=services.apis,
+    store = Store(factory=services.factory, pay=services.pay, wechat=services.apis,
                   mp_app_id=settings.miniprogram.app_id, terms=terms)
     cards = card_resolver(settings, services.thumbnails, services.apis)
     dialogue = dialogue or build_dialogue(settings, services.factory, services.writer, store, cards,

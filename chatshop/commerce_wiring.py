@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from bot.models import Channel
 from chatshop.accounts import window_rules
-from chatshop.pay_wiring import build_pay_client
 from chatshop.services import Services
 from chatshop.settings import Settings
 from commerce.config import OrdersConfig
@@ -41,7 +40,7 @@ def scheduler_config(settings: Settings) -> SchedulerConfig:
 def build_job_runner(settings: Settings, services: Services) -> JobRunner:
     """The one scheduler for the app's lifespan (the pay jobs idle when WeChat Pay is not configured)."""
     schedule = scheduler_config(settings)
-    commerce = CommerceJobs(factory=services.factory, pay=build_pay_client(settings), config=schedule)
+    commerce = CommerceJobs(factory=services.factory, pay=services.pay, config=schedule)
     conversations = conversation_jobs(services.messenger, services.conversations, factory=services.factory,
                                       windows=window_rules(settings.messenger), poll_s=settings.messenger.outbox_poll_s)
     oa = services.apis.get(Channel.OA) if settings.wechat.app_id else None

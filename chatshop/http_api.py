@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.models import Channel
 from bot.pay_webhook import PayNotifyEndpoints, build_pay_router
 from chatshop.commerce_wiring import orders_config
-from chatshop.pay_wiring import build_notification_verifier, build_pay_client
+from chatshop.pay_wiring import build_notification_verifier
 from chatshop.services import Services
 from chatshop.staff_wiring import staff_config
 from commerce.payments import receive_payment_notice
@@ -37,7 +37,7 @@ def add_http_apis(app: FastAPI, services: Services, terms: SearchTerms) -> Execu
     `terms` turns the words of a catalog search into search terms (the bot's own, shared)."""
     settings = services.settings
     wechat_calls = ThreadPoolExecutor(settings.mp_api.wechat_workers, thread_name_prefix="mp-wechat")
-    pay = build_pay_client(settings)
+    pay = services.pay
     app.include_router(build_mp_router(_mp_api(services, pay, wechat_calls, terms)))
     app.include_router(build_admin_router(_admin_api(services, pay)))
     app.include_router(build_staff_router(StaffApi(factory=services.factory, config=staff_config(settings),

@@ -18,10 +18,12 @@ from bot.messenger import Messenger
 from bot.models import Channel
 from chatshop.accounts import token_store, wechat_clients, window_rules
 from chatshop.cards_wiring import card_thumbnails, image_library
+from chatshop.pay_wiring import build_pay_client
 from chatshop.settings import Settings
 from storage.db import make_session_factory, open_engine
 from storage.group_commit import GroupCommitWriter
 from wechat.client import WeChatClient
+from wechat.pay import WeChatPay
 
 
 @dataclass
@@ -37,10 +39,12 @@ class Services:
     writer: GroupCommitWriter
     apis: dict[Channel, WeChatClient]  # one client per account, sharing the access-token store
     thumbnails: Thumbnails  # card thumbnails uploaded as WeChat media, per account
+    pay: WeChatPay | None  # the one WeChat Pay client (None: not configured), shared by the APIs, bot and jobs
     tags: TagTriggers | None = None  # the tag rules, applied by the dialogue, the mini-program and a job
 
 
 def build_services(settings: Settings) -> Services:
+    pay = build_pay_client(settings)  # first: a broken pay setup stops start-up before anything runs
     engine = open_engine(settings.database.url, echo=settings.database.echo)
     factory = make_session_factory(engine)
     messenger_config = messenger_config_of(settings)
@@ -55,7 +59,7 @@ def build_services(settings: Settings) -> Services:
     # The bot runs here, never on the event loop. Few threads: more only fight over the GIL.
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chatshop")
     tags = TagTriggers(TagRuleSource(settings.tags.rules_path), writer)
-    return Services(settings, engine, factory, messenger, conversations, executor, writer, apis, thumbnails, tags)
+    return Services(settings, engine, factory, messenger, conversations, executor, writer, apis, thumbnails, pay, tags)
 
 
 def messenger_config_of(settings: Settings) -> MessengerConfig:
