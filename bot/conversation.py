@@ -20,6 +20,7 @@ from sqlalchemy import Connection, CursorResult, Insert, Result, Table, bindpara
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import WebhookConfig, WindowRule, lease_for_budget
+from bot.handoff.ownership import owning_handoff
 from bot.inbound import Inbound
 from bot.messenger import Messenger
 from bot.models import (
@@ -90,6 +91,7 @@ class Claimed:
     customer_id: int
     claimed_at: datetime  # the claim's received_at: storing the answer checks it is still ours
     taken_over: bool = False  # an earlier delivery claimed (and logged) it, then died
+    handoff_id: int | None = None  # a person owns the conversation: the bot stays silent
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,8 @@ class Conversations:
         if connection.execute(_claim_statement(connection.dialect.name), claim).first() is None:
             return self._claim_seen(connection, inbound, customer_id, now)
         self._log_arrival(connection, inbound, customer_id, now)
-        return Claimed(inbound, customer_id, claimed_at=now)
+        handoff_id = owning_handoff(connection, customer_id=customer_id, kind=inbound.kind, now=now)
+        return Claimed(inbound, customer_id, claimed_at=now, handoff_id=handoff_id)
 
     def _claim_seen(
         self, connection: Connection, inbound: Inbound, customer_id: int, now: datetime
@@ -171,7 +174,8 @@ class Conversations:
             return AlreadySeen(stored.reply_xml)
         takeover = {"key": key, "stale_before": now - self._claim_lease, "claimed_at": now}
         if _updated_one(connection.execute(TAKE_OVER_CLAIM, takeover)):
-            return Claimed(inbound, customer_id, claimed_at=now, taken_over=True)
+            handoff_id = owning_handoff(connection, customer_id=customer_id, kind="", now=now)
+            return Claimed(inbound, customer_id, claimed_at=now, taken_over=True, handoff_id=handoff_id)
         return AlreadySeen(None)
 
     def _log_arrival(self, connection: Connection, inbound: Inbound, customer_id: int, now: datetime) -> None:

@@ -16,7 +16,10 @@ the customer's tracker, as Rasa's core would:
 6. a product search naming a product, colour or size, or one the KB has no answer for ("有没有帽子")
    → the catalog: product cards, or the closest categories as a menu whose taps search them;
 7. otherwise the knowledge base: answer, clarify with a "猜你想问" menu, or the two-stage
-   fallback (ask to rephrase; if the next message fails too, offer a person).
+   fallback (ask to rephrase; if the next message fails too, offer a person; if the one after that
+   fails as well, hand off).
+
+A conversation a person owns never reaches the dialogue: the webhook asks `bot.handoff` first.
 
 A mini-program page the customer sends (mini-program service) is answered about its product: prices
 and what is in stock. Cards the actions compose are made sendable (the store's appid, a thumbnail
@@ -46,7 +49,7 @@ from bot.config import DialogueConfig
 from bot.customers.tag_triggers import TagTriggers, TurnFacts
 from bot.inbound import Inbound
 from bot.models import Channel
-from bot.outgoing import MenuItem, MiniProgramCard, MsgMenu, Outgoing, Text
+from bot.outgoing import MenuItem, MiniProgramCard, MsgMenu, Outgoing, Text, TransferToKf
 from bot.tracker import DialogueSnapshot, MemoryTrackerStore, TrackerStore
 from intents.actions import DOMAIN, FaqLookup, SizeChart, build_actions
 from intents.actions.domain import (
@@ -339,10 +342,13 @@ class Dialogue:
             self._run(turn, ACTION_ANSWER_FAQ)
             return
         self._note_unanswered(turn.inbound, result)
+        last = last_bot_action(turn.state.tracker(turn.sender_id))
         if result.outcome is Outcome.SUGGEST:
             self._run(turn, ACTION_CLARIFY)
-        elif last_bot_action(turn.state.tracker(turn.sender_id)) == ACTION_ASK_REPHRASE:
+        elif last == ACTION_ASK_REPHRASE:
             self._run(turn, ACTION_OFFER_HUMAN)
+        elif last == ACTION_OFFER_HUMAN:  # the second fallback failed too: a person takes over
+            self._run(turn, ACTION_REQUEST_HUMAN)
         else:
             self._run(turn, ACTION_ASK_REPHRASE)
 
@@ -464,6 +470,8 @@ def to_outgoing(messages: list[dict[str, Any]], channel: Channel, cards: CardRes
             replies.append(_menu(custom["msgmenu"], channel))
         elif "miniprogrampage" in custom:
             _add_card(replies, custom["miniprogrampage"], channel, cards)
+        elif "transfer_customer_service" in custom:
+            replies.append(TransferToKf(str(custom["transfer_customer_service"].get("kf_account") or "")))
         elif message.get("text"):
             replies.append(Text(str(message["text"])))
     return replies

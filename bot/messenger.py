@@ -101,6 +101,7 @@ class Messenger:
         customer: Customer,
         message: Outgoing,
         idempotency_key: str | None = None,
+        sent_by: str | None = None,
     ) -> ConversationMessage:
         """Write an outbound message as `pending` (or `refused`) inside the caller's transaction.
 
@@ -114,7 +115,7 @@ class Messenger:
             if existing is not None:
                 return existing
         values = self._outbox_values(customer.id, Channel(customer.channel), message, idempotency_key, self._clock())
-        row = ConversationMessage(**values)
+        row = ConversationMessage(**values, sent_by=sent_by)
         session.add(row)
         session.flush()
         return row
@@ -163,15 +164,22 @@ class Messenger:
         `pending` means it is left to the sweeper: it met a retryable error, or waits for an
         earlier message to the same customer.
         """
+        return self.send_with_id(customer_id=customer_id, message=message, idempotency_key=idempotency_key)[0]
+
+    def send_with_id(
+        self, *, customer_id: int, message: Outgoing, idempotency_key: str | None = None, sent_by: str | None = None
+    ) -> tuple[Delivery, int]:
+        """`send`, also giving the message's id; `sent_by` names the staff member who wrote it."""
         with transaction(self._factory) as session:
             customer = session.get_one(Customer, customer_id)
-            row = self.record(session, customer=customer, message=message, idempotency_key=idempotency_key)
+            row = self.record(session, customer=customer, message=message, idempotency_key=idempotency_key,
+                              sent_by=sent_by)
             row_id, delivery = row.id, row.delivery
         if delivery is Delivery.PENDING:
             delivery = self.deliver_one(row_id)
         if delivery is Delivery.REFUSED:
             raise self._refusal_of(row_id)
-        return delivery
+        return delivery, row_id
 
     # -- delivering ------------------------------------------------------------------------
 

@@ -118,6 +118,7 @@ class ConversationMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(255))
+    sent_by: Mapped[str | None] = mapped_column(String(64))  # the staff member who wrote it (None: the bot)
 
 
 class DeliveryEvent(Base):

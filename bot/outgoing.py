@@ -57,14 +57,25 @@ class News:
     kind = "news"
 
 
-Outgoing = Text | MsgMenu | MiniProgramCard | News
+@dataclass(frozen=True)
+class TransferToKf:
+    """Hand the customer to WeChat's own customer-service system (handoff.mode wechat_kf): only ever a
+    passive reply, naming the service account when the skill group maps to one."""
+
+    kf_account: str = ""
+    kind = "transfer_customer_service"
+
+
+Outgoing = Text | MsgMenu | MiniProgramCard | News | TransferToKf
 
 # Kinds a passive (in-response) reply can carry; menus and cards only go through the API.
-PASSIVE_KINDS = frozenset({"text", "news"})
+PASSIVE_KINDS = frozenset({"text", "news", "transfer_customer_service"})
 
 
 def check_sendable(message: Outgoing, channel: Channel) -> None:
     """Refuse what WeChat would refuse for this channel, before anything is recorded as pending."""
+    if isinstance(message, TransferToKf):
+        raise UnsupportedMessage("a transfer to customer service is only a passive reply")
     if channel is Channel.MP and message.kind not in MINI_PROGRAM_KINDS:
         raise UnsupportedMessage(f"mini-program customer service cannot send {message.kind}")
     if isinstance(message, News) and len(message.articles) != 1:
@@ -92,6 +103,8 @@ def from_body(body: dict[str, Any]) -> Outgoing:
         return MiniProgramCard(**fields)
     if kind == "news":
         return News(articles=tuple(Article(**a) for a in fields["articles"]))
+    if kind == "transfer_customer_service":
+        return TransferToKf(**fields)
     raise ValueError(f"unknown stored message kind {kind!r}")
 
 
@@ -113,6 +126,8 @@ def to_custom_send(message: Outgoing, openid: str) -> dict[str, Any]:
             "pagepath": message.pagepath,
             "thumb_media_id": message.thumb_media_id,
         }
-    else:
+    elif isinstance(message, News):
         payload["news"] = {"articles": [asdict(a) for a in message.articles]}
+    else:
+        raise ValueError("a transfer to customer service is only a passive reply")
     return payload

@@ -1,7 +1,8 @@
 """The message-push endpoint: `GET|POST /wechat` and `/wechat/mp`.
 
 A WeChat webhook never answers 500 or JSON: a forged or replayed request gets 403 and everything
-else that cannot be handled gets `success`, logged. A reply ready inside the time budget goes back
+else that cannot be handled gets `success`, logged. While a person owns the conversation (`bot.handoff`,
+asked in the claim, before any language work) the bot stays silent. A reply ready inside the time budget goes back
 in the response (encrypted if the push was); otherwise the answer is `success` and the reply goes
 out through the customer-service API when it is ready, with a typing indicator meanwhile.
 """
@@ -19,16 +20,17 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from werobot.replies import Article as WeRoBotArticle
-from werobot.replies import ArticlesReply, TextReply
+from werobot.replies import ArticlesReply, TextReply, TransferCustomerServiceReply
 
 from bot import metrics
 from bot.config import WebhookConfig
 from bot.conversation import AlreadySeen, Claimed, Conversations
 from bot.dialogue import Responder
+from bot.handoff.desk import HandoffDesk
 from bot.inbound import Inbound, inbound_from_push
 from bot.messenger import Messenger
 from bot.models import Channel
-from bot.outgoing import PASSIVE_KINDS, News, Outgoing, Text
+from bot.outgoing import PASSIVE_KINDS, News, Outgoing, Text, TransferToKf
 from web.bodies import BodyOverLimit, read_limited
 from wechat.errors import PushRefusal, PushRefused
 from wechat.push import PushVerifier
@@ -78,8 +80,11 @@ class WebhookEndpoint:
         messenger: Messenger,
         config: WebhookConfig,
         executor: Executor,
+        handoff: HandoffDesk | None = None,
     ) -> None:
+        """`handoff`: who answers while a person owns a conversation (without it, the bot always does)."""
         self._channel = channel
+        self._handoff = handoff
         self._verifier = verifier
         self._conversations = conversations
         self._dialogue = dialogue
@@ -149,7 +154,7 @@ class WebhookEndpoint:
         loop = asyncio.get_running_loop()
         try:
             # The bot runs off the event loop: a slow one must not hold up other customers.
-            replies = await loop.run_in_executor(self._executor, self._dialogue.respond, claimed.inbound)
+            replies = await loop.run_in_executor(self._executor, self._respond, claimed)
         except Exception:
             await self._conversations.answer(claimed, passive=None, passive_xml="", queued=[])
             raise
@@ -168,6 +173,13 @@ class WebhookEndpoint:
                 await asyncio.gather(turn.typing, return_exceptions=True)
             await loop.run_in_executor(self._executor, self._messenger.deliver, ids)
         return TurnResult(reply_xml, ids, passive.kind if passive else None)
+
+    def _respond(self, claimed: Claimed) -> list[Outgoing]:
+        """The bot's answer, or, while a person owns the conversation, the handoff's (silence, mostly)."""
+        inbound = claimed.inbound
+        if claimed.handoff_id is not None and self._handoff is not None:
+            return self._handoff.on_customer_message(claimed.handoff_id, inbound.kind, inbound.content)
+        return self._dialogue.respond(inbound)
 
     def _note_takeover(self, claimed: Claimed) -> None:
         log.warning("%s webhook: %s was still unanswered past its claim's lease (the delivery that claimed it "
@@ -195,7 +207,9 @@ class WebhookEndpoint:
 
 def _passive_candidate(replies: list[Outgoing], channel: Channel) -> Outgoing | None:
     # Mini-program customer service takes no passive replies but a transfer; it answers via the API.
-    if channel is Channel.MP or not replies or replies[0].kind not in PASSIVE_KINDS:
+    if not replies or replies[0].kind not in PASSIVE_KINDS:
+        return None
+    if channel is Channel.MP and not isinstance(replies[0], TransferToKf):
         return None
     first = replies[0]
     if isinstance(first, News) and len(first.articles) != 1:
@@ -217,6 +231,10 @@ def render_passive(message: Outgoing, inbound: Inbound) -> str:
                                              description=_cdata_safe(article.description),
                                              img=article.picurl, url=article.url))
         return str(reply.render())
+    if isinstance(message, TransferToKf):
+        # werobot adds <TransInfo><KfAccount> only when an account is named at all.
+        account = {"account": message.kf_account} if message.kf_account else {}
+        return str(TransferCustomerServiceReply(target=inbound.openid, source=own_id, time=now, **account).render())
     raise ValueError(f"{message.kind} cannot be a passive reply")
 
 

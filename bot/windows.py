@@ -89,3 +89,8 @@ def align_with_wechat(session: Session, *, customer_id: int, errcode: int, now: 
         window.expires_at = min(window.expires_at, now)
     elif errcode == QuotaExhausted().errcode and window.quota is not None:
         window.used = window.quota
+
+
+def reply_window(session: Session, customer_id: int) -> ReplyWindow | None:
+    """The customer's current window as stored (None: they never opened one)."""
+    return session.get(ReplyWindow, customer_id, populate_existing=True)

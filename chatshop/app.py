@@ -18,7 +18,7 @@ from bot.models import Channel
 from bot.webhook import WebhookEndpoint
 from chatshop.accounts import WEBHOOK_PATHS, accounts, push_verifier
 from chatshop.api_docs import add_api_docs
-from chatshop.cards_wiring import card_resolver, image_library, serve_images
+from chatshop.cards_wiring import image_library, serve_images
 from chatshop.commerce_wiring import build_job_runner
 from chatshop.dialogue_setup import build_dialogue
 from chatshop.http_api import add_http_apis
@@ -39,8 +39,8 @@ def create_app(settings: Settings, *, dialogue: Responder | None = None) -> Fast
     images = image_library(settings)
     terms = SearchTerms()  # one tokeniser for the bot's product search and the mini-program's
     store = Store(factory=services.factory, pay=services.pay, wechat=services.apis,
-                  mp_app_id=settings.miniprogram.app_id, terms=terms)
-    cards = card_resolver(settings, services.thumbnails, services.apis)
+                  mp_app_id=settings.miniprogram.app_id, terms=terms, handoff=services.handoff)
+    cards = services.cards
     dialogue = dialogue or build_dialogue(settings, services.factory, services.writer, store, cards,
                                           tags=services.tags)
     # Every periodic task: the outbox sweep and dedupe pruning, expiry, reconciliation, refunds, ageing.
@@ -90,6 +90,7 @@ def _webhook(channel: Channel, settings: Settings, services: Services, dialogue:
             max_body_bytes=wechat.max_body_bytes,
         ),
         executor=services.executor,
+        handoff=services.handoff,
     )
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from bot.handoff.config import HandoffMode
 from bot.models import Channel
 from chatshop.accounts import window_rules
 from chatshop.services import Services
 from chatshop.settings import Settings
 from commerce.config import OrdersConfig
 from scheduler.config import SchedulerConfig
-from scheduler.jobs import CommerceJobs, conversation_jobs, tag_jobs
+from scheduler.jobs import CommerceJobs, conversation_jobs, handoff_jobs, tag_jobs
 from scheduler.runner import JobRunner
 
 
@@ -47,4 +48,6 @@ def build_job_runner(settings: Settings, services: Services) -> JobRunner:
     tags = tag_jobs(services.tags, factory=services.factory, oa_tags=oa.tags if oa else None,
                     poll_s=settings.messenger.outbox_poll_s, sync_interval_s=settings.tags.sync_interval_s,
                     config=schedule)
-    return JobRunner(conversations + commerce.schedule() + tags)
+    handoff = handoff_jobs(services.handoff, interval_s=settings.handoff.check_interval_s,
+                           mode_is_queue=settings.handoff.mode is HandoffMode.QUEUE)
+    return JobRunner(conversations + commerce.schedule() + tags + handoff)

@@ -9,15 +9,18 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.cards.resolver import CardResolver
 from bot.cards.thumbnails import Thumbnails
 from bot.config import MessengerConfig, lease_for_budget
 from bot.conversation import Conversations
 from bot.customers.tag_rules import TagRuleSource
 from bot.customers.tag_triggers import TagTriggers
+from bot.handoff.desk import HandoffDesk
 from bot.messenger import Messenger
 from bot.models import Channel
 from chatshop.accounts import token_store, wechat_clients, window_rules
-from chatshop.cards_wiring import card_thumbnails, image_library
+from chatshop.cards_wiring import card_resolver, card_thumbnails, image_library
+from chatshop.handoff_wiring import build_handoff_desk
 from chatshop.pay_wiring import build_pay_client
 from chatshop.settings import Settings
 from storage.db import make_session_factory, open_engine
@@ -41,6 +44,8 @@ class Services:
     thumbnails: Thumbnails  # card thumbnails uploaded as WeChat media, per account
     pay: WeChatPay | None  # the one WeChat Pay client (None: not configured), shared by the APIs, bot and jobs
     tags: TagTriggers | None = None  # the tag rules, applied by the dialogue, the mini-program and a job
+    cards: CardResolver | None = None  # makes product cards sendable per account (bot and agents)
+    handoff: HandoffDesk | None = None  # the human side: queue, assignment, agents' replies, timeouts
 
 
 def build_services(settings: Settings) -> Services:
@@ -59,7 +64,10 @@ def build_services(settings: Settings) -> Services:
     # The bot runs here, never on the event loop. Few threads: more only fight over the GIL.
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chatshop")
     tags = TagTriggers(TagRuleSource(settings.tags.rules_path), writer)
-    return Services(settings, engine, factory, messenger, conversations, executor, writer, apis, thumbnails, pay, tags)
+    cards = card_resolver(settings, thumbnails, apis)
+    handoff = build_handoff_desk(settings, factory, messenger, apis, cards)
+    return Services(settings, engine, factory, messenger, conversations, executor, writer, apis, thumbnails, pay, tags,
+                    cards, handoff)
 
 
 def messenger_config_of(settings: Settings) -> MessengerConfig:

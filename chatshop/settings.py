@@ -7,16 +7,20 @@ stops start-up. A bad setting stops start-up with one line naming it (`SettingsE
 
 from __future__ import annotations
 
+import json
 import os
 import string
 from collections.abc import Mapping
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from bot.handoff.config import HandoffMode, parse_hours
 from wechat.client import PRODUCTION_API_BASE_URL
 from wechat.push import MessageMode
 
@@ -255,6 +259,60 @@ class TagsSettings(_Section):
     sync_interval_s: float = Field(60.0, gt=0)  # how often tag changes are applied to WeChat
 
 
+class SkillGroupSettings(_Section):
+    """One skill group: what routes there, and when its staff are in."""
+
+    name: str = Field(min_length=1, max_length=40)
+    intents: list[str] = []  # a handoff whose message had one of these intents goes here
+    tags: list[str] = []  # ... or a customer with a live tag matching one of these (glob patterns: 意向客户-*)
+    hours: dict[str, str] = {}  # weekday or range → "HH:MM-HH:MM[,...]", e.g. mon-fri: "09:00-21:00"; empty: always
+    closed_dates: list[date] = []  # holidays: closed all day
+    kf_account: str = ""  # handoff.mode wechat_kf: WeChat's customer-service account for this group
+
+    @field_validator("hours")
+    @classmethod
+    def _hours_parse(cls, hours: dict[str, str]) -> dict[str, str]:
+        parse_hours(hours)  # ValueError names the bad weekday or interval
+        return hours
+
+
+class RoutingSettings(_Section):
+    """Skill groups a handoff is routed to (the first is where anything unmatched goes)."""
+
+    timezone: str = "Asia/Shanghai"  # business hours are in the store's time
+    groups: list[SkillGroupSettings] = [SkillGroupSettings(name="客服")]
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, timezone: str) -> str:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {timezone!r}") from None
+        return timezone
+
+    @field_validator("groups")
+    @classmethod
+    def _distinct_groups(cls, groups: list[SkillGroupSettings]) -> list[SkillGroupSettings]:
+        names = [group.name for group in groups]
+        if not names:
+            raise ValueError("at least one skill group")
+        if len(set(names)) != len(names):
+            raise ValueError("skill group names must differ")
+        return groups
+
+
+class HandoffSettings(_Section):
+    """Human handoff: chatshop's own queue (agents in the staff API), or WeChat's customer-service system."""
+
+    mode: HandoffMode = HandoffMode.QUEUE
+    queue_timeout_s: int = Field(600, gt=0)  # queued, untaken this long: the customer told again, supervisors alerted
+    agent_reply_timeout_s: int = Field(300, gt=0)  # customer unanswered this long: agent reminded; twice: re-queued
+    customer_silence_s: int = Field(1800, gt=0)  # customer silent this long after an agent's answer: resolved
+    long_queue: int = Field(3, ge=0)  # the customer hears their place when more than this many wait before them
+    check_interval_s: float = Field(30.0, gt=0)  # how often the timeouts job runs
+
+
 class MediaSettings(_Section):
     """Product and card images, and the thumbnails uploaded to WeChat for mini-program cards."""
 
@@ -297,6 +355,8 @@ class Settings(_Section):
     scheduler: SchedulerSettings = SchedulerSettings()
     media: MediaSettings = MediaSettings()
     tags: TagsSettings = TagsSettings()
+    routing: RoutingSettings = RoutingSettings()
+    handoff: HandoffSettings = HandoffSettings()
     sandbox: SandboxSettings = SandboxSettings()
 
     @property
@@ -376,8 +436,18 @@ def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
         block = raw.setdefault(section, {})
         if not isinstance(block, dict):
             raise SettingsError(f"{section}: must be a mapping")
-        # Strings as given: pydantic's lax mode turns "300" and "true" into the field's type.
-        block[key] = value
+        # Strings as given: pydantic's lax mode turns "300" and "true" into the field's type. A list or
+        # mapping (routing.groups) comes as JSON.
+        block[key] = _json_or_text(name, value)
+
+
+def _json_or_text(name: str, value: str) -> Any:
+    if not value.lstrip().startswith(("[", "{")):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"{name}: a list or mapping must be JSON ({exc.msg} at {exc.pos})") from None
 
 
 def _validate(raw: dict[str, Any]) -> Settings:

@@ -1,6 +1,6 @@
 """Every periodic task, as jobs for the runner: the commerce core's (expiry, reconciliation, refunds,
-order ageing), the conversations' (the outbox sweep, dedupe pruning) and the customer tags' (the
-rules of commerce events, the sync to WeChat's user tags).
+order ageing), the conversations' (the outbox sweep, dedupe pruning), the customer tags' (the
+rules of commerce events, the sync to WeChat's user tags) and the handoff's timeouts.
 
 The commerce jobs are plain methods taking the current time, so tests run one with a moved clock
 instead of sleeping; the scheduler calls them with the real time."""
@@ -19,6 +19,7 @@ from bot.config import WindowRule
 from bot.conversation import Conversations
 from bot.customers.tag_sync import sync_wechat_tags
 from bot.customers.tag_triggers import TagTriggers
+from bot.handoff.desk import HandoffDesk
 from bot.messenger import Messenger
 from bot.models import WindowAction
 from bot.payments import open_payment_windows
@@ -102,3 +103,11 @@ def tag_jobs(
     if oa_tags is not None and config.enabled:
         jobs.append(Job("sync_wechat_tags", partial(sync_wechat_tags, factory, oa_tags), sync_interval_s))
     return jobs
+
+
+def handoff_jobs(desk: HandoffDesk | None, *, interval_s: float, mode_is_queue: bool) -> list[Job]:
+    """The handoff timeouts (told again, reminded, re-queued, resolved) and the assignment of what waits
+    for a group that just opened. Safe in every process: each change is a conditional update."""
+    if desk is None or not mode_is_queue:
+        return []
+    return [Job("handoff_timeouts", lambda: sum(desk.check_timeouts().values()), interval_s)]

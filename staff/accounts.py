@@ -16,11 +16,14 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot.handoff.models import AgentStatus
+from bot.handoff.operations import Actor
+from bot.handoff.roster import sync_agent
 from staff.config import StaffConfig
 from staff.errors import InvalidStaffInput, StaffExists, StaffNotFound
 from staff.models import StaffMember, StaffSession, StaffStatusEvent, StaffToken
 from staff.passwords import hash_password
-from staff.roles import STATUS_TRANSITIONS, Role, Status
+from staff.roles import CHAT_ROLES, STATUS_TRANSITIONS, Role, Status
 from storage.clock import utcnow
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,7 @@ def add_staff(
     )
     session.add(member)
     session.flush()
+    sync_roster(session, member, now=member.created_at)
     log.info("staff account %s added with role %s", name, role.value)
     return member
 
@@ -87,6 +91,7 @@ def disable_staff(session: Session, *, username: str, now: datetime | None = Non
     member.disabled = True
     member.disabled_at = member.disabled_at or now
     _record_status(session, member, Status.OFFLINE, member.max_chats, reason="account disabled", now=now)
+    sync_roster(session, member, now=now)
     _revoke_credentials(session, staff_id=member.id, now=now)
     log.info("staff account %s disabled; its sessions and tokens are revoked", member.username)
     return member
@@ -103,9 +108,20 @@ def set_status(
         raise InvalidStaffInput(f"cannot go from {member.status} to {status.value}", field="status")
     if max_chats is not None:
         _check_max_chats(max_chats, config)
+    now = now or utcnow()
     _record_status(session, member, status, member.max_chats if max_chats is None else max_chats,
-                   reason="set by the agent", now=now or utcnow())
+                   reason="set by the agent", now=now)
+    sync_roster(session, member, now=now)
     return member
+
+
+def sync_roster(session: Session, member: StaffMember, *, now: datetime) -> list[int]:
+    """Tell routing, in this transaction, what it needs of the account: groups, limit, availability.
+    Marketers take no conversations. Going offline re-queues what the agent held (their ids)."""
+    takes_chats = not member.disabled and Role(member.role) in CHAT_ROLES
+    status = AgentStatus(member.status) if takes_chats else AgentStatus.OFFLINE
+    return sync_agent(session, staff_id=member.id, display_name=member.display_name, groups=member.skill_groups,
+                      status=status, max_chats=member.max_chats, now=now, actor=Actor(member.username, member.id))
 
 
 def _record_status(

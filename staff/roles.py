@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.handoff.operations import Actor
 from staff.errors import Forbidden
 
 
@@ -28,6 +29,9 @@ STATUS_TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.AWAY: frozenset({Status.ONLINE, Status.AWAY, Status.OFFLINE}),
     Status.OFFLINE: frozenset({Status.ONLINE, Status.AWAY, Status.OFFLINE}),
 }
+
+# Roles that take conversations from the queue (a marketer's availability routes nothing to them).
+CHAT_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
 
 # Roles that see every skill group's work, not only their own groups'.
 ALL_GROUPS_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
@@ -62,3 +66,9 @@ def require_group(principal: Principal, group: str) -> Principal:
     if may_see_group(principal, group):
         return principal
     raise Forbidden("not a member of this skill group", group=group)
+
+
+def actor_of(principal: Principal) -> Actor:
+    """The principal as the handoff operations see them: a name, their groups, and whether they see all."""
+    return Actor(principal.username, principal.staff_id, principal.groups,
+                 all_groups=principal.role in ALL_GROUPS_ROLES)

@@ -66,8 +66,9 @@ COMMERCE_STATUS = {
 }
 
 
-# Staff accounts' refusals (`staff.errors`, matched by code: web cannot import staff): not signed in
-# 401, role or CSRF 403, throttled logins 429 (with a Retry-After header).
+# The staff API's refusals (`staff.errors`, and the bot's it calls: matched by code, web imports neither):
+# not signed in 401, role or CSRF 403, not there (or not theirs to see) 404, a clash with the current state
+# 409, throttled logins 429 (with a Retry-After header).
 STAFF_STATUS = {
     "INVALID_INPUT": 422,
     "NOT_SIGNED_IN": 401,
@@ -77,6 +78,16 @@ STAFF_STATUS = {
     "STAFF_NOT_FOUND": 404,
     "STAFF_EXISTS": 409,
     "LOGIN_THROTTLED": 429,
+    # Conversations with a person (`bot.handoff.errors`) and customer tags (`bot.customers.errors`).
+    "ILLEGAL_TRANSITION": 409,
+    "CONVERSATION_NOT_FOUND": 404,
+    "NOT_YOUR_CONVERSATION": 409,
+    "AGENT_UNAVAILABLE": 409,
+    "REPLY_REFUSED": 409,
+    "UNKNOWN_GROUP": 422,
+    "UNKNOWN_CUSTOMER": 404,
+    "INVALID_TAG": 422,
+    "INVALID_TAG_EXPRESSION": 422,
 }
 
 

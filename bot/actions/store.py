@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.handoff.desk import HandoffDesk
 from bot.models import Channel
 from intents.search import SearchTerms
 from storage.clock import utcnow
@@ -26,3 +27,4 @@ class Store:
     mp_app_id: str = ""  # the store's mini-program, which product cards open
     terms: SearchTerms = field(default_factory=SearchTerms)  # a customer's words as catalog search terms
     clock: Callable[[], datetime] = utcnow
+    handoff: HandoffDesk | None = None  # None: asking for a person only marks the dialogue state
