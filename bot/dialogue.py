@@ -69,6 +69,7 @@ from intents.actions.domain import (
     CATEGORY_ENTITY,
     FAQ_ID_ENTITY,
     HANDOFF_MENU_ID,
+    HANDOFF_REASON,
     HEIGHT,
     MEASURE_CHECK,
     PENDING_CONFIRMATION,
@@ -105,6 +106,9 @@ GENERIC_SIZE_CHART = SizeChart([
     SizeRow("S", 158, 47), SizeRow("M", 165, 54), SizeRow("L", 170, 61), SizeRow("XL", 175, 68),
     SizeRow("XXL", 180, 76),
 ])
+
+# The dialogue state's handoff reason when a tag rule, not the message, asks for a person.
+RULE_REASON = "rule"
 
 # Locks that keep one customer's turns in order; a customer always maps to the same one, and many
 # customers share each (a lock per customer would grow without bound).
@@ -209,20 +213,45 @@ class Dialogue:
         with self._turn_locks[hash((inbound.channel, inbound.openid)) % _TURN_LOCK_STRIPES]:
             turn = Turn(inbound, self._trackers.load(inbound.channel, inbound.openid))
             handle(turn)
+            facts = self._turn_facts(turn)
+            if facts is not None and ACTION_REQUEST_HUMAN not in turn.ran and self._rule_hands_off(facts):
+                self._hand_off(turn, reason=RULE_REASON)
             turn.state.turns += 1
             turn.state.apply([{"event": "action", "name": ACTION_LISTEN, "timestamp": utcnow().timestamp()}])
             self._trackers.save(inbound.channel, inbound.openid, turn.state)
-        self._apply_tag_rules(turn)
+        if facts is not None:
+            self._apply_tag_rules(facts)
         return to_outgoing(turn.messages, inbound.channel, self._cards)
 
-    def _apply_tag_rules(self, turn: Turn) -> None:
+    def _turn_facts(self, turn: Turn) -> TurnFacts | None:
         if self._tags is None:
-            return
+            return None
         try:
             parsed = turn.state.latest_message if turn.heard else {}
-            self._tags.on_turn(TurnFacts.of_turn(turn.inbound, parsed, turn.ran, self._faqs))
+            return TurnFacts.of_turn(turn.inbound, parsed, turn.ran, self._faqs)
+        except Exception:  # the customer still gets the answer; the tags miss one turn
+            logger.exception("could not read a turn for the tag rules")
+            return None
+
+    def _rule_hands_off(self, facts: TurnFacts) -> bool:
+        assert self._tags is not None
+        try:
+            return self._tags.hands_off(facts)
+        except Exception:
+            logger.exception("could not read the tag rules' handoffs")
+            return False
+
+    def _apply_tag_rules(self, facts: TurnFacts) -> None:
+        assert self._tags is not None
+        try:
+            self._tags.on_turn(facts)
         except Exception:  # the customer still gets the answer; the tags miss one turn
             logger.exception("could not apply the tag rules to a turn")
+
+    def _hand_off(self, turn: Turn, *, reason: str | None = None) -> None:
+        """Run the handoff action; `reason` says why when the message alone does not (a tag rule)."""
+        turn.state.apply([SlotSet(HANDOFF_REASON, reason)])
+        self._run(turn, ACTION_REQUEST_HUMAN)
 
     def _answer_tap(self, turn: Turn, item_id: str) -> None:
         if item_id.startswith((ORDER_ITEM_PREFIX, CONFIRM_ITEM_PREFIX)):
@@ -235,7 +264,7 @@ class Dialogue:
             # Rasa's conventional intent for saying yes to what the bot offered.
             self._hear(turn, {"text": turn.inbound.content, "intent": {"name": "affirm", "confidence": 1.0},
                               "entities": []})
-            self._run(turn, ACTION_REQUEST_HUMAN)
+            self._hand_off(turn)
             return
         entity = {"entity": FAQ_ID_ENTITY, "value": item_id, "start": 0, "end": len(turn.inbound.content),
                   "extractor": "menu"}
@@ -286,9 +315,9 @@ class Dialogue:
         if intent == "complaint" and self._faqs.match(text).outcome is Outcome.ANSWER:
             # What the shop does about it (the KB's answer), and a person to see to it.
             self._run(turn, ACTION_ANSWER_FAQ)
-            self._run(turn, ACTION_REQUEST_HUMAN)
+            self._hand_off(turn)
         elif intent in ("ask_human", "complaint"):
-            self._run(turn, ACTION_REQUEST_HUMAN)
+            self._hand_off(turn)
         elif intent == "size_advice":
             self._start_form(turn)
         elif intent in SMALL_TALK_INTENTS and self._faqs.match(text).outcome is not Outcome.ANSWER:
@@ -348,7 +377,7 @@ class Dialogue:
         elif last == ACTION_ASK_REPHRASE:
             self._run(turn, ACTION_OFFER_HUMAN)
         elif last == ACTION_OFFER_HUMAN:  # the second fallback failed too: a person takes over
-            self._run(turn, ACTION_REQUEST_HUMAN)
+            self._hand_off(turn)
         else:
             self._run(turn, ACTION_ASK_REPHRASE)
 

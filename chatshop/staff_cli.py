@@ -64,6 +64,11 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
                            role=Role(args.role), display_name=args.display_name, groups=args.groups,
                            max_chats=args.max_chats)
         print(f"added {member.username} ({member.role})")
+    known = {group.name for group in settings.routing.groups}
+    for group in sorted(set(args.groups or ()) - known):
+        # Allowed (groups may be configured later), but nothing routes there until routing.groups names it.
+        print(f"note: skill group {group!r} is not in routing.groups ({', '.join(sorted(known))}); "
+              "no conversation is routed to it until it is", file=sys.stderr)
     return 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -18,11 +18,15 @@ from bot.handoff.desk import HandoffDesk, HandoffRequest
 from bot.handoff.models import HandoffReason
 from bot.models import Channel
 from intents.actions.conversation import latest_intent
-from intents.actions.domain import ACTION_REQUEST_HUMAN
+from intents.actions.domain import ACTION_REQUEST_HUMAN, HANDOFF_AT, HANDOFF_REASON
+from storage.clock import utcnow
 
 # Messages that ask for a person or accept one: not the question the bot failed to answer.
 _NOT_THE_QUESTION = frozenset({"ask_human", "affirm"})
 TRANSFER_KEY = "transfer_customer_service"
+# The dialogue state's words for why (intents.actions.conversation.ActionRequestHuman's).
+_DIALOGUE_REASONS = {HandoffReason.ASKED: "asked", HandoffReason.COMPLAINT: "complaint",
+                     HandoffReason.FALLBACK: "offered", HandoffReason.RULE: "rule", HandoffReason.STAFF: "staff"}
 
 
 class ActionHandOff(Action):
@@ -35,18 +39,22 @@ class ActionHandOff(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         channel, _, openid = tracker.sender_id.partition(":")
         question = unanswered_question(tracker)
+        reason = handoff_reason(tracker)
         outcome = self._desk.hand_off(HandoffRequest(
-            channel=Channel(channel), openid=openid, reason=handoff_reason(tracker),
+            channel=Channel(channel), openid=openid, reason=reason,
             intent=_intent_of(question), entities=_entities_of(question), question=str(question.get("text") or ""),
         ))
         if outcome.transfer_to_kf:
             dispatcher.utter_message(json_message={TRANSFER_KEY: {"kf_account": outcome.kf_account}})
         else:
             dispatcher.utter_message(text=outcome.text)
-        return []
+        # The dialogue state keeps the mark too, as the language-only action sets it, for a Rasa policy.
+        return [SlotSet(HANDOFF_AT, utcnow().isoformat()), SlotSet(HANDOFF_REASON, _DIALOGUE_REASONS[reason])]
 
 
 def handoff_reason(tracker: Tracker) -> HandoffReason:
+    if tracker.get_slot(HANDOFF_REASON) == _DIALOGUE_REASONS[HandoffReason.RULE]:
+        return HandoffReason.RULE  # the dialogue says a tag rule asked for it
     intent = latest_intent(tracker)
     if intent == "ask_human":
         return HandoffReason.ASKED

@@ -14,6 +14,9 @@ rules:
     group: 已购
 ```
 
+An `intent` or `faq_answered` rule may also say `hand_off: true`: the customer goes to a person in the
+same turn (routed like any handoff), with or without a tag change.
+
 Triggers and the placeholders each one fills (a rule whose placeholder has no value does nothing):
 
 - `intent` (`intent`, optional `entities`): the entities of the message by name, `{category}` also
@@ -71,8 +74,8 @@ PLACEHOLDERS: dict[Trigger, frozenset[str] | None] = {
     Trigger.ORDER_TOTAL_AT_LEAST: frozenset(),
 }
 _KEYS = {
-    Trigger.INTENT: {"intent", "entities"},
-    Trigger.FAQ_ANSWERED: {"category"},
+    Trigger.INTENT: {"intent", "entities", "hand_off"},
+    Trigger.FAQ_ANSWERED: {"category", "hand_off"},
     Trigger.CARD_OPENED: set(),
     Trigger.ORDER_PAID: set(),
     Trigger.REFUND_REQUESTED: set(),
@@ -105,6 +108,7 @@ class TagRule:
     entities: tuple[str, ...] = ()  # any one of them present (none given: no condition)
     category: str | None = None  # faq_answered: only FAQs of this category
     at_least_fen: int | None = None
+    hand_off: bool = False  # a person takes the conversation over (turn triggers only)
 
     @property
     def label(self) -> str:
@@ -229,8 +233,9 @@ def _rule(raw: Any, index: int, source: str, parent_line: int, problems: list[st
         problems.append(f"{at}: unknown keys for `when: {trigger}`: {', '.join(unknown)}")
     add = _names(raw.get("add"), "add", at, trigger, problems)
     remove = _names(raw.get("remove"), "remove", at, trigger, problems)
-    if not add and not remove:
-        problems.append(f"{at}: a rule needs `add:` or `remove:` (a tag name or a list of them)")
+    hand_off = _flag(raw.get("hand_off"), "hand_off", at, problems)
+    if not add and not remove and not hand_off:
+        problems.append(f"{at}: a rule needs `add:` or `remove:` (a tag name or a list of them), or `hand_off: true`")
     rule = TagRule(
         line=raw.line, trigger=trigger, add=add, remove=remove,
         group=_text(raw.get("group", ""), "group", at, problems, limit=MAX_GROUP_CHARS, required=False),
@@ -239,8 +244,18 @@ def _rule(raw: Any, index: int, source: str, parent_line: int, problems: list[st
         entities=_entities(raw.get("entities"), at, problems),
         category=_text(raw.get("category"), "category", at, problems, required=False) or None,
         at_least_fen=_fen(raw.get("fen"), at, problems) if trigger is Trigger.ORDER_TOTAL_AT_LEAST else None,
+        hand_off=hand_off,
     )
     return rule if len(problems) == before else None
+
+
+def _flag(value: Any, key: str, at: str, problems: list[str]) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        problems.append(f"{at}: `{key}:` must be true or false")
+        return False
+    return value
 
 
 def _trigger(value: Any, at: str, problems: list[str]) -> Trigger | None:

@@ -102,6 +102,12 @@ class TagTriggers:
     def source(self) -> TagRuleSource:
         return self._source
 
+    def hands_off(self, facts: TurnFacts) -> bool:
+        """Whether a rule this turn fires says a person should take the conversation over."""
+        rules = self._source.rules()
+        fired = [*rules.intent_rules(facts.intent, facts.entities), *rules.faq_rules(facts.faq_category)]
+        return any(rule.hand_off for rule in fired)
+
     def on_turn(self, facts: TurnFacts) -> None:
         """After a dialogue turn. On the webhook's hot path: a turn no rule fires for costs a few lookups
         and no database work; one that fires is queued on the group-commit writer, not waited for."""

@@ -155,3 +155,17 @@ def test_seed_installs_the_demo_rules_once(empty_database: str, tmp_path: Path,
     target.write_text(GOOD, encoding="utf-8")  # the store's own edit
     assert main(["seed"]) == 0
     assert target.read_text(encoding="utf-8") == GOOD  # never overwritten
+
+
+def test_a_turn_rule_may_hand_off_and_only_a_turn_rule() -> None:
+    rules = parse_tag_rules("rules:\n  - when: intent\n    intent: complaint\n    hand_off: true\n")
+    [rule] = rules.for_trigger(Trigger.INTENT)
+    assert rule.hand_off and rule.add == () and rule.remove == ()
+    with pytest.raises(TagRulesError) as refused:
+        parse_tag_rules("rules:\n  - when: order_paid\n    add: 已购\n    hand_off: true\n"
+                        "  - when: intent\n    intent: greet\n    hand_off: yes please\n")
+    assert refused.value.problems == [
+        "<rules>:2: unknown keys for `when: order_paid`: hand_off",
+        "<rules>:5: `hand_off:` must be true or false",
+        "<rules>:5: a rule needs `add:` or `remove:` (a tag name or a list of them), or `hand_off: true`",
+    ]
