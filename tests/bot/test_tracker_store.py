@@ -46,10 +46,11 @@ def test_a_turn_stored_by_another_process_is_what_the_next_turn_continues(server
 
 def test_a_handoff_mark_cleared_by_staff_stays_cleared(server: LiveServer) -> None:
     customer = SandboxCustomer(server, "o_served")
-    # Given a conversation marked for a person
+    # Given a conversation marked for a person, who served the customer until they ended it
     customer.says("转人工")
     assert dialogue_state(server, "o_served").handoff_reason == "asked"
-    # and staff who served the customer and cleared the mark
+    customer.says("结束")
+    # and staff who cleared the mark
     with server.services.factory() as session, session.begin():
         session.execute(
             update(DialogueState)
