@@ -221,7 +221,7 @@ class Dialogue:
             self._trackers.save(inbound.channel, inbound.openid, turn.state)
         if facts is not None:
             self._apply_tag_rules(facts)
-        return to_outgoing(turn.messages, inbound.channel, self._cards)
+        return to_outgoing(turn.messages, inbound.channel, self._cards, conversation=turn.state.customer_id)
 
     def _turn_facts(self, turn: Turn) -> TurnFacts | None:
         if self._tags is None:
@@ -488,22 +488,35 @@ def run_coroutine(coroutine: Any) -> Any:
 # -- what the actions said, as WeChat messages -------------------------------------------------------
 
 
-def to_outgoing(messages: list[dict[str, Any]], channel: Channel, cards: CardResolver | None = None) -> list[Outgoing]:
+def to_outgoing(
+    messages: list[dict[str, Any]], channel: Channel, cards: CardResolver | None = None, *,
+    conversation: int | None = None,
+) -> list[Outgoing]:
     """What the actions said as WeChat messages. Cards are made sendable here, before the outbox
     (`cards`: the store's appid, a thumbnail of the channel's account); a card that cannot be becomes
-    a line of the text before it."""
+    a line of the text before it. A card's page names the `conversation` it was sent in (the customer
+    row), so that its opening is tied to the chat (`card_opens.conversation`)."""
     replies: list[Outgoing] = []
     for message in messages:
         custom = message.get("custom") or {}
         if "msgmenu" in custom:
             replies.append(_menu(custom["msgmenu"], channel))
         elif "miniprogrampage" in custom:
-            _add_card(replies, custom["miniprogrampage"], channel, cards)
+            _add_card(replies, with_conversation(custom["miniprogrampage"], conversation), channel, cards)
         elif "transfer_customer_service" in custom:
             replies.append(TransferToKf(str(custom["transfer_customer_service"].get("kf_account") or "")))
         elif message.get("text"):
             replies.append(Text(str(message["text"])))
     return replies
+
+
+def with_conversation(card: dict[str, Any], conversation: int | None) -> dict[str, Any]:
+    """A product card (`src=card`) with `conversation=<id>` added to its page's query."""
+    pagepath = str(card.get("pagepath") or "")
+    if conversation is None or "src=card" not in pagepath or "conversation=" in pagepath:
+        return card
+    joiner = "&" if "?" in pagepath else "?"
+    return {**card, "pagepath": f"{pagepath}{joiner}conversation={conversation}"}
 
 
 def _add_card(replies: list[Outgoing], card: dict[str, Any], channel: Channel, cards: CardResolver | None) -> None:

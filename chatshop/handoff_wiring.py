@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.actions.products import product_card
 from bot.cards.resolver import CardResolver
 from bot.customers.identity import buyer_openids
+from bot.dialogue import with_conversation
 from bot.handoff.config import HandoffConfig, RoutingConfig, SkillGroup, parse_hours
 from bot.handoff.desk import HandoffDesk
 from bot.messenger import Messenger
@@ -27,11 +28,10 @@ def build_handoff_desk(
     def buyers(channel: Channel, openid: str) -> list[str]:
         return buyer_openids(factory, channel=channel, openid=openid, users=users)
 
-    def compose_card(product_id: str, channel: Channel) -> Outgoing:
+    def compose_card(product_id: str, channel: Channel, conversation: int) -> Outgoing:
         with factory() as session:
-            card = product_card(get_product(session, product_id), settings.miniprogram.app_id,
-                                fallback="")
-        return cards.resolve(card, channel)
+            card = product_card(get_product(session, product_id), settings.miniprogram.app_id, fallback="")
+        return cards.resolve(with_conversation(card, conversation), channel)
 
     return HandoffDesk(factory=factory, messenger=messenger, routing=routing_config(settings.routing),
                        config=handoff_config(settings.handoff), buyer_openids=buyers, compose_card=compose_card)

@@ -52,8 +52,8 @@ MAX_REPLY_CHARS = 2000  # WeChat's customer-service text limit is 2048 bytes of 
 
 # Who a customer is on the commerce side: the mini-program openids whose carts and orders are theirs.
 BuyerOpenids = Callable[[Channel, str], list[str]]
-# A product card for a channel (or its text fallback), from a product id.
-CardComposer = Callable[[str, Channel], Outgoing]
+# A product card for a channel (or its text fallback), from a product id, naming the conversation (customer id).
+CardComposer = Callable[[str, Channel, int], Outgoing]
 
 
 @dataclass(frozen=True)
@@ -232,7 +232,7 @@ class HandoffDesk:
             customer = session.get_one(Customer, handoff.customer_id)
             channel, customer_id = Channel(customer.channel), customer.id
             self._check_window(session, customer_id, now)
-        message = self._reply_message(channel, text, product_id)
+        message = self._reply_message(channel, customer_id, text, product_id)
         key = f"agent:{handoff_id}:{client_key}" if client_key else None
         try:
             delivery, message_id = self._messenger.send_with_id(customer_id=customer_id, message=message,
@@ -243,7 +243,7 @@ class HandoffDesk:
             note_agent_reply(session, session.get_one(Handoff, handoff_id), self._clock())
         return message_id, delivery
 
-    def _reply_message(self, channel: Channel, text: str | None, product_id: str | None) -> Outgoing:
+    def _reply_message(self, channel: Channel, customer_id: int, text: str | None, product_id: str | None) -> Outgoing:
         if (text is None) == (product_id is None):
             raise InvalidHandoffInput("send either text or product_id", field="text")
         if text is not None:
@@ -254,7 +254,7 @@ class HandoffDesk:
         if self._compose_card is None:
             raise InvalidHandoffInput("product cards are not available", field="product_id")
         assert product_id is not None
-        return self._compose_card(product_id, channel)
+        return self._compose_card(product_id, channel, customer_id)
 
     def _check_window(self, session: Session, customer_id: int, now: datetime) -> None:
         window = reply_window(session, customer_id)

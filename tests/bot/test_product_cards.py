@@ -22,7 +22,14 @@ from tests.support import LiveServer
 from tests.support.sandbox_client import SandboxCustomer, wait_until
 
 DEMO_CATALOG = Path(__file__).resolve().parents[2] / "chatshop" / "demo" / "catalog.yaml"
-DRESS_PAGES = [f"pages/product/index?id={pid}&src=card" for pid in ("dress-floral", "dress-knit", "dress-shirt")]
+DRESS = ("dress-floral", "dress-knit", "dress-shirt")
+
+
+def card_pages(server: LiveServer, openid: str, product_ids: tuple[str, ...]) -> list[str]:
+    """The pages of product cards sent to a customer: each names the conversation (their customer row)."""
+    with server.services.factory() as session:
+        conversation = session.scalar(select(Customer.id).where(Customer.openid == openid))
+    return [f"pages/product/index?id={pid}&src=card&conversation={conversation}" for pid in product_ids]
 
 
 @pytest.fixture
@@ -70,7 +77,7 @@ def test_a_search_on_the_official_account_is_answered_with_cards_wechat_delivers
     calls = wait_for_cards(customer, 3)
     assert [call["errcode"] for call in calls] == [0, 0, 0]
     cards = [call["body"]["miniprogrampage"] for call in calls]
-    assert [card["pagepath"] for card in cards] == DRESS_PAGES
+    assert [card["pagepath"] for card in cards] == card_pages(demo_shop, "o_search_oa", DRESS)
     assert cards[0]["title"] == "法式碎花连衣裙 ¥259–¥299"
     assert {card["appid"] for card in cards} == {demo_shop.settings.miniprogram.app_id}
     # each thumbnail was uploaded to the Official Account from the product's own image
@@ -79,7 +86,7 @@ def test_a_search_on_the_official_account_is_answered_with_cards_wechat_delivers
         "dress-floral.jpg", "dress-knit.jpg", "dress-shirt.jpg"]
     # and the customer's phone shows them
     shown = [m["payload"]["pagepath"] for m in customer.received_via_api() if m["msgtype"] == "miniprogrampage"]
-    assert shown == DRESS_PAGES
+    assert shown == card_pages(demo_shop, "o_search_oa", DRESS)
 
 
 def test_mini_program_cards_carry_thumbnails_of_the_mini_program_and_thumbnails_are_reused(
@@ -137,7 +144,7 @@ def test_a_search_that_finds_nothing_offers_the_closest_categories_and_a_tap_sea
     customer.taps(items[0]["id"], items[0]["content"])
     # Then the first menswear products come as cards
     pages = [call["body"]["miniprogrampage"]["pagepath"] for call in wait_for_cards(customer, 3)]
-    assert pages == [f"pages/product/index?id={pid}&src=card" for pid in ("shirt-oxford", "shirt-linen", "tee-basic")]
+    assert pages == card_pages(demo_shop, "o_no_match", ("shirt-oxford", "shirt-linen", "tee-basic"))
 
 
 def test_a_failed_thumbnail_upload_answers_with_text_and_no_card(demo_shop: LiveServer) -> None:
