@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-sqlite test-postgres lint bench bench-nlu bench-checkout clean
+.PHONY: install run test test-sqlite test-postgres lint bench bench-nlu bench-checkout bench-routing clean
 
 install: $(STAMP)
 
@@ -45,6 +45,11 @@ bench-nlu: install
 # ARGS passes options through, e.g. make bench-checkout ARGS="--database-url postgresql://.../mydb".
 bench-checkout: install
 	$(BIN)/python bench/checkout.py $(ARGS)
+
+# Handoff routing with agents coming and going, from several processes at once, on SQLite and PostgreSQL
+# (resets the database it is given). ARGS passes options through, e.g. make bench-routing ARGS="--seed 2".
+bench-routing: install
+	$(BIN)/python bench/routing.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

@@ -41,7 +41,8 @@ def add_http_apis(app: FastAPI, services: Services, terms: SearchTerms) -> Execu
     app.include_router(build_mp_router(_mp_api(services, pay, wechat_calls, terms)))
     app.include_router(build_admin_router(_admin_api(services, pay)))
     app.include_router(build_staff_router(StaffApi(factory=services.factory, config=staff_config(settings),
-                                                   max_body_bytes=settings.mp_api.max_body_bytes)))
+                                                   max_body_bytes=settings.mp_api.max_body_bytes,
+                                                   handoff=services.handoff)))
     endpoints = _pay_endpoints(services, pay)
     if endpoints is None:
         log.warning("WeChat Pay is not configured: checkout and /pay/notify are off")

@@ -15,8 +15,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.handoff.desk import HandoffDesk
 from staff.accounts import list_staff, secret_digest, set_status, staff_by_id
 from staff.config import StaffConfig
+from staff.conversations_api import add_conversation_routes
+from staff.customers_api import add_customer_routes
 from staff.errors import BadCredentials, NotSignedIn
 from staff.models import StaffMember, StaffSession
 from staff.roles import Principal, Role, Status, require
@@ -36,6 +39,13 @@ STAFF_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
                                              "BAD_CREDENTIALS (login)"},
     403: {"model": ErrorBody, "description": "FORBIDDEN (role or group), CSRF_REFUSED (cookie write without "
                                              "X-CSRF-Token)"},
+    404: {"model": ErrorBody, "description": "CONVERSATION_NOT_FOUND (also one the caller may not see), "
+                                             "UNKNOWN_CUSTOMER, STAFF_NOT_FOUND"},
+    409: {"model": ErrorBody, "description": "REPLY_REFUSED (`wechat_errcode` 45015 with `window_closed_at`, or "
+                                             "45047), NOT_YOUR_CONVERSATION, AGENT_UNAVAILABLE, ILLEGAL_TRANSITION, "
+                                             "STAFF_EXISTS"},
+    422: {"model": ErrorBody, "description": "INVALID_INPUT (`field` names it), UNKNOWN_GROUP, INVALID_TAG, "
+                                             "INVALID_TAG_EXPRESSION (`position`)"},
     429: {"model": ErrorBody, "description": "LOGIN_THROTTLED: too many failed logins; `retry_after` seconds"},
 }
 
@@ -45,6 +55,7 @@ class StaffApi:
     factory: sessionmaker[Session]
     config: StaffConfig
     max_body_bytes: int = 16384
+    handoff: HandoffDesk | None = None  # the human side: conversations, assignment when agents come online
 
 
 class LoginIn(StrictBody):
@@ -120,6 +131,8 @@ def build_staff_router(api: StaffApi) -> APIRouter:
     _add_login_routes(router, api, auth)
     _add_me_routes(router, api, auth)
     _add_admin_routes(router, api, auth)
+    add_conversation_routes(router, api, auth)
+    add_customer_routes(router, api, auth)
     return router
 
 
@@ -172,7 +185,11 @@ def _add_me_routes(router: APIRouter, api: StaffApi, auth: StaffAuth) -> None:
         with transaction(api.factory) as session:
             member = set_status(session, staff_id=principal.staff_id, config=api.config, status=body.status,
                                 max_chats=body.max_chats)
-            return _staff_view(member)
+            view = _staff_view(member)
+        if api.handoff is not None:
+            # After the commit: an agent coming online (or taking more chats) gets what waits at once.
+            api.handoff.assign_waiting(view.groups)
+        return view
 
 
 def _add_admin_routes(router: APIRouter, api: StaffApi, auth: StaffAuth) -> None:

@@ -98,6 +98,11 @@ class HandoffDesk:
         self._compose_card = compose_card
         self._clock = clock
 
+    def buyer_openids(self, channel: Channel, openid: str) -> list[str]:
+        """The mini-program openids whose carts and orders are this customer's (may ask WeChat: call it
+        outside a transaction)."""
+        return self._buyer_openids(channel, openid)
+
     # -- the bot's side ---------------------------------------------------------------------------
 
     def hand_off(self, request: HandoffRequest) -> HandoffOutcome:
