@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import WebhookConfig, WindowRule, lease_for_budget
 from bot.handoff.ownership import owning_handoff
+from bot.handoff.summary import message_text
 from bot.inbound import Inbound
 from bot.messenger import Messenger
 from bot.models import (
@@ -159,8 +160,8 @@ class Conversations:
         claim = {"dedupe_key": key, "state": InboundState.PROCESSING, "received_at": now}
         if connection.execute(_claim_statement(connection.dialect.name), claim).first() is None:
             return self._claim_seen(connection, inbound, customer_id, now)
-        self._log_arrival(connection, inbound, customer_id, now)
-        handoff_id = owning_handoff(connection, customer_id=customer_id, kind=inbound.kind, now=now)
+        message = self._log_arrival(connection, inbound, customer_id, now)
+        handoff_id = owning_handoff(connection, customer_id=customer_id, kind=inbound.kind, now=now, message=message)
         return Claimed(inbound, customer_id, claimed_at=now, handoff_id=handoff_id)
 
     def _claim_seen(
@@ -178,17 +179,25 @@ class Conversations:
             return Claimed(inbound, customer_id, claimed_at=now, taken_over=True, handoff_id=handoff_id)
         return AlreadySeen(None)
 
-    def _log_arrival(self, connection: Connection, inbound: Inbound, customer_id: int, now: datetime) -> None:
+    def _log_arrival(
+        self, connection: Connection, inbound: Inbound, customer_id: int, now: datetime
+    ) -> dict[str, Any]:
+        """Log the message and open the window; the message as the console shows it."""
         if inbound.kind in ("subscribe", "unsubscribe"):
             connection.execute(SET_FOLLOWING, {"customer": customer_id, "following": inbound.kind == "subscribe"})
-        connection.execute(INSERT_MESSAGE, {
+        body = _inbound_body(inbound)
+        inserted = connection.execute(INSERT_MESSAGE, {
             "customer_id": customer_id, "direction": Direction.IN, "kind": inbound.kind,
-            "body": _inbound_body(inbound), "delivery": Delivery.RECEIVED, "created_at": now,
+            "body": body, "delivery": Delivery.RECEIVED, "created_at": now,
             "wechat_msg_id": inbound.msg_id, "attempts": 0,
         })
         action = inbound.window_action
         if action is not None:
             open_window(connection, customer_id=customer_id, action=action, rules=self._windows, now=now)
+        key = inserted.inserted_primary_key
+        return {"id": int(key[0]) if key else None, "channel": inbound.channel, "direction": Direction.IN,
+                "kind": inbound.kind, "text": message_text(inbound.kind, body), "delivery": Delivery.RECEIVED,
+                "created_at": now}
 
     def _store_answer(
         self,

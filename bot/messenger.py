@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import metrics
 from bot.config import MessengerConfig
 from bot.errors import SendRefused, refusal_for
+from bot.handoff.ownership import publish_delivery
 from bot.models import (
     OUTBOX_PREDICATE,
     Channel,
@@ -258,6 +259,8 @@ class Messenger:
             # A message ends the typing indicator on WeChat's side.
             session.execute(update(Customer).where(Customer.id == claim.customer_id).values(typing_until=None))
             metrics.record_outbound(row.kind, "sent")
+            if row.sent_by:
+                publish_delivery(session, row, now)
         return Delivery.SENT
 
     def _record_failure(self, claim: Claim, errcode: int, errmsg: str) -> Delivery:
@@ -275,6 +278,8 @@ class Messenger:
             if outcome is Delivery.PENDING:
                 row.next_attempt_at = now + timedelta(seconds=self._backoff_s(row.attempts))
             metrics.record_outbound(row.kind, outcome.value)
+            if row.sent_by:
+                publish_delivery(session, row, now)
         log.warning("message %s: WeChat error %s (%s) -> %s", claim.message_id, errcode, errmsg, outcome)
         return outcome
 

@@ -177,9 +177,13 @@ class WebhookEndpoint:
     def _respond(self, claimed: Claimed) -> list[Outgoing]:
         """The bot's answer, or, while a person owns the conversation, the handoff's (silence, mostly)."""
         inbound = claimed.inbound
-        if claimed.handoff_id is not None and self._handoff is not None:
+        if self._handoff is None:
+            return self._dialogue.respond(inbound)
+        if claimed.handoff_id is not None:
             return self._handoff.on_customer_message(claimed.handoff_id, inbound.kind, inbound.content)
-        return self._dialogue.respond(inbound)
+        rated = self._handoff.rating_reply(claimed.customer_id, inbound.channel, inbound.kind, inbound.content,
+                                           inbound.menu_id)
+        return rated if rated is not None else self._dialogue.respond(inbound)
 
     def _note_takeover(self, claimed: Claimed) -> None:
         log.warning("%s webhook: %s was still unanswered past its claim's lease (the delivery that claimed it "

@@ -23,6 +23,7 @@ def all_metadata() -> MetaData:
     import bot.customers.models
     import bot.customers.tag_models
     import bot.handoff.models
+    import bot.live
     import bot.models  # noqa: F401  (registers tables)
     import commerce.models  # noqa: F401
     import staff.models  # noqa: F401

@@ -42,7 +42,7 @@ def add_http_apis(app: FastAPI, services: Services, terms: SearchTerms) -> Execu
     app.include_router(build_admin_router(_admin_api(services, pay)))
     app.include_router(build_staff_router(StaffApi(factory=services.factory, config=staff_config(settings),
                                                    max_body_bytes=settings.mp_api.max_body_bytes,
-                                                   handoff=services.handoff)))
+                                                   handoff=services.handoff, live=services.live)))
     endpoints = _pay_endpoints(services, pay)
     if endpoints is None:
         log.warning("WeChat Pay is not configured: checkout and /pay/notify are off")

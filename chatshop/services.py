@@ -16,6 +16,7 @@ from bot.conversation import Conversations
 from bot.customers.tag_rules import TagRuleSource
 from bot.customers.tag_triggers import TagTriggers
 from bot.handoff.desk import HandoffDesk
+from bot.live import LiveFeed
 from bot.messenger import Messenger
 from bot.models import Channel
 from chatshop.accounts import token_store, wechat_clients, window_rules
@@ -46,6 +47,7 @@ class Services:
     tags: TagTriggers | None = None  # the tag rules, applied by the dialogue, the mini-program and a job
     cards: CardResolver | None = None  # makes product cards sendable per account (bot and agents)
     handoff: HandoffDesk | None = None  # the human side: queue, assignment, agents' replies, timeouts
+    live: LiveFeed | None = None  # wakes the console's event streams (LISTEN/NOTIFY, or a poll of SQLite)
 
 
 def build_services(settings: Settings) -> Services:
@@ -67,7 +69,7 @@ def build_services(settings: Settings) -> Services:
     cards = card_resolver(settings, thumbnails, apis)
     handoff = build_handoff_desk(settings, factory, messenger, apis, cards)
     return Services(settings, engine, factory, messenger, conversations, executor, writer, apis, thumbnails, pay, tags,
-                    cards, handoff)
+                    cards, handoff, LiveFeed(engine))
 
 
 def messenger_config_of(settings: Settings) -> MessengerConfig:

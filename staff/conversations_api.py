@@ -28,6 +28,7 @@ from bot.handoff.views import (
     handoff_detail,
     handoff_item,
     list_handoffs,
+    tab_counts,
 )
 from bot.models import Channel, Delivery
 from staff.accounts import get_staff, list_staff
@@ -111,6 +112,9 @@ class ConversationOut(BaseModel):
     awaiting_since: datetime | None = Field(description="since when the customer waits for an answer")
     summary: dict[str, Any] = Field(description="why, what the bot understood, the question, the last messages, "
                                                 "tags, cart and orders, as at the handoff")
+    last_message_id: int | None = Field(None, description="the conversation's newest message (unread markers)")
+    last_message_at: datetime | None = None
+    csat_score: int | None = Field(None, description="the customer's 1-5 rating after resolution")
 
 
 class ConversationPage(BaseModel):
@@ -243,6 +247,14 @@ class GroupOut(BaseModel):
     next_opening: datetime | None = Field(description="when it opens next (store time); None while open")
     queued: int
     online_agents: int
+    oldest_queued_at: datetime | None = Field(None, description="the place of the longest-waiting conversation")
+
+
+class TabCountsOut(BaseModel):
+    queued: int = Field(description="waiting in the queue")
+    mine: int = Field(description="open and assigned to me")
+    all: int = Field(description="open (queued or assigned)")
+    resolved: int
 
 
 class AgentOut(BaseModel):
@@ -272,15 +284,25 @@ def _add_reading_routes(router: APIRouter, api: StaffBackend, chat_staff: Any) -
         state: HandoffState | None = None,
         group: str | None = Query(None, max_length=40),
         mine: bool = Query(False, description="1: only those assigned to me"),
+        tag: str | None = Query(None, max_length=30, description="only customers with this live tag"),
         limit: int = Query(50, ge=1, le=200),
         offset: int = Query(0, ge=0),
         principal: Principal = chat_staff,
     ) -> ConversationPage:
         with api.factory() as session:
             items, total = list_handoffs(session, actor=actor_of(principal), state=state, group=group, mine=mine,
-                                         limit=limit, offset=offset)
+                                         tag=tag, limit=limit, offset=offset)
             out = conversation_views(session, items)
         return ConversationPage(conversations=out, total=total, limit=limit, offset=offset)
+
+    @router.get("/conversations/counts", response_model=TabCountsOut,
+                summary="How many conversations each console tab holds (one query)")
+    def counts(
+        group: str | None = Query(None, max_length=40), tag: str | None = Query(None, max_length=30),
+        principal: Principal = chat_staff,
+    ) -> TabCountsOut:
+        with api.factory() as session:
+            return TabCountsOut(**tab_counts(session, actor=actor_of(principal), group=group, tag=tag))
 
     @router.get("/conversations/{handoff_id}", response_model=ConversationDetailOut,
                 summary="One conversation: messages of every channel, notes, timeline, the customer, the window")
@@ -367,7 +389,8 @@ def _add_directory_routes(router: APIRouter, api: StaffBackend, chat_staff: Any)
             load = loads.get(group.name)
             out.append(GroupOut(name=group.name, intents=list(group.intents), tags=list(group.tags),
                                 open_now=group.is_open(now, zone), next_opening=group.next_opening(now, zone),
-                                queued=load.queued if load else 0, online_agents=load.online_agents if load else 0))
+                                queued=load.queued if load else 0, online_agents=load.online_agents if load else 0,
+                                oldest_queued_at=load.oldest_queued_at if load else None))
         return out
 
     @router.get("/agents", response_model=list[AgentOut],
@@ -402,7 +425,8 @@ def _conversation_out(item: HandoffItem, usernames: dict[int, str]) -> Conversat
         opened_at=item.opened_at, queued_at=item.queued_at, assigned_at=item.assigned_at,
         resolved_at=item.resolved_at, resolution=Resolution(item.resolution) if item.resolution else None,
         last_customer_at=item.last_customer_at, last_agent_at=item.last_agent_at,
-        awaiting_since=item.awaiting_since, summary=item.summary,
+        awaiting_since=item.awaiting_since, summary=item.summary, last_message_id=item.last_message_id,
+        last_message_at=item.last_message_at, csat_score=item.csat_score,
     )
 
 

@@ -88,3 +88,15 @@ class StaffStatusEvent(Base):
     max_chats: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(40))  # "set by the agent", "account disabled"
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CannedReply(Base):
+    """A reply staff type by shortcut in the console (`/发货` expands to its text); managed by supervisors."""
+
+    __tablename__ = "canned_replies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    shortcut: Mapped[str] = mapped_column(String(32), unique=True)  # without the slash
+    text: Mapped[str] = mapped_column(String(2000))
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

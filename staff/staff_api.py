@@ -16,8 +16,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.handoff.desk import HandoffDesk
+from bot.live import LiveFeed
 from staff.accounts import list_staff, secret_digest, set_status, staff_by_id
 from staff.config import StaffConfig
+from staff.console_api import add_console_routes
 from staff.conversations_api import add_conversation_routes
 from staff.customers_api import add_customer_routes
 from staff.errors import BadCredentials, NotSignedIn
@@ -56,6 +58,7 @@ class StaffApi:
     config: StaffConfig
     max_body_bytes: int = 16384
     handoff: HandoffDesk | None = None  # the human side: conversations, assignment when agents come online
+    live: LiveFeed | None = None  # wakes the console's event streams (None: they poll every second)
 
 
 class LoginIn(StrictBody):
@@ -133,6 +136,7 @@ def build_staff_router(api: StaffApi) -> APIRouter:
     _add_admin_routes(router, api, auth)
     add_conversation_routes(router, api, auth)
     add_customer_routes(router, api, auth)
+    add_console_routes(router, api, auth)
     return router
 
 

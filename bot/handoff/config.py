@@ -115,6 +115,10 @@ class HandoffTexts:
     resolved: str = "本次人工服务已结束，感谢您的耐心！还有问题可以直接问我哦～"
     silent: str = "您好久没有回复啦，本次人工服务先结束了。还有问题随时问我哦～"
     already_waiting: str = "已在为您安排人工客服，请稍候～"
+    csat_head: str = "请为本次服务打分："
+    csat_tail: str = "点击即可评价，感谢您的反馈"
+    csat_mp: str = "请回复数字为本次服务打分：5 非常满意 / 4 满意 / 3 一般 / 2 不满意 / 1 非常不满意"
+    csat_thanks: str = "感谢您的评价！祝您购物愉快～"
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,8 @@ class HandoffConfig:
     customer_silence_s: int = 1800  # the customer silent this long after an agent's answer: resolved, bot back
     long_queue: int = 3  # the customer is told their place when more than this many wait before them
     end_words: tuple[str, ...] = ("不用了", "结束", "结束人工", "不需要了", "退出人工")
+    csat: bool = True  # after an agent resolves, the customer is asked for a 1-5 rating
+    csat_window_s: int = 86400  # a rating counts this long after the resolution
     texts: HandoffTexts = field(default_factory=HandoffTexts)
 
 

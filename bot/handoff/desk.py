@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -37,16 +37,35 @@ from bot.handoff.operations import (
     transfer_to_group,
     visible_handoff,
 )
+from bot.handoff.ownership import publish_message
 from bot.handoff.summary import build_summary
 from bot.handoff.timeouts import apply_timeouts
+from bot.live import LiveEvent, LiveKind, publish
 from bot.messenger import Messenger
-from bot.models import Channel, Customer, Delivery
-from bot.outgoing import Outgoing, Text
+from bot.models import Channel, ConversationMessage, Customer, Delivery
+from bot.outgoing import MenuItem, MsgMenu, Outgoing, Text
 from bot.windows import reply_window
 from storage.clock import utcnow
 from storage.db import transaction
 
 log = logging.getLogger(__name__)
+
+CSAT_PREFIX = "csat:"
+CSAT_LABELS = (
+    (5, "⭐⭐⭐⭐⭐ 非常满意"), (4, "⭐⭐⭐⭐ 满意"), (3, "⭐⭐⭐ 一般"), (2, "⭐⭐ 不满意"), (1, "⭐ 非常不满意"),
+)
+
+
+def parse_rating(menu_id: str, typed: str) -> tuple[int | None, int] | None:
+    """(handoff id or None, score) from a rating-menu tap (`csat:<handoff>:<score>`) or a typed digit."""
+    if menu_id.startswith(CSAT_PREFIX):
+        handoff, _, score = menu_id.removeprefix(CSAT_PREFIX).partition(":")
+        if handoff.isdigit() and score in ("1", "2", "3", "4", "5"):
+            return int(handoff), int(score)
+        return None
+    digit = typed.strip()
+    return (None, int(digit)) if digit in ("1", "2", "3", "4", "5") else None
+
 
 MAX_REPLY_CHARS = 2000  # WeChat's customer-service text limit is 2048 bytes of content; keep clear of it
 
@@ -245,7 +264,9 @@ class HandoffDesk:
         except SendRefused as refused:
             raise self._refusal(refused, customer_id) from None
         with transaction(self._factory) as session:
-            note_agent_reply(session, session.get_one(Handoff, handoff_id), self._clock())
+            handoff = session.get_one(Handoff, handoff_id)
+            note_agent_reply(session, handoff, self._clock())
+            publish_message(session, handoff, session.get_one(ConversationMessage, message_id), self._clock())
         return message_id, delivery
 
     def _reply_message(self, channel: Channel, customer_id: int, text: str | None, product_id: str | None) -> Outgoing:
@@ -306,13 +327,63 @@ class HandoffDesk:
                 require_owner(handoff, actor)
             resolve(session, handoff=handoff, resolution=Resolution.AGENT, actor=actor, now=now)
             customer_id, group = handoff.customer_id, handoff.group
+            channel = Channel(session.get_one(Customer, customer_id).channel)
         self._tell(customer_id, self.config.texts.resolved, key=f"handoff:{handoff_id}:resolved")
+        if self.config.csat:
+            self._ask_rating(customer_id, handoff_id, channel)
         self.assign_waiting([group])
+
+    # -- satisfaction (CSAT) --------------------------------------------------------------------------
+
+    def _ask_rating(self, customer_id: int, handoff_id: int, channel: Channel) -> None:
+        texts = self.config.texts
+        message: Outgoing = Text(texts.csat_mp) if channel is Channel.MP else MsgMenu(
+            head=texts.csat_head, tail=texts.csat_tail,
+            items=tuple(MenuItem(id=f"{CSAT_PREFIX}{handoff_id}:{score}", content=label)
+                        for score, label in CSAT_LABELS),
+        )
+        try:
+            self._messenger.send(customer_id=customer_id, message=message, idempotency_key=f"handoff:{handoff_id}:csat")
+        except SendRefused as refused:
+            log.info("could not ask customer %s for a rating: %s", customer_id, refused.reason)
+
+    def rating_reply(self, customer_id: int, channel: Channel, kind: str, content: str,
+                     menu_id: str) -> list[Outgoing] | None:
+        """The thanks for a rating (a tap on the rating menu, or a digit typed in mini-program service
+        after an agent resolved); None when the message is not a rating."""
+        rating = parse_rating(menu_id, content if channel is Channel.MP and kind == "text" else "")
+        if rating is None:
+            return None
+        handoff_id, score = rating
+        now = self._clock()
+        with transaction(self._factory) as session:
+            handoff = self._rated_handoff(session, customer_id, handoff_id, now)
+            if handoff is None:
+                return None if handoff_id is None else []  # a stale tap: nothing to say
+            handoff.csat_score, handoff.csat_at = score, now
+            publish(session, LiveEvent(LiveKind.CSAT, {"handoff_id": handoff.id, "agent_id": handoff.agent_id,
+                                                       "score": score}, now, group=handoff.group,
+                                       agent_id=handoff.agent_id, handoff_id=handoff.id))
+        return [Text(self.config.texts.csat_thanks)]
+
+    def _rated_handoff(self, session: Session, customer_id: int, handoff_id: int | None,
+                       now: datetime) -> Handoff | None:
+        since = now - timedelta(seconds=self.config.csat_window_s)
+        query = select(Handoff).where(Handoff.customer_id == customer_id, Handoff.state == HandoffState.RESOLVED,
+                                      Handoff.resolution == Resolution.AGENT, Handoff.csat_score.is_(None),
+                                      Handoff.resolved_at >= since)
+        if handoff_id is not None:
+            query = query.where(Handoff.id == handoff_id)
+        return session.scalar(query.order_by(Handoff.id.desc()).limit(1).with_for_update())
 
     def add_note(self, actor: Actor, handoff_id: int, text: str) -> dict[str, Any]:
         with transaction(self._factory) as session:
             note = add_note(session, handoff_id=handoff_id, actor=actor, text=text, now=self._clock())
-            return {"id": note.id, "author": note.author, "text": note.text, "at": note.at.isoformat()}
+            shown = {"id": note.id, "author": note.author, "text": note.text, "at": note.at.isoformat()}
+            handoff = session.get_one(Handoff, handoff_id)
+            publish(session, LiveEvent(LiveKind.NOTE, {"handoff_id": handoff_id, "note": shown}, note.at,
+                                       group=handoff.group, agent_id=handoff.agent_id, handoff_id=handoff_id))
+            return shown
 
     def _group(self, name: str) -> SkillGroup:
         group = self.routing.group(name)

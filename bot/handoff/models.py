@@ -93,6 +93,10 @@ class Handoff(Base):
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Why, what the bot understood, the unanswered question, the last messages, tags, cart, orders.
     summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    first_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # for response-time figures
+    first_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # an agent's first answer
+    csat_score: Mapped[int | None] = mapped_column(Integer)  # the customer's 1-5 rating after resolution
+    csat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class HandoffEvent(Base):

@@ -39,6 +39,7 @@ from bot.handoff.models import (
     RoutingAgent,
     RoutingGroupLock,
 )
+from bot.live import LiveEvent, LiveKind, publish
 from storage.sql import dialect_name, insert_ignoring_conflicts
 
 MAX_NOTE_CHARS = 2000
@@ -91,6 +92,11 @@ def record_event(
     session.add(HandoffEvent(handoff_id=handoff.id, kind=kind, from_state=from_state,
                              to_state=HandoffState(handoff.state), group=handoff.group, agent_id=handoff.agent_id,
                              actor=actor.name[:64], detail=detail[:255], at=now))
+    publish(session, LiveEvent(LiveKind.HANDOFF, {
+        "handoff_id": handoff.id, "customer_id": handoff.customer_id, "group": handoff.group,
+        "state": HandoffState(handoff.state), "agent_id": handoff.agent_id, "kind": kind, "actor": actor.name,
+        "detail": detail, "at": now,
+    }, now, group=handoff.group, agent_id=handoff.agent_id, handoff_id=handoff.id))
 
 
 # -- opening ----------------------------------------------------------------------------------------
@@ -195,7 +201,7 @@ def _give(
         update(Handoff).where(Handoff.id == handoff.id, Handoff.state == previous,
                               _same_agent(handoff.agent_id))
         .values(state=HandoffState.ASSIGNED, agent_id=agent.staff_id, assigned_at=now, awaiting_since=now,
-                reminded_at=None)
+                reminded_at=None, first_assigned_at=func.coalesce(Handoff.first_assigned_at, now))
         .execution_options(synchronize_session=False)
     )
     if not _updated_one(moved):
@@ -301,6 +307,7 @@ def require_owner(handoff: Handoff, actor: Actor) -> None:
 
 def note_agent_reply(session: Session, handoff: Handoff, now: datetime) -> None:
     handoff.last_agent_at, handoff.awaiting_since, handoff.reminded_at = now, None, None
+    handoff.first_reply_at = handoff.first_reply_at or now
 
 
 def add_note(session: Session, *, handoff_id: int, actor: Actor, text: str, now: datetime) -> HandoffNote:

@@ -7,19 +7,24 @@ unique index of open handoffs, and, when there is one, the note that the custome
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, func, select, text, update
+from sqlalchemy.orm import Session
 
 from bot.handoff.models import OPEN_PREDICATE, Handoff
+from bot.handoff.summary import message_text
+from bot.live import LiveEvent, LiveKind, publish
+from bot.models import ConversationMessage
 
 HANDOFFS = cast(Table, Handoff.__table__)
 
 # Kinds that are the customer speaking (an event such as a menu click or entering the session is not).
 SPOKEN_KINDS = frozenset({"text", "image", "voice", "video", "shortvideo", "location", "link", "miniprogrampage"})
 
-OPEN_HANDOFF = select(HANDOFFS.c.id).where(
+OPEN_HANDOFF = select(HANDOFFS.c.id, HANDOFFS.c.group, HANDOFFS.c.agent_id).where(
     HANDOFFS.c.customer_id == bindparam("customer_id"), text(OPEN_PREDICATE)
 )
 NOTE_CUSTOMER_SPOKE = update(HANDOFFS).where(HANDOFFS.c.id == bindparam("handoff_id")).values(
@@ -28,10 +33,45 @@ NOTE_CUSTOMER_SPOKE = update(HANDOFFS).where(HANDOFFS.c.id == bindparam("handoff
 )
 
 
-def owning_handoff(connection: Connection, *, customer_id: int, kind: str, now: datetime) -> int | None:
+def owning_handoff(
+    connection: Connection, *, customer_id: int, kind: str, now: datetime, message: Mapping[str, Any] | None = None,
+) -> int | None:
     """The id of the customer's open handoff (a person owns the conversation), or None (the bot does).
-    A message the customer wrote is noted on it, so timeouts know who waits for whom."""
-    handoff_id = connection.execute(OPEN_HANDOFF, {"customer_id": customer_id}).scalar()
-    if handoff_id is not None and kind in SPOKEN_KINDS:
-        connection.execute(NOTE_CUSTOMER_SPOKE, {"handoff_id": handoff_id, "now": now})
-    return None if handoff_id is None else int(handoff_id)
+    A message the customer wrote is noted on it, so timeouts know who waits for whom, and published to
+    the console."""
+    owner = connection.execute(OPEN_HANDOFF, {"customer_id": customer_id}).first()
+    if owner is None:
+        return None
+    if kind in SPOKEN_KINDS:
+        connection.execute(NOTE_CUSTOMER_SPOKE, {"handoff_id": owner.id, "now": now})
+    if message is not None:
+        publish(connection, LiveEvent(LiveKind.MESSAGE, {
+            "handoff_id": owner.id, "customer_id": customer_id, "group": owner.group, "message": message,
+        }, now, group=owner.group, agent_id=owner.agent_id, handoff_id=owner.id))
+    return int(owner.id)
+
+
+def publish_message(session: Session, handoff: Handoff, row: ConversationMessage, now: datetime) -> None:
+    """An outbound message of a conversation a person owns, for the console."""
+    publish(session, LiveEvent(LiveKind.MESSAGE, {
+        "handoff_id": handoff.id, "customer_id": handoff.customer_id, "group": handoff.group,
+        "message": console_message(row),
+    }, now, group=handoff.group, agent_id=handoff.agent_id, handoff_id=handoff.id))
+
+
+def publish_delivery(session: Session, row: ConversationMessage, now: datetime) -> None:
+    """A staff member's message was sent, refused or failed: the console shows it on the message."""
+    handoff = session.scalar(select(Handoff).where(Handoff.customer_id == row.customer_id)
+                             .order_by(Handoff.id.desc()).limit(1))
+    if handoff is None:
+        return
+    publish(session, LiveEvent(LiveKind.DELIVERY, {
+        "handoff_id": handoff.id, "customer_id": row.customer_id, "message_id": row.id,
+        "delivery": row.delivery, "error_code": row.error_code, "error": row.error,
+    }, now, group=handoff.group, agent_id=handoff.agent_id, handoff_id=handoff.id))
+
+
+def console_message(row: ConversationMessage) -> dict[str, Any]:
+    return {"id": row.id, "direction": row.direction, "kind": row.kind, "text": message_text(row.kind, row.body),
+            "delivery": row.delivery, "error_code": row.error_code, "error": row.error, "sent_by": row.sent_by,
+            "created_at": row.created_at}

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.handoff.models import AgentStatus, EventKind, Handoff, HandoffState, RoutingAgent
 from bot.handoff.operations import Actor, lock_group, requeue
+from bot.live import LiveEvent, LiveKind, publish
 
 
 def sync_agent(
@@ -37,9 +38,14 @@ def sync_agent(
     if came_online:
         agent.idle_since = now  # idle from the moment they are there, not since they last worked
     session.flush()
-    if status is AgentStatus.OFFLINE:
-        return requeue_agent(session, staff_id=staff_id, actor=actor, now=now)
-    return []
+    requeued = requeue_agent(session, staff_id=staff_id, actor=actor, now=now) if status is AgentStatus.OFFLINE else []
+    session.refresh(agent)
+    publish(session, LiveEvent(LiveKind.AGENT, {
+        "staff_id": staff_id, "username": actor.name if actor.staff_id == staff_id else None,
+        "display_name": agent.display_name, "groups": agent.groups, "status": agent.status,
+        "max_chats": agent.max_chats, "active_chats": agent.active_chats,
+    }, now, agent_id=staff_id))
+    return requeued
 
 
 def _lock_groups_of(session: Session, staff_id: int, new_groups: Sequence[str]) -> None:

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from bot.customers.people import customer_conversations
+from bot.customers.tag_models import CustomerTag
+from bot.customers.tags import is_live
 from bot.handoff.models import (
     AgentStatus,
     Handoff,
@@ -26,8 +28,9 @@ from bot.handoff.models import (
 )
 from bot.handoff.operations import Actor, visible_handoff
 from bot.handoff.summary import customer_context, message_text
-from bot.models import Channel, ConversationMessage, Customer, ReplyWindow
+from bot.models import ConversationMessage, Customer, ReplyWindow
 from bot.windows import reply_window
+from storage.clock import utcnow
 
 MAX_PAGE = 200
 MAX_MESSAGES = 500
@@ -59,6 +62,9 @@ class HandoffItem:
     last_agent_at: datetime | None
     awaiting_since: datetime | None
     summary: dict[str, Any]
+    last_message_id: int | None = None  # the newest message of the conversation, for unread markers
+    last_message_at: datetime | None = None
+    csat_score: int | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,7 @@ class HandoffDetail:
 class GroupLoad:
     queued: int
     online_agents: int
+    oldest_queued_at: datetime | None = None  # the longest-waiting conversation's place in the queue
 
 
 # -- lists --------------------------------------------------------------------------------------------
@@ -155,19 +162,17 @@ def visible_to(actor: Actor) -> ColumnElement[bool]:
 
 def list_handoffs(
     session: Session, *, actor: Actor, state: HandoffState | None = None, group: str | None = None,
-    mine: bool = False, limit: int = 50, offset: int = 0,
+    mine: bool = False, tag: str | None = None, limit: int = 50, offset: int = 0,
 ) -> tuple[list[HandoffItem], int]:
     """A page of the handoffs the actor may see, oldest in the queue first, and how many match in all
     (one query: a window count; only a page past the end asks for the count alone)."""
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise ValueError(f"limit must be 1-{MAX_PAGE} and offset not negative")
-    conditions = [visible_to(actor)]
+    conditions = _filters(actor, group=group, tag=tag, now=utcnow())
     if state is not None:
         conditions.append(Handoff.state == state)
-    if group:
-        conditions.append(Handoff.group == group)
     if mine:
-        conditions.append(Handoff.agent_id == actor.staff_id if actor.staff_id is not None else false())
+        conditions.append(_mine(actor))
     query = _items_query().add_columns(func.count().over().label("total")).where(*conditions)
     rows = session.execute(query.order_by(Handoff.queued_at, Handoff.id).limit(limit).offset(offset)).all()
     if rows:
@@ -176,6 +181,33 @@ def list_handoffs(
         return [], 0
     total = session.scalar(select(func.count()).select_from(Handoff).where(*conditions))
     return [], int(total or 0)
+
+
+def tab_counts(session: Session, *, actor: Actor, group: str | None = None, tag: str | None = None) -> dict[str, int]:
+    """How many conversations each console tab holds (queued, mine open, all open, resolved), in one query."""
+    conditions = _filters(actor, group=group, tag=tag, now=utcnow())
+    open_ = Handoff.state.in_((HandoffState.QUEUED, HandoffState.ASSIGNED))
+    row = session.execute(select(
+        func.count().filter(Handoff.state == HandoffState.QUEUED),
+        func.count().filter(open_, _mine(actor)),
+        func.count().filter(open_),
+        func.count().filter(Handoff.state == HandoffState.RESOLVED),
+    ).select_from(Handoff).where(*conditions)).one()
+    return {"queued": int(row[0]), "mine": int(row[1]), "all": int(row[2]), "resolved": int(row[3])}
+
+
+def _filters(actor: Actor, *, group: str | None, tag: str | None, now: datetime) -> list[ColumnElement[bool]]:
+    conditions = [visible_to(actor)]
+    if group:
+        conditions.append(Handoff.group == group)
+    if tag:
+        conditions.append(exists().where(CustomerTag.customer_id == Handoff.customer_id, CustomerTag.name == tag,
+                                         is_live(now)))
+    return conditions
+
+
+def _mine(actor: Actor) -> ColumnElement[bool]:
+    return Handoff.agent_id == actor.staff_id if actor.staff_id is not None else false()
 
 
 def handoff_item(session: Session, handoff_id: int) -> HandoffItem:
@@ -196,23 +228,37 @@ def customer_handoffs(
 
 def group_loads(session: Session) -> dict[str, GroupLoad]:
     """Per skill group: how many wait in its queue, and how many of its agents are online."""
-    queued = dict(session.execute(
-        select(Handoff.group, func.count()).where(Handoff.state == HandoffState.QUEUED).group_by(Handoff.group)
-    ).tuples().all())
+    waiting = session.execute(
+        select(Handoff.group, func.count(), func.min(Handoff.queued_at))
+        .where(Handoff.state == HandoffState.QUEUED).group_by(Handoff.group)
+    ).all()
+    queued = {name: count for name, count, _ in waiting}
+    oldest = {name: first for name, _, first in waiting}
     online: dict[str, int] = {}
     # The roster is one row per agent, and groups are a JSON list: counted here, not in SQL.
     for groups in session.scalars(select(RoutingAgent.groups).where(RoutingAgent.status == AgentStatus.ONLINE)):
         for name in groups:
             online[name] = online.get(name, 0) + 1
-    return {name: GroupLoad(int(queued.get(name, 0)), online.get(name, 0)) for name in {*queued, *online}}
+    return {name: GroupLoad(int(queued.get(name, 0)), online.get(name, 0), oldest.get(name))
+            for name in {*queued, *online}}
 
 
-def _items_query() -> Select[Handoff, Channel, str, str]:
+def _items_query() -> Select[Any]:
     return (
-        select(Handoff, Customer.channel, Customer.openid, RoutingAgent.display_name.label("agent_name"))
+        select(Handoff, Customer.channel, Customer.openid, RoutingAgent.display_name.label("agent_name"),
+               _newest(ConversationMessage.id).label("last_message_id"),
+               _newest(ConversationMessage.created_at).label("last_message_at"))
         .join(Customer, Customer.id == Handoff.customer_id)
         .outerjoin(RoutingAgent, RoutingAgent.staff_id == Handoff.agent_id)
     )
+
+
+def _newest(column: Any) -> Any:
+    """A column of the customer row's newest message: one probe of the (customer_id, created_at) index
+    per listed item (SQLite has no LATERAL join to fetch both at once)."""
+    return (select(column).where(ConversationMessage.customer_id == Handoff.customer_id)
+            .order_by(ConversationMessage.created_at.desc(), ConversationMessage.id.desc()).limit(1)
+            .correlate(Handoff).scalar_subquery())
 
 
 def _item(row: Any) -> HandoffItem:
@@ -224,6 +270,7 @@ def _item(row: Any) -> HandoffItem:
         queued_at=handoff.queued_at, assigned_at=handoff.assigned_at, resolved_at=handoff.resolved_at,
         resolution=handoff.resolution, last_customer_at=handoff.last_customer_at,
         last_agent_at=handoff.last_agent_at, awaiting_since=handoff.awaiting_since, summary=dict(handoff.summary),
+        last_message_id=row.last_message_id, last_message_at=row.last_message_at, csat_score=handoff.csat_score,
     )
 
 

@@ -153,11 +153,13 @@ def test_a_customer_asking_for_a_person_is_served_by_an_agent_end_to_end(
     # and the next message the customer gets is the agent's (one customer's messages leave in order)
     assert wang.post(f"/staff/api/conversations/{mine['id']}/reply", json={"text": "在的"}).status_code == 201
     assert api_texts(customer, 3) == [TEXTS.assigned.format(agent="Wang"), "您好，我是小王，请问想看哪款？", "在的"]
-    # When the agent resolves it, the customer hears the closing line and has the bot back
+    # When the agent resolves it, the customer hears the closing line, is asked for a rating, and has the
+    # bot back
     resolved = wang.post(f"/staff/api/conversations/{mine['id']}/resolve")
     assert resolved.status_code == 200, resolved.text
     assert resolved.json()["state"] == "resolved"
-    assert api_texts(customer, 4)[-1] == TEXTS.resolved
+    assert api_texts(customer, 5)[-2] == TEXTS.resolved
+    assert customer.wait_for_api_messages(5)[-1]["msgtype"] == "msgmenu"
     faq = DEMO_FAQS[0]
     assert customer.says(faq["similar"][0])["reply"]["content"] == faq["answer"]
     # And the timeline has every step
@@ -326,7 +328,7 @@ def test_the_groups_and_the_agents_roster(desk: LiveServer, clients: list[httpx.
     assert list(groups) == ["售前", "售后", "VIP"]
     assert groups["售前"] | {"next_opening": None} == {
         "name": "售前", "intents": ["product_search", "size_advice"], "tags": ["意向客户-*"], "open_now": True,
-        "next_opening": None, "queued": 0, "online_agents": 1}
+        "next_opening": None, "queued": 0, "online_agents": 1, "oldest_queued_at": None}
     assert (groups["VIP"]["open_now"], groups["VIP"]["online_agents"]) == (False, 1)
     opening = datetime.fromisoformat(groups["VIP"]["next_opening"])
     assert opening.astimezone(STORE_ZONE).date() == datetime.now(STORE_ZONE).date() + timedelta(days=2)

@@ -1,0 +1,182 @@
+"""Live updates for the staff console: one publish function, and a feed that wakes listeners.
+
+An update is a row of `console_events`, written in the same transaction as the change it reports, so a
+listener never hears of a change that rolled back, and one that reconnects catches up by reading the rows
+after the last id it saw (SSE's Last-Event-ID). What wakes listeners depends on the database:
+
+- PostgreSQL: `pg_notify` in the publishing transaction (delivered at commit, to every process that
+  LISTENs), so a console served by one process hears of a message the webhook took in another;
+- SQLite (one machine): the feed looks for new rows every `poll_s`.
+
+Either way a listener reads the rows themselves from the table; a notification only says "look now".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, cast
+
+from sqlalchemy import JSON, Connection, Engine, Index, Integer, String, Table, func, insert, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from storage.db import Base, UTCDateTime
+from storage.sql import dialect_name
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "chatshop_console"
+
+
+class LiveKind(StrEnum):
+    HANDOFF = "handoff"  # a handoff changed state, or was escalated / reminded
+    MESSAGE = "message"  # a message in a conversation a person owns (either way)
+    DELIVERY = "delivery"  # an agent's message was sent, refused or failed
+    NOTE = "note"  # an internal note
+    AGENT = "agent"  # an agent's availability or load
+    CSAT = "csat"  # a customer rated the service
+
+
+class ConsoleEvent(Base):
+    __tablename__ = "console_events"
+    __table_args__ = (Index("ix_console_events_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[LiveKind] = mapped_column(String(16))
+    # Who may see it: the conversation's group and agent (agents see their groups' and their own).
+    group: Mapped[str | None] = mapped_column(String(40))
+    agent_id: Mapped[int | None] = mapped_column(Integer)
+    handoff_id: Mapped[int | None] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+EVENTS = cast(Table, ConsoleEvent.__table__)
+INSERT_EVENT = insert(EVENTS)
+NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    kind: LiveKind
+    data: Mapping[str, Any]
+    at: datetime
+    group: str | None = None
+    agent_id: int | None = None
+    handoff_id: int | None = None
+
+
+def publish(connection: Connection | Session, event: LiveEvent) -> int:
+    """Record the update in the caller's transaction (and, on PostgreSQL, notify at its commit)."""
+    row = {"kind": event.kind, "group": event.group, "agent_id": event.agent_id, "handoff_id": event.handoff_id,
+           "data": _jsonable(event.data), "at": event.at}
+    result = connection.execute(INSERT_EVENT.returning(EVENTS.c.id), row)
+    event_id = int(result.scalar_one())
+    if dialect_name(connection) == "postgresql":
+        connection.execute(NOTIFY, {"channel": CHANNEL, "payload": str(event_id)})
+    return event_id
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+def events_after(session: Session, after_id: int, limit: int = 200) -> list[ConsoleEvent]:
+    return list(session.scalars(select(ConsoleEvent).where(ConsoleEvent.id > after_id)
+                                .order_by(ConsoleEvent.id).limit(limit)))
+
+
+def last_event_id(session: Session) -> int:
+    return int(session.scalar(select(func.max(ConsoleEvent.id))) or 0)
+
+
+class LiveFeed:
+    """Wakes this process's listeners when new events may be there: one background thread per process,
+    listening on PostgreSQL or polling SQLite, however many consoles are connected."""
+
+    def __init__(self, engine: Engine, *, poll_s: float = 0.2, pg_safety_poll_s: float = 2.0) -> None:
+        self._engine = engine
+        self._poll_s = poll_s if engine.dialect.name != "postgresql" else pg_safety_poll_s
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._seen = 0
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="chatshop-live", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    async def wait(self, timeout_s: float) -> None:
+        """Return when new events may have arrived, or after `timeout_s`."""
+        self.start()
+        event = asyncio.Event()
+        waiter = (asyncio.get_running_loop(), event)
+        with self._lock:
+            self._waiters.add(waiter)
+        try:
+            await asyncio.wait_for(event.wait(), timeout_s)
+        except TimeoutError:
+            pass
+        finally:
+            with self._lock:
+                self._waiters.discard(waiter)
+
+    def wake(self) -> None:
+        with self._lock:
+            waiters = list(self._waiters)
+        for loop, event in waiters:
+            loop.call_soon_threadsafe(event.set)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self._engine.dialect.name == "postgresql":
+                    self._listen()
+                else:
+                    self._poll()
+            except Exception:  # the database went away: listeners wait, then try again
+                log.exception("live feed: lost the database; retrying")
+                self._stop.wait(1.0)
+
+    def _poll(self) -> None:
+        with self._engine.connect() as connection:
+            while not self._stop.is_set():
+                latest = int(connection.execute(select(func.max(EVENTS.c.id))).scalar() or 0)
+                connection.rollback()  # a new snapshot next time round
+                if latest != self._seen:
+                    self._seen = latest
+                    self.wake()
+                self._stop.wait(self._poll_s)
+
+    def _listen(self) -> None:
+        import psycopg
+
+        url = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute(f"LISTEN {CHANNEL}")
+            self.wake()  # anything published while we were not listening
+            while not self._stop.is_set():
+                # Back at the first notification, or after poll_s without one: a safety net, so that a
+                # listener re-reads the table every few seconds even if a notification were lost.
+                for _ in connection.notifies(timeout=self._poll_s, stop_after=1):
+                    pass
+                self.wake()
