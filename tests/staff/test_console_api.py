@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from staff.roles import Role
-from tests.staff.test_conversations_api import asks_for_a_person, desk, go_online, signed_in  # noqa: F401
 from tests.bot.test_product_cards import with_demo_catalog
+from tests.staff.test_conversations_api import asks_for_a_person, desk, go_online, signed_in  # noqa: F401
 from tests.staff.test_staff_api import make_staff
 from tests.support import LiveServer
 from tests.support.sandbox_client import SandboxCustomer, wait_until
