@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-sqlite test-postgres lint bench bench-nlu bench-checkout bench-routing clean
+.PHONY: install run test test-sqlite test-postgres lint bench bench-nlu bench-checkout bench-routing bench-console clean
 
 install: $(STAMP)
 
@@ -50,6 +50,10 @@ bench-checkout: install
 # (resets the database it is given). ARGS passes options through, e.g. make bench-routing ARGS="--seed 2".
 bench-routing: install
 	$(BIN)/python bench/routing.py $(ARGS)
+
+# The console's live path: push to /wechat → the owning agent's event stream, 20 agents connected live.
+bench-console: install
+	$(BIN)/python bench/console.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

@@ -6,7 +6,8 @@ after the last id it saw (SSE's Last-Event-ID). What wakes listeners depends on 
 
 - PostgreSQL: `pg_notify` in the publishing transaction (delivered at commit, to every process that
   LISTENs), so a console served by one process hears of a message the webhook took in another;
-- SQLite (one machine): the feed looks for new rows every `poll_s`.
+- SQLite (one machine): the feed looks for the newest row's id every `poll_s` (50 ms: an indexed
+  lookup, twenty a second, whatever the number of consoles).
 
 Either way a listener reads the rows themselves from the table; a notification only says "look now".
 """
@@ -105,7 +106,7 @@ class LiveFeed:
     """Wakes this process's listeners when new events may be there: one background thread per process,
     listening on PostgreSQL or polling SQLite, however many consoles are connected."""
 
-    def __init__(self, engine: Engine, *, poll_s: float = 0.2, pg_safety_poll_s: float = 2.0) -> None:
+    def __init__(self, engine: Engine, *, poll_s: float = 0.05, pg_safety_poll_s: float = 2.0) -> None:
         self._engine = engine
         self._poll_s = poll_s if engine.dialect.name != "postgresql" else pg_safety_poll_s
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()

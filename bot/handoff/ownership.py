@@ -46,7 +46,8 @@ def owning_handoff(
         connection.execute(NOTE_CUSTOMER_SPOKE, {"handoff_id": owner.id, "now": now})
     if message is not None:
         publish(connection, LiveEvent(LiveKind.MESSAGE, {
-            "handoff_id": owner.id, "customer_id": customer_id, "group": owner.group, "message": message,
+            "handoff_id": owner.id, "customer_id": customer_id, "group": owner.group, "agent_id": owner.agent_id,
+            "message": message,
         }, now, group=owner.group, agent_id=owner.agent_id, handoff_id=owner.id))
     return int(owner.id)
 
@@ -55,7 +56,7 @@ def publish_message(session: Session, handoff: Handoff, row: ConversationMessage
     """An outbound message of a conversation a person owns, for the console."""
     publish(session, LiveEvent(LiveKind.MESSAGE, {
         "handoff_id": handoff.id, "customer_id": handoff.customer_id, "group": handoff.group,
-        "message": console_message(row),
+        "agent_id": handoff.agent_id, "message": console_message(row),
     }, now, group=handoff.group, agent_id=handoff.agent_id, handoff_id=handoff.id))
 
 
