@@ -23,7 +23,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import JSON, Connection, Engine, Index, Integer, String, Table, func, insert, select, text
+from sqlalchemy import JSON, Connection, Engine, Index, Integer, String, Table, delete, func, insert, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from storage.db import Base, UTCDateTime
@@ -96,6 +96,12 @@ def _jsonable(value: Any) -> Any:
 def events_after(session: Session, after_id: int, limit: int = 200) -> list[ConsoleEvent]:
     return list(session.scalars(select(ConsoleEvent).where(ConsoleEvent.id > after_id)
                                 .order_by(ConsoleEvent.id).limit(limit)))
+
+
+def prune_events(session: Session, *, before: datetime) -> int:
+    """Forget updates older than any console still needs (a reconnect catches up on minutes, not days)."""
+    removed = session.execute(delete(ConsoleEvent).where(ConsoleEvent.at < before))
+    return int(removed.rowcount)  # type: ignore[attr-defined]
 
 
 def last_event_id(session: Session) -> int:

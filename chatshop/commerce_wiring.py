@@ -48,6 +48,6 @@ def build_job_runner(settings: Settings, services: Services) -> JobRunner:
     tags = tag_jobs(services.tags, factory=services.factory, oa_tags=oa.tags if oa else None,
                     poll_s=settings.messenger.outbox_poll_s, sync_interval_s=settings.tags.sync_interval_s,
                     config=schedule)
-    handoff = handoff_jobs(services.handoff, interval_s=settings.handoff.check_interval_s,
+    handoff = handoff_jobs(services.handoff, factory=services.factory, interval_s=settings.handoff.check_interval_s,
                            mode_is_queue=settings.handoff.mode is HandoffMode.QUEUE)
     return JobRunner(conversations + commerce.schedule() + tags + handoff)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +20,7 @@ from bot.conversation import Conversations
 from bot.customers.tag_sync import sync_wechat_tags
 from bot.customers.tag_triggers import TagTriggers
 from bot.handoff.desk import HandoffDesk
+from bot.live import prune_events
 from bot.messenger import Messenger
 from bot.models import WindowAction
 from bot.payments import open_payment_windows
@@ -27,6 +28,7 @@ from commerce.orders import advance_due_orders
 from commerce.payments import expire_unpaid_orders, reconcile_pending
 from commerce.refunds import submit_pending_refunds
 from storage.clock import utcnow
+from storage.db import transaction
 from wechat.pay import WeChatPay
 from wechat.tags import TagsApi
 
@@ -105,9 +107,21 @@ def tag_jobs(
     return jobs
 
 
-def handoff_jobs(desk: HandoffDesk | None, *, interval_s: float, mode_is_queue: bool) -> list[Job]:
+def handoff_jobs(desk: HandoffDesk | None, *, factory: sessionmaker[Session], interval_s: float,
+                 mode_is_queue: bool) -> list[Job]:
     """The handoff timeouts (told again, reminded, re-queued, resolved) and the assignment of what waits
-    for a group that just opened. Safe in every process: each change is a conditional update."""
+    for a group that just opened (safe in every process: each change is a conditional update), and the
+    pruning of the console's live updates older than a week."""
     if desk is None or not mode_is_queue:
         return []
-    return [Job("handoff_timeouts", lambda: sum(desk.check_timeouts().values()), interval_s)]
+    return [Job("handoff_timeouts", lambda: sum(desk.check_timeouts().values()), interval_s),
+            Job("prune_console_events", partial(prune_console_events, factory), CONSOLE_PRUNE_INTERVAL_S)]
+
+
+CONSOLE_EVENTS_KEPT = timedelta(days=7)
+CONSOLE_PRUNE_INTERVAL_S = 3600.0
+
+
+def prune_console_events(factory: sessionmaker[Session]) -> int:
+    with transaction(factory) as session:
+        return prune_events(session, before=utcnow() - CONSOLE_EVENTS_KEPT)

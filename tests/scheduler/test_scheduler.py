@@ -73,7 +73,8 @@ def test_the_served_app_runs_every_periodic_task_as_a_job_of_the_one_runner(serv
     # jobs of one scheduler
     assert set(runner.job_ids()) == {"outbox_sweep", "forget_old_deliveries", "payment_windows",
                                      "expire_unpaid_orders", "reconcile_payments", "submit_refunds", "advance_orders",
-                                     "tag_rules_of_orders", "sync_wechat_tags", "handoff_timeouts"}
+                                     "tag_rules_of_orders", "sync_wechat_tags", "handoff_timeouts",
+                                     "prune_console_events"}
     assert runner.scheduler is not None
     intervals = {job.id: job.trigger.interval for job in runner.scheduler.get_jobs()}  # type: ignore[attr-defined]
     poll = timedelta(seconds=server.settings.messenger.outbox_poll_s)
@@ -86,4 +87,4 @@ def test_with_the_commerce_jobs_disabled_the_outbox_sweep_still_runs(
     server = server_factory({"CHATSHOP__SCHEDULER__ENABLED": "false"})
     runner: JobRunner = server.app.state.jobs
     assert set(runner.job_ids()) == {"outbox_sweep", "forget_old_deliveries", "payment_windows",
-                                     "tag_rules_of_orders", "handoff_timeouts"}
+                                     "tag_rules_of_orders", "handoff_timeouts", "prune_console_events"}
