@@ -15,7 +15,11 @@ Two figures, both from data the matcher may be tuned on:
                     the removed FAQs' phrasings must not be answered (a menu or the fallback).
                     Some removed FAQs have a close neighbour, so this part cannot reach 100 %;
                     it is a relative signal for comparing two versions of the matcher.
-       cv accuracy is the two parts weighted like the development set (about 2 in scope to 1 not).
+       cv accuracy is the two parts weighted like the development set (about 2 in scope to 1 not);
+  sparse  accuracy of the demo KB cut to its questions plus 0, 1 and 2 phrasings
+          (tests/fixtures/kb/demo_sparse_N.yaml) on the two development sets written apart from
+          the KB (independent and blind): how the matcher does on a KB as a store starting out
+          writes it, without reading the sparse KBs' held-out sets (the stores' and the demo's).
 
     .venv/bin/python bench/nlu_tuning.py [--folds 5] [--answer-threshold T] [--suggest-threshold T] [--misses]
 
@@ -47,6 +51,8 @@ DEV_SETS = (
     REPO / "tests" / "fixtures" / "nlu" / "kb_heldout_blind.yaml",
     REPO / "tests" / "fixtures" / "nlu" / "kb_dev.yaml",
 )
+SPARSE_KBS = tuple(REPO / "tests" / "fixtures" / "kb" / f"demo_sparse_{kept}.yaml" for kept in (0, 1, 2))
+SPARSE_DEV_SETS = DEV_SETS[:2]
 IN_SCOPE_SHARE = 2 / 3  # the development set's mix: about two cases in scope for one that is not
 
 MatcherFactory = Callable[[KnowledgeBase], FaqMatcher]
@@ -128,6 +134,17 @@ def dev_accuracy(kb: KnowledgeBase, build: MatcherFactory, cases: Sequence[Case]
     return result.accuracy, [describe(miss) for miss in result.misses]
 
 
+def sparse_accuracy(build: MatcherFactory) -> dict[str, float]:
+    """Accuracy of each sparse demo KB on each development set written apart from the KB."""
+    figures: dict[str, float] = {}
+    for path in SPARSE_KBS:
+        kb = load_knowledge_base(path)
+        matcher = build(kb)
+        for cases in SPARSE_DEV_SETS:
+            figures[f"{path.stem} {cases.stem}"] = evaluate(matcher.match, load_cases(cases)).accuracy
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kb", type=Path, default=DEMO_KB)
@@ -150,16 +167,20 @@ def main(argv: list[str] | None = None) -> int:
         dev[path.stem], misses = dev_accuracy(kb, build, load_cases(path, known_ids=known))
         dev_misses += [f"{path.stem}: {miss}" for miss in misses]
     cv = cross_validate(kb, build, args.folds)
+    sparse = sparse_accuracy(build)
     for name, accuracy in dev.items():
         print(f"dev {name:<20} {accuracy * 100:.1f} %")
     print(f"cv in-scope         {cv.in_scope * 100:.1f} %   ({cv.in_scope_cases} left-out phrasings)")
     print(f"cv abstain          {cv.abstain * 100:.1f} %   ({cv.abstain_cases} phrasings of removed FAQs)")
     print(f"cv accuracy         {cv.accuracy * 100:.1f} %")
+    for name, accuracy in sparse.items():
+        print(f"sparse {name:<34} {accuracy * 100:.1f} %")
     if args.misses:
         print("\n".join(["", "dev misses:", *dev_misses, "", "cv misses:", *cv.misses]))
     if args.json:
         print(json.dumps({"dev": {name: round(value, 4) for name, value in dev.items()}, "cv": round(cv.accuracy, 4),
-                          "cv_in_scope": round(cv.in_scope, 4), "cv_abstain": round(cv.abstain, 4)}))  # fmt: skip
+                          "cv_in_scope": round(cv.in_scope, 4), "cv_abstain": round(cv.abstain, 4),
+                          "sparse": {name: round(value, 4) for name, value in sparse.items()}}))  # fmt: skip
     return 0
 
 

@@ -9,9 +9,20 @@ A message and every stored phrasing become weighted features:
 
 Each feature weighs its inverse document frequency (documents = FAQs), so "顺丰" decides more
 than "快递"; features the KB never uses weigh the most, so a message full of other topics looks
-unlike every FAQ. A phrasing's score is the weighted F-beta of the features it shares with the
-message (beta > 1: covering the stored phrasing matters more than covering every word of a
-chatty message), blended with how much of the message the FAQ's phrasings cover together.
+unlike every FAQ. A word weighs less, too, the more common it is in Chinese at large (jieba's
+dictionary counts): over a KB of a few dozen FAQs its IDF alone is noisy. A phrasing's score is
+the weighted F-beta of the features it shares with the message (beta > 1: covering the stored
+phrasing matters more than covering every word of a chatty message), blended with how much of
+the message the FAQ covers as a whole: its phrasings and, with a smaller weight, the words of
+its answer (a store's own KB holds one or two phrasings per FAQ, and the answer is often the
+only other place its topic's words appear).
+
+Scores are calibrated to the KB at load time, so the same thresholds suit a sparse KB and a dense
+one: every phrasing (or a sample of them) is matched against the rest of the KB, and the median
+score the best *other* FAQ reaches — how high a question the KB does not answer tends to score —
+is mapped to the level it has on the demo's dense KB. Whether to answer also weighs the margin to
+the runner-up against how much evidence the best FAQ has: with a phrasing or two, a lead has to be
+wider to be trusted.
 
 Speed: an inverted index from feature to FAQs finds candidates from the rarer features only;
 just the best few FAQs are then scored phrasing by phrasing.
@@ -45,7 +56,7 @@ from intents.text import (
     normalise,
 )
 
-__all__ = ["MAX_CANDIDATES", "FaqMatcher", "Features"]
+__all__ = ["MAX_CANDIDATES", "FaqMatcher", "Features", "calibrated_score", "margin_needed"]
 
 MAX_CANDIDATES = 3
 
@@ -55,22 +66,53 @@ _BIGRAM = 0.35
 _CHAR = 0.15
 _STOP = 0.15
 _NEUTRAL = 0.05
+# A content word's weight is scaled by its informativeness in general Chinese: from _GENERAL_FLOOR
+# for words as common as 看 or 可以 (-log share of jieba's dictionary counts about 6.8) up to 1 for
+# words as rare as 积分 or rarer (about 11.3 and more) and for words the dictionary lacks (brands,
+# 包邮). The floor stays above _STOP, so a common word still counts as content.
+_GENERAL_COMMON = 6.0
+_GENERAL_RARE = 12.0
+_GENERAL_FLOOR = 0.25
+_CACHED_WORDS = 100_000
 # F-beta's beta squared: recall of the stored phrasing counts this many times its precision.
 _BETA_SQUARED = 3.0
 # Share of the final score that comes from the best single phrasing; the rest is how much of
-# the message all the FAQ's phrasings cover together (precision against the FAQ as a whole).
-_PHRASING_SHARE = 0.6
+# the message the FAQ covers as a whole (precision against all its phrasings and its answer).
+# 0.4 rather than 0.6: with a sparse KB the best phrasing is one of two or three, and the whole
+# FAQ (answer included) ranks the right one first more often; the dense KB's development sets
+# moved by less than 2 points either way.
+_PHRASING_SHARE = 0.4
+# What a word of the answer counts for in covering the message, against a word of a phrasing: the
+# answer tells what the FAQ is about ("地铁…站步行10分钟" for "怎么去你们店"), but it also says
+# things besides, so it counts less. Answer words do not change the IDF (a long answer would
+# otherwise make its common words look rare), but they are known words, not off-topic ones.
+_ANSWER = 0.7
+# Only an answer's opening is read: it says what the FAQ is about, and reading answers of up to 2,000
+# characters would make indexing a large KB several times slower.
+_ANSWER_CHARS = 120
+# Calibration: the impostor level (see the module's docstring) on the demo's dense KB, where the
+# default thresholds were chosen; at most this many phrasings are matched to measure a KB's own
+# (a sample keeps it to a few seconds for 10,000 FAQs; the demo's 2,014 are all used), and below this many the
+# reference level is used as it is.
+_REFERENCE_IMPOSTOR = 0.42
+_CALIBRATION_SAMPLE = 2000
+_MIN_CALIBRATION = 8
 # Features in more than this share of FAQs are too common to find candidates with (they still count
 # when the candidates are scored); FAQs scored phrasing by phrasing after retrieval.
 _MAX_POSTINGS_SHARE = 0.05
 _MIN_POSTINGS_CAP = 100
 # Scoring walks every phrasing of a shortlisted FAQ (about 30 each in the demo KB), so the shortlist
-# is most of a message's cost. 12 gives the same outcomes and answers as scoring every FAQ on every
-# case set and KB phrasing (tests/intents/test_kb.py checks it), in less than half the time of 30.
-_SHORTLIST = 12
-# Answer only when the best FAQ leads the next by this much, unless it is all but certain.
+# is most of a message's cost. 16 gives the same outcomes and answers as scoring every FAQ on every
+# case set and KB phrasing (tests/intents/test_kb.py checks it; 14 is the least that does, since
+# answer words find candidates too), in about half the time of 30.
+_SHORTLIST = 16
+# Answer only when the best FAQ leads the next by this much, plus _EVIDENCE_MARGIN divided by the
+# number of its phrasings (question included), however high it scores (a bare "口红" is all of
+# several FAQs' topic, and covering a one-word message fully says nothing). On the demo KB's ~30
+# phrasings per FAQ the second term is nothing; with the question alone it more than quadruples the
+# lead needed: one wording is thin evidence that the FAQ, rather than its neighbour, is meant.
 _MARGIN = 0.03
-_SURE = 0.7
+_EVIDENCE_MARGIN = 0.1
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _NUMBER_CLASS = "<num>"
 _NUMBER_FEATURE = "w:" + _NUMBER_CLASS
@@ -89,7 +131,7 @@ class _Phrasing:
 class FeatureExtractor:
     """Text → weighted features (kind weight only; IDF is applied by the matcher).
 
-    ``known`` words (every word of the KB's phrasings) keep their weight; an unknown word that
+    ``known`` words (every word of the KB's phrasings and answers) keep their weight; an unknown word that
     only names a product, a day or a colour (the product and neutral lexicons and the catalog's
     user words) is given almost none, while any other unknown word counts fully: it is probably
     the topic.
@@ -102,10 +144,27 @@ class FeatureExtractor:
         self.products = load_product_words() | tokeniser.user_words
         self.neutral = load_neutral_words() | self.products
         self.known: frozenset[str] | None = None  # None while the KB itself is being read
+        self._informative: dict[str, float] = {}
 
     def words(self, text: str) -> list[str]:
         tokens = self._tokeniser.tokens_of_normalised(normalise(text))
         return [_NUMBER_CLASS if _NUMBER.fullmatch(token) else token for token in tokens]
+
+    def _informativeness(self, word: str) -> float:
+        """How much a content word can say about a topic, from how common it is in Chinese at large.
+
+        A KB's own IDF is all the matcher knows of a word, and over a few dozen FAQs it is noisy:
+        在哪里看 can outweigh 积分 in "积分在哪里看" because few FAQs happen to say 哪里 or 看.
+        """
+        found = self._informative.get(word)
+        if found is None:
+            idf = self._tokeniser.general_idf(word)
+            span = (idf - _GENERAL_COMMON) / (_GENERAL_RARE - _GENERAL_COMMON) if idf is not None else 1.0
+            found = min(1.0, max(_GENERAL_FLOOR, span))
+            if len(self._informative) > _CACHED_WORDS:
+                self._informative.clear()
+            self._informative[word] = found
+        return found
 
     def features(self, text: str) -> Features:
         features: Features = {}
@@ -116,7 +175,7 @@ class FeatureExtractor:
             elif self.known is not None and word not in self.known and word in self.neutral:
                 features[intern("w:" + word)] = _NEUTRAL
             else:
-                features[intern("w:" + word)] = _WORD
+                features[intern("w:" + word)] = _WORD * self._informativeness(word)
                 if word != _NUMBER_CLASS:
                     content.append(word)
         joined = "".join(content)
@@ -150,7 +209,14 @@ class FaqMatcher:
         self._extract = extractor.features
         self._faqs: list[Faq] = list(kb.enabled)
         faq_features = [self._faq_features(faq) for faq in self._faqs]
-        extractor.known = frozenset(f[2:] for union, _ in faq_features for f in union if f.startswith("w:"))
+        answers = [self._extract(faq.answer[:_ANSWER_CHARS]) for faq in self._faqs]
+        # The answer's features that no phrasing of the FAQ has: they count _ANSWER times as much.
+        self._faq_answer = [tuple(f for f in answer if f not in union)
+                            for answer, (union, _) in zip(answers, faq_features, strict=True)]
+        extractor.known = frozenset(
+            f[2:] for features in (*(union for union, _ in faq_features), *answers) for f in features
+            if f.startswith("w:")
+        )
         self._idf, self._unseen_idf = _inverse_document_frequencies(union for union, _ in faq_features)
         self._faq_union = [tuple(union) for union, _ in faq_features]
         self._faq_number = {faq.id: number for number, faq in enumerate(self._faqs)}
@@ -159,6 +225,36 @@ class FaqMatcher:
         ]
         self._postings = self._build_postings()
         self._max_postings = max(_MIN_POSTINGS_CAP, int(len(self._faqs) * _MAX_POSTINGS_SHARE))
+        self._impostor = self._impostor_level()
+
+    def _impostor_level(self) -> float:
+        """The median raw score that the best *other* FAQ reaches for the KB's own phrasings.
+
+        It is how high a question this KB does not answer tends to score here, and it moves with
+        the KB: many phrasings per FAQ cover more of any message than one or two do.
+        """
+        scores = sorted(self._impostor_score(number, text) for number, text in self._calibration_sample())
+        if len(scores) < _MIN_CALIBRATION:
+            return _REFERENCE_IMPOSTOR
+        return min(max(scores[len(scores) // 2], 0.05), 0.95)
+
+    def _calibration_sample(self) -> list[tuple[int, str]]:
+        """(FAQ number, phrasing) pairs spread evenly over the KB, at most about _CALIBRATION_SAMPLE."""
+        every = [(number, text) for number, faq in enumerate(self._faqs) for text in faq.phrasings()]
+        return every[:: max(1, len(every) // _CALIBRATION_SAMPLE)]
+
+    def _impostor_score(self, number: int, text: str) -> float:
+        query = {feature: self._weight(feature, kind) for feature, kind in self._extract(text).items()}
+        mass = sum(query.values())
+        if mass <= 0:
+            return 0.0
+        others = (other for other in self._shortlist(query) if other != number)
+        return max((self._score(other, query, mass) for other in others), default=0.0)
+
+    @property
+    def impostor_level(self) -> float:
+        """The raw score a question this KB does not answer tends to reach (see the module's docstring)."""
+        return self._impostor
 
     def _faq_features(self, faq: Faq) -> tuple[Features, list[Features]]:
         phrasings = [self._extract(phrasing) for phrasing in faq.phrasings()]
@@ -171,7 +267,7 @@ class FaqMatcher:
     def _build_postings(self) -> dict[str, list[int]]:
         postings: dict[str, list[int]] = {}
         for number, union in enumerate(self._faq_union):
-            for feature in union:
+            for feature in (*union, *self._faq_answer[number]):
                 postings.setdefault(feature, []).append(number)
         return postings
 
@@ -195,13 +291,16 @@ class FaqMatcher:
         best = ranked[0].score if ranked else 0.0
         runner_up = ranked[1].score if len(ranked) > 1 else 0.0
         # Two FAQs about equally close: asking is better than guessing.
-        clear = best - runner_up >= _MARGIN or best >= _SURE
+        clear = bool(ranked) and best - runner_up >= self._margin_needed(ranked[0].faq)
         if best >= self.answer_threshold and clear and not self._lone_anchor(features, ranked[0].faq):
             return MatchResult(Outcome.ANSWER, tuple(ranked))
         if best >= self.suggest_threshold:
             offered = tuple(c for c in ranked if c.score >= self.suggest_threshold)
             return MatchResult(Outcome.SUGGEST, offered)
         return MatchResult(Outcome.FALLBACK, tuple(ranked))
+
+    def _margin_needed(self, faq: Faq) -> float:
+        return margin_needed(len(self._phrasings[self._faq_number[faq.id]]))
 
     def rank(self, text: str, limit: int = MAX_CANDIDATES) -> list[Candidate]:
         """The best ``limit`` distinct FAQs for ``text`` with their scores, best first."""
@@ -229,7 +328,8 @@ class FaqMatcher:
         scored = [(self._score(number, query, query_mass), number) for number in self._shortlist(query)]
         # Ties go to the FAQ earlier in the file, so results do not depend on retrieval order.
         best = heapq.nlargest(limit, scored, key=lambda pair: (pair[0], -pair[1]))
-        return [Candidate(self._faqs[number], round(min(score, 1.0), 4)) for score, number in best if score > 0]
+        return [Candidate(self._faqs[number], round(min(calibrated_score(score, self._impostor), 1.0), 4))
+                for score, number in best if score > 0]
 
     def _shortlist(self, query: dict[str, float]) -> list[int]:
         """FAQs sharing the query's rarer features, the most promising first."""
@@ -245,7 +345,10 @@ class FaqMatcher:
 
     def _score(self, number: int, query: dict[str, float], query_mass: float) -> float:
         weight_of = query.get
-        covered = sum(weight_of(feature, 0.0) for feature in self._faq_union[number]) / query_mass
+        covered = (
+            sum(weight_of(feature, 0.0) for feature in self._faq_union[number])
+            + _ANSWER * sum(weight_of(feature, 0.0) for feature in self._faq_answer[number])
+        ) / query_mass
         best = 0.0
         for phrasing in self._phrasings[number]:
             shared = sum(weight_of(feature, 0.0) for feature in phrasing.features)
@@ -254,9 +357,23 @@ class FaqMatcher:
         return _PHRASING_SHARE * best + (1 - _PHRASING_SHARE) * covered
 
 
+def calibrated_score(score: float, impostor_level: float) -> float:
+    """A raw score mapped piecewise linearly so that a KB's impostor level lands on the reference
+    KB's (0 and 1 stay put): the thresholds then mean the same on any KB."""
+    if score <= impostor_level:
+        return score * _REFERENCE_IMPOSTOR / impostor_level
+    return _REFERENCE_IMPOSTOR + (score - impostor_level) * (1 - _REFERENCE_IMPOSTOR) / (1 - impostor_level)
+
+
+def margin_needed(phrasings: int) -> float:
+    """The lead over the runner-up an FAQ with this many phrasings needs to be answered with."""
+    return _MARGIN + _EVIDENCE_MARGIN / max(phrasings, 1)
+
+
 def _content_words(features: Features) -> list[str]:
     """The message's word features that say what it is about (not stop words, numbers or neutral words)."""
-    return [feature for feature, kind in features.items() if kind == _WORD and feature != _NUMBER_FEATURE]
+    return [feature for feature, kind in features.items()
+            if kind > _STOP and feature.startswith("w:") and feature != _NUMBER_FEATURE]
 
 
 def _inverse_document_frequencies(documents: Iterable[Features]) -> tuple[dict[str, float], float]:

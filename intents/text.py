@@ -7,6 +7,7 @@ Everything that compares customer text with stored text goes through here, so "�
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import unicodedata
@@ -164,14 +165,26 @@ class Tokeniser:
             self._jieba.initialize()
         words = {*self._synonyms, *self._synonyms.values(), *(normalise(word) for word in user_words)}
         frequencies = self._jieba.FREQ
+        self._total = self._jieba.total
+        # What jieba's own dictionary says of the words given a frequency of ours below.
+        self._dictionary_frequency: dict[str, int] = {}
         for word in sorted(words):
             for part in word.split(" "):
                 if len(part) > 1:
+                    self._dictionary_frequency.setdefault(part, frequencies.get(part) or 0)
                     # A fixed frequency rather than jieba's suggest_freq (milliseconds a word, so
                     # minutes for a large catalog); it is enough to keep the word whole.
                     self._jieba.add_word(part, freq=max(frequencies.get(part) or 0, _USER_WORD_FREQ))
         self.user_words = frozenset(normalise(word) for word in user_words)
         self._recent: dict[str, tuple[str, ...]] = {}
+
+    def general_idf(self, word: str) -> float | None:
+        """-log of the word's share of general Chinese text (jieba's dictionary counts), or None
+        for a word that dictionary does not have (a brand, a product name, 包邮)."""
+        frequency = self._dictionary_frequency.get(word)
+        if frequency is None:
+            frequency = self._jieba.FREQ.get(word) or 0
+        return math.log(self._total / frequency) if frequency > 0 else None
 
     @property
     def synonyms(self) -> Mapping[str, str]:
