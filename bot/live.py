@@ -17,13 +17,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Mapping
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import JSON, Connection, Engine, Index, Integer, String, Table, delete, func, insert, select, text
+from sqlalchemy import JSON, Connection, Engine, Index, Integer, String, Table, delete, func, insert, or_, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from storage.db import Base, UTCDateTime
@@ -32,6 +34,7 @@ from storage.sql import dialect_name
 log = logging.getLogger(__name__)
 
 CHANNEL = "chatshop_console"
+MAX_GAPS = 256  # ids skipped at once that the feed looks for again (more: a burst of rollbacks, not commits)
 
 
 class LiveKind(StrEnum):
@@ -108,9 +111,29 @@ def last_event_id(session: Session) -> int:
     return int(session.scalar(select(func.max(ConsoleEvent.id))) or 0)
 
 
+@dataclass(frozen=True)
+class LiveRow:
+    """An event as the feed holds it in memory for this process's streams."""
+
+    id: int
+    kind: str
+    group: str | None
+    agent_id: int | None
+    data: dict[str, Any]
+
+
 class LiveFeed:
-    """Wakes this process's listeners when new events may be there: one background thread per process,
-    listening on PostgreSQL or polling SQLite, however many consoles are connected."""
+    """This process's one reader of `console_events`: a background thread (LISTEN on PostgreSQL, a poll
+    of SQLite) reads new rows once and keeps the latest in memory, so any number of connected consoles
+    cost one query per change, not one each.
+
+    Rows reach the feed in the order they commit, which on PostgreSQL need not be id order (a sequence
+    hands out ids at insert): ids skipped over are looked for again for `LATE_COMMIT_S`, and each row
+    gets the feed's own sequence number, by which streams follow it.
+    """
+
+    LATE_COMMIT_S = 5.0
+    KEPT = 4096  # rows kept for streams that fall behind; further behind, a stream reads the table
 
     def __init__(self, engine: Engine, *, poll_s: float = 0.05, pg_safety_poll_s: float = 2.0) -> None:
         self._engine = engine
@@ -119,7 +142,10 @@ class LiveFeed:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._seen = 0
+        self._seen = -1  # the highest id read (-1: not started; the feed starts at the newest row)
+        self._missing: dict[int, float] = {}  # ids skipped over (maybe not committed yet) → when
+        self._rows: deque[tuple[int, LiveRow]] = deque(maxlen=self.KEPT)  # (sequence, row)
+        self._sequence = 0
 
     def start(self) -> None:
         if self._thread is None:
@@ -132,8 +158,27 @@ class LiveFeed:
             self._thread.join(timeout=5)
             self._thread = None
 
+    def ready(self) -> bool:
+        """Whether the feed has found where the table stands (rows after that are handed on)."""
+        return self._seen >= 0
+
+    def position(self) -> int:
+        """Where a stream starting now follows from (rows after this sequence number are new to it)."""
+        self.start()
+        with self._lock:
+            return self._sequence
+
+    def since(self, position: int) -> tuple[list[LiveRow], int] | None:
+        """The rows after `position` and the new position; None when they are no longer all held."""
+        with self._lock:
+            if position >= self._sequence:
+                return [], position
+            if not self._rows or self._rows[0][0] > position + 1:
+                return None
+            return [row for sequence, row in self._rows if sequence > position], self._sequence
+
     async def wait(self, timeout_s: float) -> None:
-        """Return when new events may have arrived, or after `timeout_s`."""
+        """Return when new rows arrived, or after `timeout_s`."""
         self.start()
         event = asyncio.Event()
         waiter = (asyncio.get_running_loop(), event)
@@ -147,7 +192,7 @@ class LiveFeed:
             with self._lock:
                 self._waiters.discard(waiter)
 
-    def wake(self) -> None:
+    def _wake(self) -> None:
         with self._lock:
             waiters = list(self._waiters)
         for loop, event in waiters:
@@ -160,30 +205,50 @@ class LiveFeed:
                     self._listen()
                 else:
                     self._poll()
-            except Exception:  # the database went away: listeners wait, then try again
+            except Exception:  # the database went away: streams wait, then the feed tries again
                 log.exception("live feed: lost the database; retrying")
                 self._stop.wait(1.0)
 
     def _poll(self) -> None:
         with self._engine.connect() as connection:
             while not self._stop.is_set():
-                latest = int(connection.execute(select(func.max(EVENTS.c.id))).scalar() or 0)
-                connection.rollback()  # a new snapshot next time round
-                if latest != self._seen:
-                    self._seen = latest
-                    self.wake()
+                self._read_new(connection)
                 self._stop.wait(self._poll_s)
 
     def _listen(self) -> None:
         import psycopg
 
         url = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(url, autocommit=True) as connection:
-            connection.execute(f"LISTEN {CHANNEL}")
-            self.wake()  # anything published while we were not listening
+        with psycopg.connect(url, autocommit=True) as listener, self._engine.connect() as connection:
+            listener.execute(f"LISTEN {CHANNEL}")
+            self._read_new(connection)  # anything published while nobody listened
             while not self._stop.is_set():
-                # Back at the first notification, or after poll_s without one: a safety net, so that a
-                # listener re-reads the table every few seconds even if a notification were lost.
-                for _ in connection.notifies(timeout=self._poll_s, stop_after=1):
+                # Back at the first notification, or after poll_s without one: the safety net also
+                # picks up late commits of skipped ids.
+                for _ in listener.notifies(timeout=self._poll_s, stop_after=1):
                     pass
-                self.wake()
+                self._read_new(connection)
+
+    def _read_new(self, connection: Connection) -> None:
+        if self._seen < 0:
+            self._seen = int(connection.execute(select(func.max(EVENTS.c.id))).scalar() or 0)
+        now = time.monotonic()
+        self._missing = {gap: since for gap, since in self._missing.items() if now - since < self.LATE_COMMIT_S}
+        wanted = EVENTS.c.id > self._seen
+        if self._missing:
+            wanted = or_(wanted, EVENTS.c.id.in_(list(self._missing)))
+        rows = connection.execute(select(EVENTS).where(wanted).order_by(EVENTS.c.id).limit(1000)).all()
+        connection.rollback()  # a new snapshot next time round
+        if rows:
+            self._take(rows, now)
+            self._wake()
+
+    def _take(self, rows: Sequence[Any], now: float) -> None:
+        with self._lock:
+            for row in rows:
+                self._missing.pop(row.id, None)
+                for gap in range(max(self._seen + 1, row.id - MAX_GAPS), row.id):
+                    self._missing[gap] = now
+                self._seen = max(self._seen, row.id)
+                self._sequence += 1
+                self._rows.append((self._sequence, LiveRow(row.id, row.kind, row.group, row.agent_id, row.data)))

@@ -51,6 +51,8 @@ def create_app(settings: Settings, *, dialogue: Responder | None = None) -> Fast
         jobs.start()
         yield
         jobs.stop()
+        if services.live is not None:
+            services.live.stop()
         wechat_calls.shutdown(wait=True, cancel_futures=False)
         services.executor.shutdown(wait=True, cancel_futures=False)
         services.writer.close()

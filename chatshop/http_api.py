@@ -24,7 +24,8 @@ from miniprogram.config import MpApiConfig
 from miniprogram.login import exchange_code
 from staff.api import AdminApi, build_admin_router
 from staff.config import AdminConfig
-from staff.staff_api import StaffApi, build_staff_router
+from staff.console import mount_console
+from staff.staff_api import StaffApi, StaffAuth, build_staff_router
 from storage.db import transaction
 from wechat.pay import WeChatPay
 from wechat.pay_notify import PaymentNotice, RefundNotice
@@ -40,9 +41,10 @@ def add_http_apis(app: FastAPI, services: Services, terms: SearchTerms) -> Execu
     pay = services.pay
     app.include_router(build_mp_router(_mp_api(services, pay, wechat_calls, terms)))
     app.include_router(build_admin_router(_admin_api(services, pay)))
-    app.include_router(build_staff_router(StaffApi(factory=services.factory, config=staff_config(settings),
-                                                   max_body_bytes=settings.mp_api.max_body_bytes,
-                                                   handoff=services.handoff, live=services.live)))
+    staff_api = StaffApi(factory=services.factory, config=staff_config(settings),
+                         max_body_bytes=settings.mp_api.max_body_bytes, handoff=services.handoff, live=services.live)
+    app.include_router(build_staff_router(staff_api))
+    mount_console(app, StaffAuth(staff_api))  # the staff console's pages (/console), for signed-in staff
     endpoints = _pay_endpoints(services, pay)
     if endpoints is None:
         log.warning("WeChat Pay is not configured: checkout and /pay/notify are off")

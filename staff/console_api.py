@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from bot.actions.products import price_range
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.stats import AgentFigures, agent_figures, period_starts
-from bot.live import ConsoleEvent, LiveFeed, LiveKind, events_after, last_event_id
+from bot.live import ConsoleEvent, LiveFeed, LiveKind, LiveRow, events_after, last_event_id
 from commerce.catalog import list_products, search_products
 from staff.errors import NotSignedIn, StaffError
 from staff.models import CannedReply, StaffMember
@@ -41,6 +41,7 @@ from web.schemas import StrictBody
 HEARTBEAT_S = 15.0
 REAUTH_EVERY = 4  # heartbeats between checks that the session is still good (a minute)
 EVENTS_PER_READ = 200
+SENT_KEPT = 2048  # ids a stream remembers having sent, so a late-committed row is not sent twice
 
 
 class ConsoleBackend(Protocol):
@@ -142,27 +143,60 @@ def _newest_id(factory: sessionmaker[Session]) -> int:
 
 async def _stream(request: Request, api: ConsoleBackend, auth: Auth, principal: Principal,
                   start: int) -> AsyncIterator[str]:
+    """`hello`, then every visible event after `start`: first what the table holds (a reconnect's catch-up),
+    then what this process's feed hands on as it arrives (one query per change for every stream)."""
     sees = _visibility(principal)
+    feed = api.live
+    if feed is not None:
+        await _feed_ready(feed)
+    position = feed.position() if feed is not None else 0  # before the catch-up read: nothing falls between
+    yield _sse("hello", {"last_id": start}, start)
+    sent: set[int] = set()
     last = start
-    yield _sse("hello", {"last_id": last}, last)
-    quiet = 0
-    while not await request.is_disconnected():
-        rows = await run_in_threadpool(_read, api.factory, last)
-        for row in rows:
+    while True:  # the catch-up, a page at a time
+        missed = await run_in_threadpool(_read, api.factory, last)
+        for row in missed:
             last = row.id
+            sent.add(row.id)
             if sees(row):
                 yield _sse(row.kind, row.data, row.id)
-        if len(rows) == EVENTS_PER_READ:
-            continue  # more are waiting: no need to sleep
-        if api.live is None:
+        if len(missed) < EVENTS_PER_READ:
+            break
+    quiet = 0
+    while not await request.is_disconnected():
+        if feed is None:
             await asyncio.sleep(1.0)
+            rows: list[Any] = await run_in_threadpool(_read, api.factory, last)
         else:
-            await api.live.wait(HEARTBEAT_S)
+            await feed.wait(HEARTBEAT_S)
+            held = feed.since(position)
+            if held is None:  # fell too far behind the feed: read the table
+                rows, position = await run_in_threadpool(_read, api.factory, last), feed.position()
+            else:
+                rows, position = held
+        for row in rows:
+            if row.id in sent:
+                continue
+            sent.add(row.id)
+            last = max(last, row.id)
+            if sees(row):
+                yield _sse(row.kind, row.data, row.id)
+        if len(sent) > SENT_KEPT:
+            sent = {event_id for event_id in sent if event_id > last - SENT_KEPT}
+        quiet = 0 if rows else quiet + 1
         if not rows:
-            quiet += 1
             yield ": keep-alive\n\n"
             if quiet % REAUTH_EVERY == 0 and not await run_in_threadpool(_still_signed_in, auth, request):
                 return
+
+
+async def _feed_ready(feed: LiveFeed, timeout_s: float = 5.0) -> None:
+    """The feed's first read done (only just after the process starts), so that the catch-up read and
+    the feed leave no row between them."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    feed.start()
+    while not feed.ready() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
 
 
 def _read(factory: sessionmaker[Session], after: int) -> list[ConsoleEvent]:
@@ -180,12 +214,12 @@ def _still_signed_in(auth: Auth, request: Request) -> bool:
     return True
 
 
-def _visibility(principal: Principal) -> Callable[[ConsoleEvent], bool]:
+def _visibility(principal: Principal) -> Callable[[ConsoleEvent | LiveRow], bool]:
     if principal.role in ALL_GROUPS_ROLES:
         return lambda row: True
     groups = set(principal.groups)
 
-    def sees(row: ConsoleEvent) -> bool:
+    def sees(row: ConsoleEvent | LiveRow) -> bool:
         if row.kind == LiveKind.AGENT:
             return row.agent_id == principal.staff_id
         return row.agent_id == principal.staff_id or (row.group is not None and row.group in groups)

@@ -159,7 +159,7 @@ def _add_login_routes(router: APIRouter, api: StaffApi, auth: StaffAuth) -> None
         if refused is not None:
             raise refused
         response.set_cookie(SESSION_COOKIE, opened.session_id, max_age=api.config.session_max_age_s,
-                            path="/staff", httponly=True, samesite="lax", secure=api.config.secure_cookie)
+                            path="/", httponly=True, samesite="lax", secure=api.config.secure_cookie)
         return out
 
     @router.post("/logout", status_code=204, summary="End this session (the cookie's)")
@@ -169,7 +169,7 @@ def _add_login_routes(router: APIRouter, api: StaffApi, auth: StaffAuth) -> None
             with transaction(api.factory) as session:
                 close_session(session, session_id=session_id, now=utcnow())
         response = Response(status_code=204)
-        response.delete_cookie(SESSION_COOKIE, path="/staff", httponly=True, samesite="lax",
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
                                secure=api.config.secure_cookie)
         return response
 
