@@ -25,9 +25,15 @@ run: install
 	$(BIN)/chatshop seed
 	$(BIN)/chatshop serve $(strip $(SERVE_OPTIONS))
 
-# CHATSHOP_TEST_DATABASE_URL picks the database (SQLite in a temp dir when unset).
+# CHATSHOP_TEST_DATABASE_URL picks the database (SQLite in a temp dir when unset). Then, when Node is
+# installed, the mini-program client's tests (miniprogram/client, against a chatshop server of their own).
 test: install
 	$(BIN)/pytest -q
+	@if command -v node >/dev/null 2>&1; then \
+	  test -d miniprogram/client/node_modules || npm --prefix miniprogram/client ci; \
+	  npm --prefix miniprogram/client test; \
+	elif [ "$$CI" = "true" ]; then echo "node not found: CI must run the mini-program client's tests" >&2; exit 1; \
+	else echo "node not found: the mini-program client's tests are skipped"; fi
 
 lint: install
 	$(BIN)/ruff check .

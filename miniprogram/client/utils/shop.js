@@ -1,0 +1,188 @@
+// The shop's operations over the /mp/ API, shared by the pages: catalog, cart, checkout, payment, orders.
+
+const { ApiError } = require('./request');
+
+function query(params) {
+  const out = {};
+  for (const [key, value] of Object.entries(params || {})) {
+    if (value !== undefined && value !== null && value !== '') out[key] = value;
+  }
+  return out;
+}
+
+const PAGE_SIZE = 10;
+
+function products(client, { q, category, offset = 0, limit = PAGE_SIZE } = {}, opts) {
+  return client.get('/mp/products', query({ q, category, offset, limit }), Object.assign({ auth: false }, opts));
+}
+
+// The API has no category list; the categories are those of the products on sale, in catalog order.
+async function categories(client, opts) {
+  const page = await products(client, { limit: 100 }, opts);
+  const names = [];
+  for (const product of page.products) if (!names.includes(product.category)) names.push(product.category);
+  return names;
+}
+
+// src and conversation come from the card or reminder that opened the page. The server records the open
+// only for a logged-in customer, and a card often cold-starts the mini-program before the launch login has
+// finished: with a src the page waits for the login; browsing otherwise sends a token only if there is one.
+function product(client, id, { src, conversation } = {}) {
+  return client.get(`/mp/products/${encodeURIComponent(id)}`, query({ src, conversation }), { auth: src ? true : 'optional' });
+}
+
+const cart = {
+  get: (client, opts) => client.get('/mp/cart', undefined, opts),
+  add: (client, skuId, quantity) => client.post('/mp/cart/items', { sku_id: skuId, quantity }),
+  set: (client, skuId, quantity) => client.patch(`/mp/cart/items/${encodeURIComponent(skuId)}`, { quantity }),
+  remove: (client, skuId) => client.del(`/mp/cart/items/${encodeURIComponent(skuId)}`),
+};
+
+// The server orders the whole cart. To order only the ticked lines (or only the SKU of 立即购买), the cart
+// is made to hold exactly those for the checkout, and the rest is put back afterwards.
+// Returns what to do before, and what to put back after a placed order or after a refusal.
+function planCart(lines, wanted) {
+  const before = { remove: [], set: [], add: [] };
+  const afterPlaced = [];
+  for (const line of lines) {
+    const want = wanted.find((w) => w.sku_id === line.sku_id);
+    if (!want) {
+      before.remove.push(line.sku_id);
+      afterPlaced.push({ sku_id: line.sku_id, quantity: line.quantity });
+    } else if (want.quantity !== line.quantity) {
+      before.set.push({ sku_id: line.sku_id, quantity: want.quantity });
+      afterPlaced.push({ sku_id: line.sku_id, quantity: line.quantity });
+    }
+  }
+  for (const want of wanted) {
+    if (!lines.some((line) => line.sku_id === want.sku_id)) before.add.push(want);
+  }
+  const afterRefused = {
+    remove: wanted.map((w) => w.sku_id),
+    add: lines.map((line) => ({ sku_id: line.sku_id, quantity: line.quantity })),
+  };
+  return { before, afterPlaced, afterRefused };
+}
+
+async function putBack(client, plan, placed) {
+  const quiet = { loading: false };
+  try {
+    if (placed) {
+      for (const line of plan.afterPlaced) await client.post('/mp/cart/items', line, quiet);
+    } else {
+      for (const skuId of plan.afterRefused.remove) await client.del(`/mp/cart/items/${encodeURIComponent(skuId)}`, quiet);
+      for (const line of plan.afterRefused.add) await client.post('/mp/cart/items', line, quiet);
+    }
+  } catch (e) {
+    // The order stands either way; a line that could not be put back is the lesser loss.
+  }
+}
+
+// Places an order for exactly `wanted` ([{sku_id, quantity}]) shipped to `address`. Resolves with the
+// checkout's answer; a 503 PAYMENT_UNAVAILABLE still placed the order, so it resolves with that order_no
+// and no pay_params (it can be paid from the order page).
+async function placeOrder(client, wanted, address) {
+  const current = await cart.get(client);
+  const plan = planCart(current.lines, wanted);
+  for (const skuId of plan.before.remove) await cart.remove(client, skuId);
+  for (const line of plan.before.set) await cart.set(client, line.sku_id, line.quantity);
+  for (const line of plan.before.add) await cart.add(client, line.sku_id, line.quantity);
+  try {
+    const placed = await client.post('/mp/checkout', { address }, { quiet: [503] });
+    await putBack(client, plan, true);
+    return placed;
+  } catch (err) {
+    const orderNo = err.body && err.body.error && err.body.error.order_no;
+    if (err instanceof ApiError && err.status === 503 && orderNo) {
+      await putBack(client, plan, true);
+      return { order_no: orderNo, pay_params: null };
+    }
+    if (err.status === 503) client.toast(err.message);
+    await putBack(client, plan, false);
+    throw err;
+  }
+}
+
+// What wx.chooseAddress gives, in the shape of the checkout's address.
+function addressFromWechat(a) {
+  return query({
+    name: a.userName,
+    phone: a.telNumber,
+    province: a.provinceName,
+    city: a.cityName,
+    district: a.countyName,
+    detail: a.detailInfo,
+    postal_code: a.postalCode,
+  });
+}
+
+// The order templates the customer may subscribe to. The route may not exist on this server yet: a 404
+// means "none", quietly.
+async function orderTemplates(client) {
+  try {
+    const answer = await client.get('/mp/subscriptions/templates', { purpose: 'order' }, { loading: false, quiet: [404] });
+    return ((answer && answer.templates) || []).map((t) => t.template_id);
+  } catch (e) {
+    return [];
+  }
+}
+
+// WeChat only shows the consent dialog from a tap, so this is called first thing in the tap handler;
+// what the customer chose is recorded, and nothing about it ever stands in the way of paying.
+function askSubscriptions(client, wx, templateIds) {
+  if (!templateIds || !templateIds.length) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    wx.requestSubscribeMessage({
+      tmplIds: templateIds,
+      success: (res) => {
+        const choices = {};
+        for (const id of templateIds) if (res[id]) choices[id] = res[id];
+        client.post('/mp/subscriptions', choices, { loading: false, quiet: [404] }).catch(() => {});
+        resolve(choices);
+      },
+      fail: () => resolve(null),
+    });
+  });
+}
+
+// wx.requestPayment with the server's params: 'paid', 'cancelled' (the customer closed the cashier;
+// the order stays 待付款) or 'failed'.
+function requestPayment(wx, payParams) {
+  return new Promise((resolve) => {
+    const params = Object.assign({}, payParams);
+    delete params.appId; // the cashier takes the mini-program's own appid
+    wx.requestPayment(Object.assign(params, {
+      success: () => resolve('paid'),
+      fail: (err) => resolve(/cancel/.test((err && err.errMsg) || '') ? 'cancelled' : 'failed'),
+    }));
+  });
+}
+
+function payParamsFor(client, orderNo) {
+  return client.post(`/mp/orders/${encodeURIComponent(orderNo)}/pay`).then((answer) => answer.pay_params);
+}
+
+// After the cashier says paid, WeChat Pay's notification may reach the server a moment later; the order
+// page should say 待发货, so it is asked a few times before giving up and showing what there is.
+async function settledOrder(client, orderNo, { tries = 5, waitMs = 800 } = {}) {
+  let order = null;
+  for (let i = 0; i < tries; i += 1) {
+    order = await client.get(`/mp/orders/${encodeURIComponent(orderNo)}`, undefined, { loading: i === 0 });
+    if (order.status !== 'pending_payment') return order;
+    await new Promise((resolve) => setTimeout(resolve, waitMs));
+  }
+  return order;
+}
+
+const orders = {
+  list: (client, params) => client.get('/mp/orders', query(params)),
+  get: (client, orderNo) => client.get(`/mp/orders/${encodeURIComponent(orderNo)}`),
+  cancel: (client, orderNo) => client.post(`/mp/orders/${encodeURIComponent(orderNo)}/cancel`),
+  refund: (client, orderNo, reason) => client.post(`/mp/orders/${encodeURIComponent(orderNo)}/refund-request`, { reason }),
+  confirm: (client, orderNo) => client.post(`/mp/orders/${encodeURIComponent(orderNo)}/confirm-receipt`),
+};
+
+module.exports = {
+  PAGE_SIZE, products, categories, product, cart, planCart, placeOrder, addressFromWechat,
+  orderTemplates, askSubscriptions, requestPayment, payParamsFor, settledOrder, orders,
+};
