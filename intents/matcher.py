@@ -30,10 +30,12 @@ just the best few FAQs are then scored phrasing by phrasing.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import math
 import re
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from sys import intern
 
@@ -186,6 +188,32 @@ class FeatureExtractor:
         return features
 
 
+# Calibration levels of KBs built before in this process, by a digest of everything the level depends on
+# (every FAQ's features, as this tokeniser extracts them): a process that builds the same matcher again
+# (a reload of an unchanged file, another app in the same process) does not score its phrasings again.
+_LEVELS: OrderedDict[str, float] = OrderedDict()
+_LEVELS_KEPT = 8
+
+
+def _features_digest(faq_features: list[tuple[Features, list[Features]]], answers: list[Features]) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for (_, phrasings), answer in zip(faq_features, answers, strict=True):
+        for features in (*phrasings, answer):
+            digest.update(repr(sorted(features.items())).encode())
+        digest.update(b"|")
+    return digest.hexdigest()
+
+
+def _remembered_level(key: str, compute: Callable[[], float]) -> float:
+    if key in _LEVELS:
+        _LEVELS.move_to_end(key)
+        return _LEVELS[key]
+    level = _LEVELS[key] = compute()
+    while len(_LEVELS) > _LEVELS_KEPT:
+        _LEVELS.popitem(last=False)
+    return level
+
+
 class FaqMatcher:
     """Ranks the enabled FAQs of a KB for a message and decides answer / suggest / fallback."""
 
@@ -225,7 +253,7 @@ class FaqMatcher:
         ]
         self._postings = self._build_postings()
         self._max_postings = max(_MIN_POSTINGS_CAP, int(len(self._faqs) * _MAX_POSTINGS_SHARE))
-        self._impostor = self._impostor_level()
+        self._impostor = _remembered_level(_features_digest(faq_features, answers), self._impostor_level)
 
     def _impostor_level(self) -> float:
         """The median raw score that the best *other* FAQ reaches for the KB's own phrasings.
