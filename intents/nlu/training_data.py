@@ -137,7 +137,8 @@ def _check_name(name: str, what: str, source: str, line: int) -> None:
 
 def parse_yaml(text: str, *, source: str = "<yaml>") -> TrainingData:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        # libyaml's loader when available: the same nodes and marks, much faster on large files.
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
