@@ -181,8 +181,9 @@ class Conversations:
 
     def _log_arrival(
         self, connection: Connection, inbound: Inbound, customer_id: int, now: datetime
-    ) -> dict[str, Any]:
-        """Log the message and open the window; the message as the console shows it."""
+    ) -> Callable[[], dict[str, Any]]:
+        """Log the message and open the window; how to show it in the console (built only if a person
+        owns the conversation: most messages never need it)."""
         if inbound.kind in ("subscribe", "unsubscribe"):
             connection.execute(SET_FOLLOWING, {"customer": customer_id, "following": inbound.kind == "subscribe"})
         body = _inbound_body(inbound)
@@ -195,9 +196,9 @@ class Conversations:
         if action is not None:
             open_window(connection, customer_id=customer_id, action=action, rules=self._windows, now=now)
         key = inserted.inserted_primary_key
-        return {"id": int(key[0]) if key else None, "channel": inbound.channel, "direction": Direction.IN,
-                "kind": inbound.kind, "text": message_text(inbound.kind, body), "delivery": Delivery.RECEIVED,
-                "created_at": now}
+        return lambda: {"id": int(key[0]) if key else None, "channel": inbound.channel, "direction": Direction.IN,
+                        "kind": inbound.kind, "text": message_text(inbound.kind, body),
+                        "delivery": Delivery.RECEIVED, "created_at": now}
 
     def _store_answer(
         self,

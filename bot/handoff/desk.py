@@ -323,7 +323,7 @@ class HandoffDesk:
         with transaction(self._factory) as session:
             lock_group(session, visible_handoff(session, handoff_id, actor).group)
             handoff = visible_handoff(session, handoff_id, actor, lock=True)
-            if handoff.agent_id is not None and handoff.agent_id != actor.staff_id and not actor.all_groups:
+            if handoff.agent_id is not None:  # an assigned one is its agent's (or a supervisor's) to end
                 require_owner(handoff, actor)
             resolve(session, handoff=handoff, resolution=Resolution.AGENT, actor=actor, now=now)
             customer_id, group = handoff.customer_id, handoff.group

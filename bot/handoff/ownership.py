@@ -7,7 +7,7 @@ unique index of open handoffs, and, when there is one, the note that the custome
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, cast
 
@@ -34,7 +34,8 @@ NOTE_CUSTOMER_SPOKE = update(HANDOFFS).where(HANDOFFS.c.id == bindparam("handoff
 
 
 def owning_handoff(
-    connection: Connection, *, customer_id: int, kind: str, now: datetime, message: Mapping[str, Any] | None = None,
+    connection: Connection, *, customer_id: int, kind: str, now: datetime,
+    message: Callable[[], Mapping[str, Any]] | None = None,
 ) -> int | None:
     """The id of the customer's open handoff (a person owns the conversation), or None (the bot does).
     A message the customer wrote is noted on it, so timeouts know who waits for whom, and published to
@@ -47,7 +48,7 @@ def owning_handoff(
     if message is not None:
         publish(connection, LiveEvent(LiveKind.MESSAGE, {
             "handoff_id": owner.id, "customer_id": customer_id, "group": owner.group, "agent_id": owner.agent_id,
-            "message": message,
+            "message": message(),
         }, now, group=owner.group, agent_id=owner.agent_id, handoff_id=owner.id))
     return int(owner.id)
 
