@@ -51,6 +51,8 @@ def create_app(settings: Settings, *, dialogue: Responder | None = None) -> Fast
         jobs.start()
         yield
         jobs.stop()
+        if services.outreach is not None:
+            services.outreach.sender.close()
         if services.live is not None:
             services.live.stop()
         wechat_calls.shutdown(wait=True, cancel_futures=False)

@@ -22,6 +22,7 @@ log = logging.getLogger("chatshop")
 
 DEMO_KB = Path(__file__).resolve().parent / "demo" / "kb.yaml"
 DEMO_TAG_RULES = Path(__file__).resolve().parent / "demo" / "tag_rules.yaml"
+DEMO_TEMPLATES = Path(__file__).resolve().parent / "demo" / "subscribe_templates.yaml"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,6 +148,7 @@ def _db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
 def _seed(settings: Settings, _args: argparse.Namespace) -> int:
     seed_demo_catalog(settings)  # only when the database has no catalog yet
     _install_once(DEMO_TAG_RULES, settings.tags.rules_path, "tag rules")
+    _install_once(DEMO_TEMPLATES, settings.outreach.templates_path, "subscribe templates")
     target = settings.kb.path
     if target.exists():
         log.info("knowledge base %s already exists; left as it is", target)

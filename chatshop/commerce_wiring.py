@@ -5,11 +5,13 @@ from __future__ import annotations
 from bot.handoff.config import HandoffMode
 from bot.models import Channel
 from chatshop.accounts import window_rules
+from chatshop.outreach_wiring import outreach_jobs
 from chatshop.services import Services
 from chatshop.settings import Settings
 from commerce.config import OrdersConfig
 from scheduler.config import SchedulerConfig
 from scheduler.jobs import CommerceJobs, conversation_jobs, handoff_jobs, tag_jobs
+from scheduler.leases import JobLeases
 from scheduler.runner import JobRunner
 
 
@@ -33,6 +35,7 @@ def scheduler_config(settings: Settings) -> SchedulerConfig:
         reconcile_after_s=s.reconcile_after_s,
         refund_retry_interval_s=s.refund_retry_interval_s,
         advance_interval_s=s.advance_interval_s,
+        lease_ttl_s=s.lease_ttl_s,
         auto_deliver_days=o.auto_deliver_days,
         auto_complete_days=o.auto_complete_days,
     )
@@ -50,4 +53,6 @@ def build_job_runner(settings: Settings, services: Services) -> JobRunner:
                     config=schedule)
     handoff = handoff_jobs(services.handoff, factory=services.factory, interval_s=settings.handoff.check_interval_s,
                            mode_is_queue=settings.handoff.mode is HandoffMode.QUEUE)
-    return JobRunner(conversations + commerce.schedule() + tags + handoff)
+    leases = JobLeases(services.factory, ttl_s=schedule.lease_ttl_s)  # each job in one process at a time
+    outreach = outreach_jobs(services.outreach, settings)
+    return JobRunner(conversations + commerce.schedule() + tags + handoff + outreach, leases=leases)

@@ -19,13 +19,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def all_metadata() -> MetaData:
     """The shared MetaData, after every package has registered its tables on it."""
-    import bot.cards.models
-    import bot.customers.models
-    import bot.customers.tag_models
-    import bot.handoff.models
-    import bot.live
-    import bot.models  # noqa: F401  (registers tables)
     import commerce.models  # noqa: F401
+    import scheduler.models  # noqa: F401
     import staff.models  # noqa: F401
     import wechat.tokens  # noqa: F401
 

@@ -22,6 +22,7 @@ from intents.search import SearchTerms
 from miniprogram.api import MpApi, build_mp_router
 from miniprogram.config import MpApiConfig
 from miniprogram.login import exchange_code
+from miniprogram.subscriptions import add_subscription_routes
 from staff.api import AdminApi, build_admin_router
 from staff.config import AdminConfig
 from staff.console import mount_console
@@ -39,7 +40,11 @@ def add_http_apis(app: FastAPI, services: Services, terms: SearchTerms) -> Execu
     settings = services.settings
     wechat_calls = ThreadPoolExecutor(settings.mp_api.wechat_workers, thread_name_prefix="mp-wechat")
     pay = services.pay
-    app.include_router(build_mp_router(_mp_api(services, pay, wechat_calls, terms)))
+    mp_api = _mp_api(services, pay, wechat_calls, terms)
+    mp_router = build_mp_router(mp_api)
+    if services.outreach is not None:
+        add_subscription_routes(mp_router, mp_api, services.outreach.registry)
+    app.include_router(mp_router)
     app.include_router(build_admin_router(_admin_api(services, pay)))
     staff_api = StaffApi(factory=services.factory, config=staff_config(settings),
                          max_body_bytes=settings.mp_api.max_body_bytes, handoff=services.handoff, live=services.live)

@@ -22,6 +22,7 @@ from bot.models import Channel
 from chatshop.accounts import token_store, wechat_clients, window_rules
 from chatshop.cards_wiring import card_resolver, card_thumbnails, image_library
 from chatshop.handoff_wiring import build_handoff_desk
+from chatshop.outreach_wiring import Outreach, build_outreach
 from chatshop.pay_wiring import build_pay_client
 from chatshop.settings import Settings
 from storage.db import make_session_factory, open_engine
@@ -48,6 +49,7 @@ class Services:
     cards: CardResolver | None = None  # makes product cards sendable per account (bot and agents)
     handoff: HandoffDesk | None = None  # the human side: queue, assignment, agents' replies, timeouts
     live: LiveFeed | None = None  # wakes the console's event streams (LISTEN/NOTIFY, or a poll of SQLite)
+    outreach: Outreach | None = None  # subscribe templates and messages, order notices, reminders, campaigns
 
 
 def build_services(settings: Settings) -> Services:
@@ -68,8 +70,9 @@ def build_services(settings: Settings) -> Services:
     tags = TagTriggers(TagRuleSource(settings.tags.rules_path), writer)
     cards = card_resolver(settings, thumbnails, apis)
     handoff = build_handoff_desk(settings, factory, messenger, apis, cards)
+    outreach = build_outreach(settings, factory, messenger, apis, cards)
     return Services(settings, engine, factory, messenger, conversations, executor, writer, apis, thumbnails, pay, tags,
-                    cards, handoff, LiveFeed(engine))
+                    cards, handoff, LiveFeed(engine), outreach)
 
 
 def messenger_config_of(settings: Settings) -> MessengerConfig:

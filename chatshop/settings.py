@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import string
 from collections.abc import Mapping
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -250,6 +251,7 @@ class SchedulerSettings(_Section):
     reconcile_after_s: int = Field(300, ge=0)  # pending orders this old with no notification are queried
     refund_retry_interval_s: float = Field(60.0, gt=0)
     advance_interval_s: float = Field(3600.0, gt=0)
+    lease_ttl_s: float = Field(30.0, ge=1, le=3600)  # each job runs in the one process holding its lease
 
 
 class TagsSettings(_Section):
@@ -285,11 +287,7 @@ class RoutingSettings(_Section):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, timezone: str) -> str:
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {timezone!r}") from None
-        return timezone
+        return check_timezone(timezone)
 
     @field_validator("groups")
     @classmethod
@@ -311,6 +309,73 @@ class HandoffSettings(_Section):
     customer_silence_s: int = Field(1800, gt=0)  # customer silent this long after an agent's answer: resolved
     long_queue: int = Field(3, ge=0)  # the customer hears their place when more than this many wait before them
     check_interval_s: float = Field(30.0, gt=0)  # how often the timeouts job runs
+
+
+def check_timezone(timezone: str) -> str:
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {timezone!r}") from None
+    return timezone
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from 7200, "7200", "2h", "30m", "1d"."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if match is None:
+        raise ValueError(f"{value!r} is not a duration such as 7200, 30m, 2h or 1d")
+    return float(match.group(1)) * _UNIT_S[match.group(2)]
+
+
+class OutreachSettings(_Section):
+    """Subscribe messages: the template registry, order notices and campaign sending."""
+
+    templates_path: Path = Path("var/subscribe_templates.yaml")  # reloaded within a second of an edit
+    timezone: str = "Asia/Shanghai"  # times in messages, quiet hours
+    miniprogram_state: Literal["developer", "trial", "formal"] = "formal"  # which build a message opens
+    notice_interval_s: float = Field(2.0, gt=0)  # how often order events are turned into notices
+    expiring_warning_s: int = Field(600, ge=0)  # an unpaid order is reminded this long before it closes; 0: never
+    campaign_interval_s: float = Field(5.0, gt=0)  # how often scheduled campaigns are started and sent
+    campaign_batch: int = Field(200, ge=1, le=1000)  # recipients claimed per transaction
+    campaign_workers: int = Field(16, ge=1, le=64)  # WeChat calls in flight at once while sending
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, timezone: str) -> str:
+        return check_timezone(timezone)
+
+
+class RemindersSettings(_Section):
+    """Abandoned-cart reminders."""
+
+    cart_delay: float = 7200.0  # a cart untouched this long (7200, "2h", "90m") gets one reminder
+    max_per_week: int = Field(2, ge=0)  # reminders one customer gets in 7 days, at most
+    quiet_hours: str = "22:00-08:00"  # store time: nothing is sent then; held until it ends ("": none)
+    holdout_pct: int = Field(10, ge=0, le=50)  # this share of customers is never reminded (to measure the lift)
+    low_stock: int = Field(5, ge=0)  # at or below this stock the reminder says 即将售罄
+    lookback_days: int = Field(7, ge=1)  # carts untouched longer than this are let go
+    interval_s: float = Field(60.0, gt=0)  # how often carts are looked at
+
+    @field_validator("cart_delay", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        seconds = parse_duration(value)
+        if seconds <= 0:
+            raise ValueError("cart_delay must be positive")
+        return seconds
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _hours_shape(cls, value: str) -> str:
+        if value.strip() and not re.match(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$", value.strip()):
+            raise ValueError("quiet_hours must look like 22:00-08:00 (or be empty)")
+        return value.strip()
 
 
 class MediaSettings(_Section):
@@ -357,6 +422,8 @@ class Settings(_Section):
     tags: TagsSettings = TagsSettings()
     routing: RoutingSettings = RoutingSettings()
     handoff: HandoffSettings = HandoffSettings()
+    outreach: OutreachSettings = OutreachSettings()
+    reminders: RemindersSettings = RemindersSettings()
     sandbox: SandboxSettings = SandboxSettings()
 
     @property
@@ -484,6 +551,8 @@ def _resolve_paths(settings: Settings, *, base: Path) -> Settings:
             "database": database.model_copy(update={"url": url}),
             "kb": settings.kb.model_copy(update={"path": resolve(settings.kb.path)}),
             "tags": settings.tags.model_copy(update={"rules_path": resolve(settings.tags.rules_path)}),
+            "outreach": settings.outreach.model_copy(
+                update={"templates_path": resolve(settings.outreach.templates_path)}),
             "media": settings.media.model_copy(update={"images_dir": resolve(settings.media.images_dir)}),
             "nlu": settings.nlu.model_copy(update={
                 key: resolve(getattr(settings.nlu, key)) for key in ("training_data", "size_chart", "catalog_fallback")

@@ -15,3 +15,4 @@ class SchedulerConfig:
     advance_interval_s: float = 3600.0  # how often shipped/delivered orders are moved on by age
     auto_deliver_days: int = 10  # a shipped order counts as delivered after this many days
     auto_complete_days: int = 7  # a delivered order is completed after this many days
+    lease_ttl_s: float = 30.0  # a job's lease lasts this long unrenewed: a dead process's jobs move within it

@@ -1,6 +1,7 @@
 """Every periodic task, as jobs for the runner: the commerce core's (expiry, reconciliation, refunds,
 order ageing), the conversations' (the outbox sweep, dedupe pruning), the customer tags' (the
-rules of commerce events, the sync to WeChat's user tags) and the handoff's timeouts.
+rules of commerce events, the sync to WeChat's user tags) and the handoff's timeouts. Each runs in one
+process at a time, the one holding its lease (scheduler/leases.py).
 
 The commerce jobs are plain methods taking the current time, so tests run one with a moved clock
 instead of sleeping; the scheduler calls them with the real time."""
@@ -83,8 +84,8 @@ def conversation_jobs(
     windows: Mapping[WindowAction, WindowRule], poll_s: float,
 ) -> list[Job]:
     """The messenger's outbox sweep (retries, and messages a dead process never sent), the pruning of
-    dedupe records, and the reply windows payments open; they run in every process that serves
-    webhooks, whatever scheduler.enabled says."""
+    dedupe records, and the reply windows payments open; every process that serves webhooks schedules
+    them, whatever scheduler.enabled says, and the one holding each job's lease runs it."""
     return [
         Job("outbox_sweep", messenger.sweep, poll_s, report=False),
         Job("forget_old_deliveries", conversations.forget_old_deliveries, poll_s, report=False),
@@ -96,9 +97,9 @@ def tag_jobs(
     tags: TagTriggers | None, *, factory: sessionmaker[Session], oa_tags: TagsApi | None, poll_s: float,
     sync_interval_s: float, config: SchedulerConfig,
 ) -> list[Job]:
-    """The tag rules of order_paid and refund_requested events, as soon as the outbox has them (in every
-    process, like the payment windows), and the sync of tags to the Official Account's user tags (with an
-    Official Account, where scheduler.enabled: one process doing it is enough)."""
+    """The tag rules of order_paid and refund_requested events, as soon as the outbox has them (scheduled
+    in every process, like the payment windows), and the sync of tags to the Official Account's user tags
+    (with an Official Account, where scheduler.enabled)."""
     if tags is None:
         return []
     jobs = [Job("tag_rules_of_orders", partial(tags.consume_commerce_events, factory), poll_s, report=False)]

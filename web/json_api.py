@@ -90,6 +90,13 @@ STAFF_STATUS = {
     "INVALID_TAG_EXPRESSION": 422,
     "CANNED_REPLY_NOT_FOUND": 404,
     "CANNED_REPLY_EXISTS": 409,
+    # Outreach (`bot.outreach.errors`): consents, templates and campaigns; the mini-program's too.
+    "INVALID_CONSENT": 422,
+    "UNKNOWN_TEMPLATE": 422,
+    "INVALID_TEMPLATE_DATA": 422,
+    "INVALID_CAMPAIGN": 422,
+    "CAMPAIGN_NOT_FOUND": 404,
+    "CAMPAIGN_STATE": 409,
 }
 
 

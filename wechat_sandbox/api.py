@@ -91,6 +91,11 @@ def subscribe_send(ctx: CallContext) -> Result:
     return ctx.state.send_subscribe(ctx.app_id, ctx.json())
 
 
+def templates_get(ctx: CallContext) -> Result:
+    # The mini-program's 我的模板 and the Official Account's 订阅通知 share this path and answer.
+    return ok(data=[t.listing() for t in ctx.state.templates(ctx.app_id)])
+
+
 def _multipart_file(raw: bytes, content_type: str, name: str) -> tuple[str, str, bytes] | None:
     """(filename, content type, bytes) of one multipart/form-data file field, via the stdlib parser."""
     if not content_type.startswith("multipart/form-data"):
@@ -252,6 +257,7 @@ ROUTES: dict[str, ApiSpec] = {
     "cgi-bin/menu/delete": ApiSpec(menu_delete, OA_ONLY),
     "cgi-bin/message/subscribe/send": ApiSpec(subscribe_send, MP_ONLY),
     "cgi-bin/message/subscribe/bizsend": ApiSpec(subscribe_send, OA_ONLY),
+    "wxaapi/newtmpl/gettemplate": ApiSpec(templates_get),
 }
 
 

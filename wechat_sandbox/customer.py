@@ -137,7 +137,7 @@ def _event(account: SandboxAccount, req: ChatSend) -> CustomerMessage:
     return CustomerMessage(events[req.event], fields, "event", payload, None)
 
 
-def _event_extras(req: ChatSend, payload: dict[str, Any]) -> XmlFields:
+def _event_extras(req: ChatSend, payload: dict[str, Any]) -> list[tuple[str, XmlValue]]:
     """EventKey/Ticket/SessionFrom as WeChat adds them for each event."""
     key = req.event_key or ""
     if req.event == "subscribe" and key:  # followed through a QR code
@@ -189,12 +189,20 @@ async def send_as_customer(state: SandboxState, account: SandboxAccount, req: Ch
         media_id = state.store_media(account.app_id, kind, "customer.png", "image/png", PLACEHOLDER_PNG).media_id
     message = build_customer_message(account, req, media_id)
     state.record_action(account.app_id, req.openid, message.action, (message.msgtype, message.payload))
-    push = sign_push(account, message.fields, req.openid)
-    tries = state.config.push_tries if req.retry else 1
+    result = await push_to_store(state, account, req.openid, message.fields, message.is_event, req.retry)
+    return {**result, "msg_id": message.msg_id}
+
+
+async def push_to_store(
+    state: SandboxState, account: SandboxAccount, openid: str, fields: XmlFields, is_event: bool, retry: bool
+) -> dict[str, Any]:
+    """Push one message or event to the store's webhook as WeChat would, keeping an accepted passive reply."""
+    push = sign_push(account, fields, openid)
+    tries = state.config.push_tries if retry else 1
     delivery = await deliver(account.webhook_url, push, state.config.push_timeout_s, tries)
-    passive = read_reply(account, req.openid, delivery, message.is_event)
+    passive = read_reply(account, openid, delivery, is_event)
     if passive.reply is not None:
-        state.note_passive_reply(account.app_id, req.openid, passive.reply)
+        state.note_passive_reply(account.app_id, openid, passive.reply)
     return {
         "status": delivery.status,
         "tries": delivery.tries,
@@ -202,7 +210,6 @@ async def send_as_customer(state: SandboxState, account: SandboxAccount, req: Ch
         "reply": passive.reply,
         "reply_error": passive.error,
         "raw": delivery.raw,
-        "msg_id": message.msg_id,
     }
 
 

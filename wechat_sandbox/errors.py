@@ -25,6 +25,7 @@ ERRMSG: dict[int, str] = {
     40023: "invalid sub button size",
     40029: "invalid code",
     40032: "invalid openid list size",
+    40037: "invalid template_id",
     40125: "invalid appsecret",
     41001: "access_token missing",
     41002: "appid missing",

@@ -125,16 +125,22 @@ def _invalid(key: str, why: str) -> WeChatError:
     return WeChatError(47003, f"data.{key}.value {why}")
 
 
-def validate_field(key: str, entry: Any) -> None:
+def validator_for(key: str) -> Callable[[str], bool] | None:
+    """The rule for a keyword such as "thing3" (by its type prefix), or None for an unknown type."""
     match = KEY_PATTERN.match(key)
-    validator = VALIDATORS.get(match.group(1)) if match else None
+    return VALIDATORS.get(match.group(1)) if match else None
+
+
+def validate_field(key: str, entry: Any) -> None:
+    validator = validator_for(key)
     if validator is None:
         raise WeChatError(47003, f"data.{key} unknown keyword type")
+    # WeChat reads data.<key>.value: a bare string or a missing "value" reads as empty.
     if not isinstance(entry, dict) or not isinstance(entry.get("value"), str):
-        raise _invalid(key, "missing")
+        raise _invalid(key, "is empty")
     value: str = entry["value"]
     if not value.strip():
-        raise _invalid(key, "empty")
+        raise _invalid(key, "is empty")
     if not validator(value):
         raise _invalid(key, "invalid or exceeds limit")
 

@@ -25,9 +25,9 @@ from typing import Any
 
 from .config import SandboxAccount, SandboxConfig, SandboxRules
 from .errors import WeChatError, ok
-from .fields import validate_data
 from .outbound import check_custom_message
 from .tags import TagBook
+from .templates import Template, check_data, default_library
 
 MEDIA_TTL_S = 3 * 24 * 3600  # temporary media lives three days
 MEDIA_LIMITS = {  # bytes, and the errcode WeChat gives when a file is larger
@@ -40,6 +40,7 @@ MAX_CALL_RECORDS = 20000
 LOGIN_CODE = re.compile(r"^sandbox:([A-Za-z0-9_-]{1,64}):(\S+)$")
 OPENID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MINIPROGRAM_STATES = frozenset({"developer", "trial", "formal"})
+MAX_POPUP_TEMPLATES = 3  # one subscription popup asks for at most three templates
 LANGS = frozenset({"zh_CN", "en_US", "zh_HK", "zh_TW"})
 
 # MsgIds must never repeat, even across /control/reset, or the service's de-duplication
@@ -134,6 +135,7 @@ class AccountState:
     customers: dict[str, Customer] = field(default_factory=dict)
     media: dict[str, Media] = field(default_factory=dict)
     menu: dict[str, Any] | None = None
+    templates: dict[str, Template] = field(default_factory=dict)  # priTmplId -> the picked template
 
 
 def normalize_api(path: str) -> str:
@@ -172,8 +174,12 @@ class SandboxState:
         self._init_data()
 
     def _init_data(self) -> None:
+        library = default_library()
         self.accounts: dict[str, AccountState] = {
-            a.app_id: AccountState(account=a, tags=TagBook(self.rules)) for a in self.config.accounts
+            a.app_id: AccountState(
+                account=a, tags=TagBook(self.rules), templates={t.pri_tmpl_id: t for t in library[a.kind]}
+            )
+            for a in self.config.accounts
         }
         self.tokens: dict[str, TokenInfo] = {}
         self.used_codes: set[tuple[str, str]] = set()
@@ -462,20 +468,79 @@ class SandboxState:
 
     # ----- subscribe messages -----------------------------------------------------------
 
+    def templates(self, app_id: str) -> list[Template]:
+        with self.lock:
+            return list(self._acct(app_id).templates.values())
+
+    def put_template(self, app_id: str, template: Template) -> bool:
+        """Add a template to the account's library, or replace the one with its id; True if replaced."""
+        with self.lock:
+            library = self._acct(app_id).templates
+            replaced = template.pri_tmpl_id in library
+            library[template.pri_tmpl_id] = template
+            return replaced
+
     def send_subscribe(self, app_id: str, message: dict[str, Any]) -> dict[str, Any]:
+        # WeChat's order: the user, the template, the options and data, and only then the consent.
         with self.lock:
             customer = self._known_customer(app_id, message.get("touser"))
             template_id = message.get("template_id")
-            if not isinstance(template_id, str) or not template_id:
-                raise WeChatError(47003, "template_id missing")
+            template = self._acct(app_id).templates.get(template_id) if isinstance(template_id, str) else None
+            if template is None:
+                raise WeChatError(40037)
             self._check_subscribe_options(message)
-            validate_data(message.get("data"))
-            if customer.credits.get(template_id, 0) <= 0:
+            data = check_data(template, message.get("data"))
+            if customer.credits.get(template.pri_tmpl_id, 0) <= 0:
                 raise WeChatError(43101)
-            customer.credits[template_id] -= 1
-            payload = {k: message[k] for k in ("template_id", "page", "data", "miniprogram") if k in message}
+            if template.one_time:  # a long-term subscription is not used up by a send
+                customer.credits[template.pri_tmpl_id] -= 1
+            payload: dict[str, Any] = {
+                k: message[k] for k in ("template_id", "page", "data", "miniprogram") if k in message
+            }
+            # What the user's card shows: the title and the template's label: value lines.
+            payload["title"] = template.title
+            payload["lines"] = template.lines(data)
             self._append(customer, "out", "subscribe", "subscribe", payload)
             return ok()
+
+    def _library_templates(self, app_id: str, template_ids: list[str]) -> list[Template]:
+        library = self._acct(app_id).templates
+        unknown = [t for t in template_ids if t not in library]
+        if unknown:
+            raise ValueError(f"not in the account's template library: {', '.join(unknown)}")
+        return [library[t] for t in template_ids]
+
+    def subscribe_popup(self, app_id: str, openid: str, results: dict[str, str]) -> dict[str, int]:
+        """The user answered a subscription popup: one credit per accepted template.
+
+        Raises ValueError for a popup WeChat could not show (no template, more than three, or a
+        template outside the account's library). Returns the credits left per template asked.
+        """
+        with self.lock:
+            if not 1 <= len(results) <= MAX_POPUP_TEMPLATES:
+                raise ValueError(f"a popup asks for 1 to {MAX_POPUP_TEMPLATES} templates")
+            templates = self._library_templates(app_id, list(results))
+            customer = self._customer(app_id, openid)
+            for template in templates:
+                if results[template.pri_tmpl_id] == "accept":
+                    customer.credits[template.pri_tmpl_id] = customer.credits.get(template.pri_tmpl_id, 0) + 1
+            answers = [{"template_id": t.pri_tmpl_id, "title": t.title, "status": results[t.pri_tmpl_id]}
+                       for t in templates]
+            self._append(customer, "in", "customer", "event", {"event": "subscribe_msg_popup_event", "list": answers})
+            return {t.pri_tmpl_id: customer.credits.get(t.pri_tmpl_id, 0) for t in templates}
+
+    def subscribe_change(self, app_id: str, openid: str, template_ids: list[str]) -> dict[str, int]:
+        """The user turned templates off in their notification settings: the consents left are void."""
+        with self.lock:
+            if not template_ids:
+                raise ValueError("name at least one template")
+            templates = self._library_templates(app_id, template_ids)
+            customer = self._customer(app_id, openid)
+            for template in templates:
+                customer.credits[template.pri_tmpl_id] = 0
+            answers = [{"template_id": t.pri_tmpl_id, "title": t.title, "status": "reject"} for t in templates]
+            self._append(customer, "in", "customer", "event", {"event": "subscribe_msg_change_event", "list": answers})
+            return {t.pri_tmpl_id: 0 for t in templates}
 
     @staticmethod
     def _check_subscribe_options(message: dict[str, Any]) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 XmlValue = str | int
-XmlFields = Sequence[tuple[str, XmlValue]]
+# An element holds text, a number, or child elements (<SubscribeMsgPopupEvent><List>...</List>).
+XmlNode: TypeAlias = "str | int | Sequence[tuple[str, XmlNode]]"
+XmlFields = Sequence[tuple[str, XmlNode]]
 
 
 def cdata(text: str) -> str:
@@ -15,12 +17,22 @@ def cdata(text: str) -> str:
     return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
+def _render(fields: XmlFields, lines: list[str]) -> None:
+    for tag, value in fields:
+        if isinstance(value, int):
+            lines.append(f"<{tag}>{value}</{tag}>")
+        elif isinstance(value, str):
+            lines.append(f"<{tag}>{cdata(value)}</{tag}>")
+        else:
+            lines.append(f"<{tag}>")
+            _render(value, lines)
+            lines.append(f"</{tag}>")
+
+
 def render_xml(fields: XmlFields) -> str:
     """WeChat's layout: strings in CDATA, numbers bare, one element per line."""
     lines = ["<xml>"]
-    for tag, value in fields:
-        inner = str(value) if isinstance(value, int) else cdata(value)
-        lines.append(f"<{tag}>{inner}</{tag}>")
+    _render(fields, lines)
     lines.append("</xml>")
     return "\n".join(lines)
 

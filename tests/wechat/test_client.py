@@ -33,7 +33,9 @@ def test_jscode2session_goes_to_the_configured_base_and_a_code_works_once(server
 def test_subscribe_message_without_consent_is_refused_with_43101(server: LiveServer) -> None:
     api = mini_program_api(server)
     api.login.code_to_session("sandbox:o_mp_sub:n1")  # makes the customer known to the mini-program
-    payload = {"touser": "o_mp_sub", "template_id": "TPL_ORDER_PAID", "data": {"thing1": {"value": "连衣裙"}}}
+    data = {"character_string1": {"value": "SO1"}, "amount2": {"value": "¥99.00"}, "thing3": {"value": "连衣裙"},
+            "time4": {"value": "2024-05-01 12:00"}}
+    payload = {"touser": "o_mp_sub", "template_id": "sbx_mp_order_paid", "data": data}
     with pytest.raises(WeChatApiError) as refused:
         api.subscribe.send(payload, mini_program=True)
     assert refused.value.errcode == 43101

@@ -1,0 +1,124 @@
+"""Order notices through real bytes: the customer consents in the mini-program (the sandbox's
+wx.requestSubscribeMessage side and POST /mp/subscriptions), pays through the sandbox's pay gateway,
+and the paid notice reaches the sandbox as a subscribe message WeChat accepted; without a credit the
+notice falls back to the reply window or is recorded as not sent, with the reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from bot.outreach.models import NoticeVia, OrderNotice, SendState, SubscribeCredit, SubscribeMessage
+from storage.db import make_session_factory
+from tests.support import LiveServer
+from tests.support.mp_client import Buyer, placed_order, sandbox_pays
+from tests.support.sandbox_client import SandboxCustomer, wait_until
+from tests.support.shop_fixtures import ADMIN_KEY
+
+
+def consents(shop: LiveServer, buyer: Buyer, answers: dict[str, str]) -> dict[str, Any]:
+    """What wx.requestSubscribeMessage does: WeChat records each accept, the client posts the result."""
+    with httpx.Client(base_url=shop.base_url + "/sandbox") as sandbox:
+        for template_id, answer in answers.items():
+            if answer == "accept":
+                granted = sandbox.post("/control/consent", json={"account": "mp", "openid": buyer.openid,
+                                                                 "template_id": template_id})
+                assert granted.status_code == 200, granted.text
+    posted = buyer.post("/mp/subscriptions", json={**answers, "errMsg": "requestSubscribeMessage:ok"})
+    assert posted.status_code == 200, posted.text
+    body: dict[str, Any] = posted.json()
+    return body
+
+
+def notices_for(shop: LiveServer, order_no: str) -> list[OrderNotice]:
+    shop.services.outreach.notices.consume()  # type: ignore[union-attr]
+    with make_session_factory(shop.services.engine)() as session:
+        return list(session.scalars(select(OrderNotice).where(OrderNotice.order_no == order_no)
+                                    .order_by(OrderNotice.created_at)))
+
+
+def subscribe_messages_received(shop: LiveServer, openid: str) -> list[dict[str, Any]]:
+    return [e for e in SandboxCustomer(shop, openid, account="mp").transcript() if e["via"] == "subscribe"]
+
+
+def test_the_client_is_told_which_templates_to_ask_for(shop: LiveServer) -> None:
+    buyer = Buyer(shop, "o_notice_templates")
+    answer = buyer.get("/mp/subscriptions/templates", params={"purpose": "order"})
+    assert answer.status_code == 200
+    templates = answer.json()["templates"]
+    # At most three (wx.requestSubscribeMessage's limit), the order's, in the registry's order
+    assert [t["template_id"] for t in templates] == ["sbx_mp_order_paid", "sbx_mp_order_shipped", "sbx_mp_refund"]
+    assert templates[0] == {"template_id": "sbx_mp_order_paid", "title": "订单支付成功通知", "purpose": "order_paid"}
+    cart = buyer.get("/mp/subscriptions/templates", params={"purpose": "cart"}).json()["templates"]
+    assert [t["template_id"] for t in cart] == ["sbx_mp_cart_reminder"]
+    assert buyer.get("/mp/subscriptions/templates", params={"purpose": "nothing"}).json() == {"templates": []}
+
+
+def test_a_consent_that_is_not_what_wechat_returns_is_refused_and_records_nothing(shop: LiveServer) -> None:
+    buyer = Buyer(shop, "o_notice_bad_consent")
+    for body in ({"sbx_mp_order_paid": "yes"}, ["accept"], {}, {"errMsg": "requestSubscribeMessage:ok"}):
+        refused = buyer.post("/mp/subscriptions", json=body)
+        assert refused.status_code == 422, body
+        assert refused.json()["error"]["code"] in ("INVALID_CONSENT", "INVALID_INPUT")
+    with make_session_factory(shop.services.engine)() as session:
+        assert session.scalar(select(SubscribeCredit).where(SubscribeCredit.template_id == "sbx_mp_order_paid",
+                                                            SubscribeCredit.credits > 0,
+                                                            SubscribeCredit.customer_id == -1)) is None
+    assert Buyer(shop, "o_notice_bad_consent").post("/mp/subscriptions", json={"x": "accept"}).status_code == 200
+
+
+def test_a_paid_order_with_a_consent_gets_one_subscribe_message(shop: LiveServer) -> None:
+    # Given a customer who accepted the paid notice and turned down the shipping one
+    buyer = Buyer(shop, "o_notice_paid")
+    recorded = consents(shop, buyer, {"sbx_mp_order_paid": "accept", "sbx_mp_order_shipped": "reject"})
+    assert recorded["credits"] == {"sbx_mp_order_paid": 1, "sbx_mp_order_shipped": 0}
+    # When they order and pay
+    order = placed_order(buyer, ("tee-basic-white-M", 2))
+    sandbox_pays(shop, order["order_no"])
+    paid = wait_until(lambda: [n for n in notices_for(shop, order["order_no"]) if n.purpose == "order_paid"],
+                      lambda found: bool(found))
+    # Then WeChat delivered one subscribe message with the order's number, amount and items
+    assert paid[0].via == NoticeVia.SUBSCRIBE
+    received = wait_until(lambda: subscribe_messages_received(shop, buyer.openid), lambda got: bool(got))
+    assert len(received) == 1
+    message = received[0]["payload"]
+    assert message["template_id"] == "sbx_mp_order_paid"
+    assert message["data"]["character_string1"] == {"value": order["order_no"]}
+    assert message["data"]["amount2"]["value"] == f"¥{order['amount_fen'] // 100}.{order['amount_fen'] % 100:02d}"
+    assert message["data"]["thing3"]["value"].endswith("等2件")
+    assert message["page"] == f"pages/order/index?no={order['order_no']}&src=notice"
+    # And the credit is spent; running the consumer again sends nothing more
+    assert [n.key for n in notices_for(shop, order["order_no"])] == [paid[0].key]
+    assert len(subscribe_messages_received(shop, buyer.openid)) == 1
+    with make_session_factory(shop.services.engine)() as session:
+        row = session.scalar(select(SubscribeMessage).where(SubscribeMessage.id == paid[0].message_id))
+        assert row is not None and row.state == SendState.SENT and row.credits_left == 0
+        assert buyer_credits(session, buyer.openid, "sbx_mp_order_paid") == 0
+
+
+def test_without_a_credit_the_shipping_notice_is_not_a_subscribe_message(shop: LiveServer) -> None:
+    buyer = Buyer(shop, "o_notice_ship")
+    order = placed_order(buyer, ("tee-basic-black-L", 1))
+    sandbox_pays(shop, order["order_no"])
+    with shop.client() as http:
+        shipped = http.post(f"/admin/orders/{order['order_no']}/ship", headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+                            json={"carrier": "顺丰速运", "tracking_no": "SF1234567890"})
+        assert shipped.status_code == 200
+    notices = wait_until(lambda: notices_for(shop, order["order_no"]), lambda found: len(found) == 2)
+    shipping = next(n for n in notices if n.purpose == "order_shipped")
+    # No consent: a customer-service message if the payment opened the reply window, else nothing, with why
+    assert shipping.via in (NoticeVia.SERVICE, NoticeVia.NONE)
+    if shipping.via is NoticeVia.NONE:
+        assert shipping.reason == "no consent credit for the template and the reply window is closed"
+    assert subscribe_messages_received(shop, buyer.openid) == []
+
+
+def buyer_credits(session: Any, openid: str, template_id: str) -> int:
+    from bot.models import Channel, Customer
+
+    customer = session.scalar(select(Customer.id).where(Customer.channel == Channel.MP, Customer.openid == openid))
+    credits = session.scalar(select(SubscribeCredit.credits).where(SubscribeCredit.customer_id == customer,
+                                                                   SubscribeCredit.template_id == template_id))
+    return int(credits or 0)
