@@ -31,6 +31,7 @@ from bot.inbound import Inbound, inbound_from_push
 from bot.messenger import Messenger
 from bot.models import Channel
 from bot.outgoing import PASSIVE_KINDS, News, Outgoing, Text, TransferToKf
+from bot.outreach.inbound import OutreachInbound
 from web.bodies import BodyOverLimit, read_limited
 from wechat.errors import PushRefusal, PushRefused
 from wechat.push import PushVerifier
@@ -81,10 +82,13 @@ class WebhookEndpoint:
         config: WebhookConfig,
         executor: Executor,
         handoff: HandoffDesk | None = None,
+        outreach: OutreachInbound | None = None,
     ) -> None:
-        """`handoff`: who answers while a person owns a conversation (without it, the bot always does)."""
+        """`handoff`: who answers while a person owns a conversation (without it, the bot always does);
+        `outreach`: subscription events and 退订, answered before anyone else."""
         self._channel = channel
         self._handoff = handoff
+        self._outreach = outreach
         self._verifier = verifier
         self._conversations = conversations
         self._dialogue = dialogue
@@ -177,6 +181,11 @@ class WebhookEndpoint:
     def _respond(self, claimed: Claimed) -> list[Outgoing]:
         """The bot's answer, or, while a person owns the conversation, the handoff's (silence, mostly)."""
         inbound = claimed.inbound
+        if self._outreach is not None:
+            answered = self._outreach.answer(claimed.customer_id, inbound.channel, inbound.kind, inbound.content,
+                                             inbound.fields)
+            if answered is not None:
+                return answered
         if self._handoff is None:
             return self._dialogue.respond(inbound)
         if claimed.handoff_id is not None:

@@ -95,6 +95,7 @@ def _webhook(channel: Channel, settings: Settings, services: Services, dialogue:
         ),
         executor=services.executor,
         handoff=services.handoff,
+        outreach=services.outreach.inbound if services.outreach else None,
     )
 
 

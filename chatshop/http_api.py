@@ -24,6 +24,7 @@ from miniprogram.config import MpApiConfig
 from miniprogram.login import exchange_code
 from miniprogram.subscriptions import add_subscription_routes
 from staff.api import AdminApi, build_admin_router
+from staff.campaigns_api import CampaignTools
 from staff.config import AdminConfig
 from staff.console import mount_console
 from staff.staff_api import StaffApi, StaffAuth, build_staff_router
@@ -47,7 +48,8 @@ def add_http_apis(app: FastAPI, services: Services, terms: SearchTerms) -> Execu
     app.include_router(mp_router)
     app.include_router(build_admin_router(_admin_api(services, pay)))
     staff_api = StaffApi(factory=services.factory, config=staff_config(settings),
-                         max_body_bytes=settings.mp_api.max_body_bytes, handoff=services.handoff, live=services.live)
+                         max_body_bytes=settings.mp_api.max_body_bytes, handoff=services.handoff, live=services.live,
+                         campaigns=_campaign_tools(services))
     app.include_router(build_staff_router(staff_api))
     mount_console(app, StaffAuth(staff_api))  # the staff console's pages (/console), for signed-in staff
     endpoints = _pay_endpoints(services, pay)
@@ -56,6 +58,14 @@ def add_http_apis(app: FastAPI, services: Services, terms: SearchTerms) -> Execu
     else:
         app.include_router(build_pay_router(endpoints))
     return wechat_calls
+
+
+def _campaign_tools(services: Services) -> CampaignTools | None:
+    outreach = services.outreach
+    if outreach is None:
+        return None
+    return CampaignTools(registry=outreach.registry, progress=outreach.campaigns.progress,
+                         timezone=services.settings.outreach.timezone)
 
 
 def _mp_api(services: Services, pay: WeChatPay | None, wechat_calls: Executor, terms: SearchTerms) -> MpApi:

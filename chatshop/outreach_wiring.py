@@ -15,6 +15,7 @@ from bot.models import Channel
 from bot.outgoing import Outgoing
 from bot.outreach.campaigns import CampaignSender
 from bot.outreach.errors import TemplatesError
+from bot.outreach.inbound import OutreachInbound
 from bot.outreach.notices import NoticeConfig, OrderNotices
 from bot.outreach.reminders import CartReminders, ReminderConfig, parse_quiet_hours
 from bot.outreach.sender import SenderConfig, SubscribeSender
@@ -35,6 +36,7 @@ class Outreach:
     notices: OrderNotices
     reminders: CartReminders
     campaigns: CampaignSender
+    inbound: OutreachInbound
 
     def registry(self) -> TemplateRegistry:
         return self.templates.current()
@@ -72,13 +74,16 @@ def build_outreach(settings: Settings, factory: sessionmaker[Session], messenger
                               low_stock=r.low_stock, lookback_days=r.lookback_days, timezone=o.timezone))
     campaigns = CampaignSender(factory=factory, sender=sender, registry=templates.current, batch=o.campaign_batch,
                                workers=o.campaign_workers)
-    return Outreach(templates, sender, notices, reminders, campaigns)
+    return Outreach(templates, sender, notices, reminders, campaigns,
+                    OutreachInbound(factory=factory, templates=templates.current))
 
 
 def outreach_jobs(outreach: Outreach | None, settings: Settings) -> list[Job]:
     """Notices as soon as the outbox has their events, the subscribe outbox's sweep, unpaid orders about to
-    close, cart reminders and campaigns; each in one process at a time (the runner's leases)."""
-    if outreach is None:
+    close, cart reminders and campaigns; each in one process at a time (the runner's leases). None where
+    scheduler.enabled is false: such a process serves requests only (a `chatshop campaign send` elsewhere,
+    or another server, sends)."""
+    if outreach is None or not settings.scheduler.enabled:
         return []
     o, poll = settings.outreach, settings.messenger.outbox_poll_s
     return [

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.handoff.desk import HandoffDesk
 from bot.live import LiveFeed
 from staff.accounts import list_staff, secret_digest, set_status, staff_by_id
+from staff.campaigns_api import CampaignTools, add_campaign_routes
 from staff.config import StaffConfig
 from staff.console_api import add_console_routes
 from staff.conversations_api import add_conversation_routes
@@ -42,12 +43,13 @@ STAFF_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorBody, "description": "FORBIDDEN (role or group), CSRF_REFUSED (cookie write without "
                                              "X-CSRF-Token)"},
     404: {"model": ErrorBody, "description": "CONVERSATION_NOT_FOUND (also one the caller may not see), "
-                                             "UNKNOWN_CUSTOMER, STAFF_NOT_FOUND"},
+                                             "UNKNOWN_CUSTOMER, STAFF_NOT_FOUND, CAMPAIGN_NOT_FOUND"},
     409: {"model": ErrorBody, "description": "REPLY_REFUSED (`wechat_errcode` 45015 with `window_closed_at`, or "
                                              "45047), NOT_YOUR_CONVERSATION, AGENT_UNAVAILABLE, ILLEGAL_TRANSITION, "
-                                             "STAFF_EXISTS"},
+                                             "STAFF_EXISTS, CAMPAIGN_STATE (`state`, `to`)"},
     422: {"model": ErrorBody, "description": "INVALID_INPUT (`field` names it), UNKNOWN_GROUP, INVALID_TAG, "
-                                             "INVALID_TAG_EXPRESSION (`position`)"},
+                                             "INVALID_TAG_EXPRESSION (`position`), INVALID_CAMPAIGN, "
+                                             "UNKNOWN_TEMPLATE, INVALID_TEMPLATE_DATA (`field`, `rule`)"},
     429: {"model": ErrorBody, "description": "LOGIN_THROTTLED: too many failed logins; `retry_after` seconds"},
 }
 
@@ -59,6 +61,7 @@ class StaffApi:
     max_body_bytes: int = 16384
     handoff: HandoffDesk | None = None  # the human side: conversations, assignment when agents come online
     live: LiveFeed | None = None  # wakes the console's event streams (None: they poll every second)
+    campaigns: CampaignTools | None = None  # templates and campaign progress (None: campaign routes answer 503)
 
 
 class LoginIn(StrictBody):
@@ -137,6 +140,7 @@ def build_staff_router(api: StaffApi) -> APIRouter:
     add_conversation_routes(router, api, auth)
     add_customer_routes(router, api, auth)
     add_console_routes(router, api, auth)
+    add_campaign_routes(router, api, auth)
     return router
 
 

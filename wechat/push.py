@@ -131,7 +131,7 @@ def _same(given: str, expected: str) -> bool:
 
 
 def _parse_fields(body: bytes) -> dict[str, Any]:
-    """A push's fields as a flat dict, nested elements (ScanCodeInfo, ...) as dicts."""
+    """A push's fields as a flat dict, nested elements (ScanCodeInfo, ...) as dicts, repeated ones as lists."""
     try:
         root = safe_fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except (ParseError, DefusedXmlException, ValueError) as exc:
@@ -142,6 +142,16 @@ def _parse_fields(body: bytes) -> dict[str, Any]:
 
 
 def _element_value(element: Element) -> Any:
-    if len(element):
-        return {child.tag: _element_value(child) for child in element}
-    return element.text or ""
+    """Text, or a dict of the children; a repeated child (a popup event's <List>s) becomes a list."""
+    if not len(element):
+        return element.text or ""
+    value: dict[str, Any] = {}
+    for child in element:
+        item = _element_value(child)
+        if child.tag not in value:
+            value[child.tag] = item
+        elif isinstance(value[child.tag], list):
+            value[child.tag].append(item)
+        else:
+            value[child.tag] = [value[child.tag], item]
+    return value

@@ -90,8 +90,8 @@ def test_customer_service_outside_the_window_is_refused_with_45015(server: LiveS
 
 def test_an_official_account_subscribe_message_goes_to_bizsend(server: LiveServer) -> None:
     known_followers(server, 1, "o_biz")
-    data = {"character_string1": {"value": "SO1"}, "thing2": {"value": "顺丰速运"}, "character_string3": {"value": "SF123"},
-            "thing4": {"value": "连衣裙"}}
+    data = {"character_string1": {"value": "SO1"}, "thing2": {"value": "顺丰速运"},
+            "character_string3": {"value": "SF123"}, "thing4": {"value": "连衣裙"}}
     payload = {"touser": "o_biz0", "template_id": "sbx_oa_order_shipped", "data": data}
     with pytest.raises(WeChatApiError) as refused:
         client_for(server).subscribe.send(payload, mini_program=False)
