@@ -14,6 +14,7 @@ from chatshop.actions_cli import add_actions_commands
 from chatshop.commerce_cli import add_commerce_commands, seed_demo_catalog
 from chatshop.kb_cli import add_kb_commands
 from chatshop.nlu_cli import add_nlu_commands
+from chatshop.outreach_cli import add_outreach_commands
 from chatshop.settings import Settings, SettingsError, load_settings
 from chatshop.staff_cli import add_staff_commands
 from chatshop.tags_cli import add_tags_commands
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     add_commerce_commands(commands, common)  # catalog import/export, ship, refund, stock
     add_staff_commands(commands, common)  # staff add/list/disable/token
     add_tags_commands(commands, common)  # tags check
+    add_outreach_commands(commands, common)  # campaign ..., report reminders, outreach templates
     return parser
 
 

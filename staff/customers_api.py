@@ -21,6 +21,8 @@ from bot.customers.tags import customer_tags, tag_customer, untag_customer
 from bot.handoff.summary import customer_context
 from bot.handoff.views import customer_handoffs
 from bot.models import Channel, Customer
+from bot.outreach.consent import ledger_of
+from bot.outreach.models import OptOut
 from staff.conversations_api import (
     ChannelOut,
     ConversationOut,
@@ -79,9 +81,19 @@ class CustomerPage(BaseModel):
     offset: int
 
 
+class CreditOut(BaseModel):
+    customer_id: int = Field(description="the customer row (channel) the consent was given on")
+    template_id: str
+    credits: int = Field(description="subscribe messages the store may still send with this template")
+    last_result: str = Field(description="the latest consent answer or change: accept, reject, used, zeroed ...")
+    updated_at: datetime
+
+
 class CustomerDetailOut(CustomerOut):
     channels: list[ChannelOut] = Field(description="every customer row of the person, this one included")
     tags: list[TagOut]
+    subscriptions: list[CreditOut] = Field(description="subscribe-message credits per template, every channel")
+    opted_out: bool = Field(description="replied 退订: no cart reminders or campaigns")
     context: CustomerContextOut
     conversations: list[ConversationOut] = Field(description="their latest conversations with a person that I "
                                                              "may see, newest first")
@@ -123,6 +135,9 @@ def add_customer_routes(router: APIRouter, api: StaffBackend, auth: RoleCheck) -
                 channels=[ChannelOut(customer_id=p.id, channel=Channel(p.channel), openid=p.openid,
                                      subscribed=bool(p.subscribed)) for p in people],
                 tags=_tags(session, customer_id, now),
+                subscriptions=[CreditOut(customer_id=p.id, template_id=t, credits=c, last_result=r, updated_at=u)
+                               for p in people for t, c, r, u in ledger_of(session, p.id)],
+                opted_out=any(session.get(OptOut, p.id) is not None for p in people),
                 context=CustomerContextOut.model_validate(
                     customer_context(session, customer_id=customer_id, buyer_openids=buyers, now=now)),
                 conversations=conversation_views(session, handoffs),

@@ -173,6 +173,10 @@ def resume_campaign(session: Session, campaign_id: int, *, by: str, now: datetim
     """Carry on where it stopped (or wait for its time, if it had not started)."""
     campaign = get_campaign(session, campaign_id, lock=True)
     target = CampaignState.SENDING if campaign.planned else CampaignState.SCHEDULED
+    if campaign.state != CampaignState.PAUSED:
+        # draft → scheduled is a legal move, but only through schedule_campaign (data checked, time set)
+        raise CampaignStateError(f"only a paused campaign can be resumed; this campaign is {campaign.state}",
+                                 state=campaign.state, to=target.value)
     move_campaign(session, campaign, target, by=by, now=now)
     return campaign
 

@@ -127,6 +127,8 @@ def use_credits(
 def note_used(session: Session, used: Mapping[int, int], *, template_id: str, message_ids: Mapping[int, int],
               now: datetime) -> None:
     """The audit rows of `use_credits`: one per message that took a credit."""
+    if not used:
+        return  # an empty executemany would insert one row of defaults
     session.execute(ConsentEvent.__table__.insert(), [  # type: ignore[attr-defined]
         {"customer_id": customer_id, "template_id": template_id, "change": CreditChange.USED.value,
          "result": None, "source": "send", "message_id": message_ids[customer_id], "at": now}

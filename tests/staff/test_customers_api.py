@@ -200,3 +200,25 @@ def test_the_openapi_document_lists_the_customer_routes(server: LiveServer) -> N
     listing = paths["/staff/api/customers"]["get"]
     assert listing["summary"] and "422" in listing["responses"]
     assert [p["name"] for p in listing["parameters"]] == ["tags", "limit", "offset"]
+
+
+def test_one_customer_shows_subscribe_credits_per_template_and_the_opt_out(
+    server: LiveServer, clients: list[httpx.Client],
+) -> None:
+    from tests.support.mp_client import Buyer
+
+    # Given a mini-program customer who accepted two order templates, once and twice, and rejected one
+    buyer = Buyer(server, "o_credits_detail")
+    for answers in ({"sbx_mp_order_paid": "accept", "sbx_mp_order_shipped": "accept", "sbx_mp_refund": "reject"},
+                    {"sbx_mp_order_shipped": "accept"}):
+        assert buyer.post("/mp/subscriptions", json=answers).status_code == 200
+    with server.services.factory() as session:
+        customer_id = session.scalar(select(Customer.id).where(Customer.openid == "o_credits_detail"))
+    # When a marketer opens the customer
+    http = as_staff(server, clients, "mk_credits", Role.MARKETER)
+    detail = http.get(f"/staff/api/customers/{customer_id}").json()
+    # Then the credits are listed per template with the latest answer
+    credits = {c["template_id"]: (c["credits"], c["last_result"]) for c in detail["subscriptions"]}
+    assert credits == {"sbx_mp_order_paid": (1, "accept"), "sbx_mp_order_shipped": (2, "accept"),
+                       "sbx_mp_refund": (0, "reject")}
+    assert detail["opted_out"] is False
