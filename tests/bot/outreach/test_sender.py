@@ -13,11 +13,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from bot.conversation import customer_id as ensure_customer
 from bot.models import Channel
 from bot.outreach.consent import credit_now, record_consents
 from bot.outreach.models import ConsentResult, SendState, Source, SubscribeMessage
 from bot.outreach.sender import Claimed, SubscribeSender
-from bot.conversation import customer_id as ensure_customer
 from storage.clock import utcnow
 from storage.db import transaction
 from tests.support import LiveServer
@@ -159,7 +159,7 @@ class Died(BaseException):
 
 
 def die_after_calling(sender: SubscribeSender, *, reached: bool) -> Callable[[Claimed], int]:
-    real = sender._call  # noqa: SLF001 (the one seam between the claim and the record)
+    real = sender._call
 
     def call(claim: Claimed) -> int:
         if reached:
