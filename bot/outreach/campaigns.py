@@ -254,7 +254,9 @@ def plan_recipients(session: Session, campaign: Campaign, *, registry: TemplateR
     ).where(_audience(campaign.audience, registry, campaign.template_id, now))
     columns = ["customer_id", "template_id", "source", "campaign_id", "state", "reason", "attempts",
                "next_attempt_at", "created_at"]
-    result = session.execute(SubscribeMessage.__table__.insert().from_select(columns, rows))  # type: ignore[attr-defined]
+    # SQLAlchemy keeps an INSERT's rowcount only when asked: without this, psycopg reports -1.
+    insert = SubscribeMessage.__table__.insert().from_select(columns, rows)  # type: ignore[attr-defined]
+    result = session.execute(insert, execution_options={"preserve_rowcount": True})
     planned = affected_rows(result)
     campaign.planned, campaign.audience_size = True, planned
     return planned

@@ -21,6 +21,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversation import customer_id as ensure_customer
+from bot.errors import SendRefused
 from bot.messenger import Messenger
 from bot.models import Channel, Customer
 from bot.outgoing import Outgoing
@@ -162,7 +163,8 @@ class CartReminders:
     def _send(self, reminder_id: int) -> int:
         """Send a held (or just written) reminder, if the cart still wants one."""
         now = self._clock()
-        subscribe_id = service_id = None
+        subscribe_id: int | None = None
+        card: tuple[int, str] | None = None  # (customer, product) of a card to send in the open window
         with transaction(self._factory) as session:
             reminder = session.get(CartReminder, reminder_id, with_for_update=True)
             if reminder is None or reminder.state != ReminderState.HELD:
@@ -176,43 +178,57 @@ class CartReminders:
                 reminder.state, reminder.reason = ReminderState.STOPPED, "every item is out of stock or off sale"
                 return 1
             try:
-                subscribe_id, service_id = self._message(session, reminder, pick, now)
+                subscribe_id, card = self._message(session, reminder, pick, now)
             except OutreachError as exc:
                 reminder.state, reminder.reason = ReminderState.NOT_SENT, f"template: {exc.message}"[:255]
                 return 1
         if subscribe_id is not None:
             self._sender.deliver([subscribe_id])
-        if service_id is not None:
-            self._messenger.deliver([service_id])
+        if card is not None:
+            self._send_card(reminder_id, *card)
         return 1
 
     def _message(self, session: Session, reminder: CartReminder, pick: Pick,
-                 now: datetime) -> tuple[int | None, int | None]:
+                 now: datetime) -> tuple[int | None, tuple[int, str] | None]:
+        """A subscribe message recorded in this transaction, or the card to send once it commits."""
         reminder.sku_id = pick.sku_id
         hint = HINT_LOW_STOCK.format(stock=pick.stock) if pick.stock <= self._config.low_stock else HINT
         context = {"product": pick.title, "price": yuan(pick.price_fen), "hint": hint, "product_id": pick.product_id,
                    "reminder_id": reminder.id}
-        key = f"reminder:{reminder.id}"
         for template in self._templates().for_purpose(Purpose.CART_REMINDER, Channel.MP):
             if credit_now(session, customer_id=reminder.customer_id, template_id=template.id) > 0:
                 row = self._sender.record(session, customer_id=reminder.customer_id, template_id=template.id,
                                           source=Source.REMINDER, data=template.render(context),
-                                          page=template.page_for(context), idempotency_key=key)
+                                          page=template.page_for(context), idempotency_key=f"reminder:{reminder.id}")
                 self._mark_sent(reminder, "subscribe", row.id, now)
                 return row.id, None
         window = reply_window(session, reminder.customer_id)
         if window is not None and window.expires_at > now and (window.quota is None or window.used < window.quota):
-            customer = session.get_one(Customer, reminder.customer_id)
-            card = self._compose_card(pick.product_id, Channel(customer.channel), reminder.id)
-            message = self._messenger.record(session, customer=customer, message=card, idempotency_key=key)
-            self._mark_sent(reminder, "service", message.id, now)
-            return None, message.id
+            # Marked sent now, the card composed after commit (it may upload its thumbnail to WeChat): a
+            # process that dies in between loses this one reminder rather than ever sending two.
+            self._mark_sent(reminder, "service", None, now)
+            return None, (reminder.customer_id, pick.product_id)
         reminder.state = ReminderState.NOT_SENT
         reminder.reason = "no consent credit for cart_reminder and the reply window is closed"
         return None, None
 
+    def _send_card(self, reminder_id: int, customer_id: int, product_id: str) -> None:
+        with self._factory() as session:
+            channel = Channel(session.get_one(Customer, customer_id).channel)
+        try:
+            card = self._compose_card(product_id, channel, reminder_id)
+            _, message_id = self._messenger.send_with_id(customer_id=customer_id, message=card,
+                                                         idempotency_key=f"reminder:{reminder_id}")
+        except SendRefused as refused:
+            with transaction(self._factory) as session:
+                reminder = session.get_one(CartReminder, reminder_id)
+                reminder.state, reminder.reason = ReminderState.NOT_SENT, f"refused: {refused.reason}"[:255]
+            return
+        with transaction(self._factory) as session:
+            session.get_one(CartReminder, reminder_id).message_id = message_id
+
     @staticmethod
-    def _mark_sent(reminder: CartReminder, via: str, message_id: int, now: datetime) -> None:
+    def _mark_sent(reminder: CartReminder, via: str, message_id: int | None, now: datetime) -> None:
         reminder.state, reminder.via, reminder.message_id, reminder.sent_at = ReminderState.SENT, via, message_id, now
 
     def _stop_reason(self, session: Session, reminder: CartReminder) -> str | None:
