@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -145,7 +146,22 @@ def fit_value(field_: TemplateField, value: str) -> str:
         value = value[:rule.limit - 1] + ELLIPSIS
     if rule.pattern is not None and not rule.pattern.match(value):
         raise InvalidTemplateData(field_.key, rule.description, value)
+    if field_.type in ("time", "date") and not _real_dates(value):
+        raise InvalidTemplateData(field_.key, rule.description, value)
     return value
+
+
+_DATE_PARTS = re.compile(r"(\d{4})(?:-|/|年)(\d{1,2})(?:-|/|月)(\d{1,2})")
+
+
+def _real_dates(value: str) -> bool:
+    """Every date in the value exists (WeChat refuses 2026-02-30)."""
+    try:
+        for year, month, day in _DATE_PARTS.findall(value):
+            date(int(year), int(month), int(day))
+    except ValueError:
+        return False
+    return True
 
 
 def to_wechat_data(values: Mapping[str, str]) -> dict[str, dict[str, str]]:
