@@ -25,6 +25,16 @@ const tap = (dataset) => ({ currentTarget: { dataset } });
 const lastNavigation = () => double.calls.navigations[double.calls.navigations.length - 1];
 const query = (url) => Object.fromEntries(new URLSearchParams(url.split('?')[1]));
 
+async function waitFor(read, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = await read();
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 async function stockOf(productId, skuId) {
   const product = await server.getJson(`/mp/products/${productId}`);
   return product.skus.find((s) => s.sku_id === skuId).stock;
@@ -32,7 +42,11 @@ async function stockOf(productId, skuId) {
 
 beforeAll(async () => {
   server = await startServer();
-  double = createWx({ openid: `o_e2e_${Date.now()}`, pay: (params, done) => server.pay(params, double.script.openid).then(done) });
+  double = createWx({
+    openid: `o_e2e_${Date.now()}`,
+    pay: (params, done) => server.pay(params, double.script.openid).then(done),
+    consent: (openid, templateId) => server.consent(openid, templateId),
+  });
   global.wx = double.wx;
   require('../config').baseUrl = server.baseUrl;
 }, 60000);
@@ -94,6 +108,16 @@ test('browse, pick, add to cart, check out and pay: the order is 待发货', asy
   expect(detail.dom.innerHTML).toContain('待发货');
   expect(detail.instance.data.order.addressText).toContain('体育西路');
   expect(await stockOf('dress-floral', 'dress-floral-2-M')).toBe(before - 2);
+
+  // The consent dialog asked for the order templates the server named, and the customer's 允许 became
+  // credits: WeChat delivers the 订单支付成功通知 as a subscribe message.
+  expect(double.calls.subscriptions).toEqual([['sbx_mp_order_paid', 'sbx_mp_order_shipped', 'sbx_mp_refund']]);
+  const notice = await waitFor(async () => {
+    const transcript = await server.getJson(`/sandbox/chat/transcript?account=mp&openid=${double.script.openid}`);
+    return transcript.find((e) => e.via === 'subscribe' && e.payload.template_id === 'sbx_mp_order_paid');
+  });
+  expect(notice.payload.data.character_string1.value).toBe(done.orderNo);
+  expect(notice.payload.page).toBe(`pages/order/index?no=${done.orderNo}&src=notice`);
 
   const orders = page('orders');
   orders.instance.onLoad({ tab: 'to_ship' });
@@ -189,4 +213,19 @@ test('the pages the knowledge base cards open exist and render', async () => {
   await me.instance.onShow();
   expect(me.instance.data.loggedIn).toBe(true);
   expect(me.dom.innerHTML).toContain('联系客服');
+}, 30000);
+
+test('opening the shop from a campaign message records the open for the campaign', async () => {
+  // App() registers the app's definition with WeChat; here it is captured and its onShow called as WeChat
+  // does when a subscribe message is tapped (the page's path and query).
+  let definition;
+  global.App = (d) => { definition = d; };
+  global.getApp = () => definition;
+  jest.isolateModules(() => require('../app'));
+  const before = double.calls.requests.length;
+  definition.onShow({ path: 'pages/index/index', query: { src: 'campaign', c: '7' }, scene: 1014 });
+  definition.onShow({ path: 'pages/index/index', query: {}, scene: 1001 }); // opened from the home screen
+  await waitFor(async () => double.calls.requests.slice(before).find((r) => r.url.endsWith('/mp/opens')));
+  const opens = double.calls.requests.slice(before).filter((r) => r.url.endsWith('/mp/opens'));
+  expect(opens.map((r) => r.data)).toEqual([{ src: 'campaign', ref: 7, page: 'pages/index/index' }]);
 }, 30000);

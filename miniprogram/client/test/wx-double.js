@@ -102,11 +102,19 @@ function createWx(options = {}) {
     chooseAddress({ success }) {
       setTimeout(() => success(Object.assign({ errMsg: 'chooseAddress:ok' }, script.address)));
     },
-    requestSubscribeMessage({ tmplIds, success }) {
+    // WeChat records each accept as one consent on its side before the page hears the answer;
+    // options.consent plays that part (the sandbox's consent in the end-to-end test).
+    requestSubscribeMessage({ tmplIds, success, fail }) {
       calls.subscriptions.push(tmplIds);
+      if (!tmplIds.length || tmplIds.length > 3) {
+        setTimeout(() => fail && fail({ errMsg: 'requestSubscribeMessage:fail invalid tmplIds', errCode: 20001 }));
+        return;
+      }
       const answer = { errMsg: 'requestSubscribeMessage:ok' };
       for (const id of tmplIds) answer[id] = (script.subscribeAnswer && script.subscribeAnswer[id]) || 'accept';
-      setTimeout(() => success(answer));
+      const accepted = tmplIds.filter((id) => answer[id] === 'accept');
+      Promise.all(accepted.map((id) => (options.consent ? options.consent(script.openid, id) : null)))
+        .then(() => success(answer));
     },
     // The cashier: script.pay decides (pays through the sandbox in the end-to-end test); its errMsg
     // follows WeChat's ("requestPayment:fail cancel" when the customer closes it).

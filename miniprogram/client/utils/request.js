@@ -116,7 +116,8 @@ function createClient(options) {
 
   // opts.auth: send the token (logging in first if there is none); the catalog passes false, or 'optional'
   // to send a token only when one is stored. opts.loading: false for background calls.
-  // opts.quiet: statuses that are an answer rather than a failure for this call (no toast).
+  // opts.quiet: statuses that are an answer rather than a failure for this call (no toast); true for a
+  // background call whose failure the customer need not hear of.
   async function request(method, path, data, opts) {
     const o = Object.assign({ auth: true, loading: true, quiet: [] }, opts);
     const stop = startLoading(o.loading);
@@ -135,7 +136,7 @@ function createClient(options) {
       throw failure(answer.status, answer.body);
     } catch (err) {
       const error = err instanceof ApiError ? err : new ApiError(-1, 'CLIENT', '出错了，请稍后再试');
-      if (!o.quiet.includes(error.status)) {
+      if (o.quiet !== true && !o.quiet.includes(error.status)) {
         stop();
         wx.showToast({ title: error.message, icon: 'none', duration: 2500 });
       }

@@ -116,15 +116,26 @@ function addressFromWechat(a) {
   });
 }
 
-// The order templates the customer may subscribe to. The route may not exist on this server yet: a 404
-// means "none", quietly.
-async function orderTemplates(client) {
+// The templates the customer is asked to subscribe to at this moment (`order` at checkout): the server
+// names them (at most 3, WeChat's limit), so no template id is written into the client. A failure means
+// "ask for none": a consent must never stand in the way of paying.
+async function subscriptionTemplates(client, purpose) {
   try {
-    const answer = await client.get('/mp/subscriptions/templates', { purpose: 'order' }, { loading: false, quiet: [404] });
+    const answer = await client.get('/mp/subscriptions/templates', { purpose }, { loading: false, quiet: true });
     return ((answer && answer.templates) || []).map((t) => t.template_id);
   } catch (e) {
     return [];
   }
+}
+
+// A page opened from a campaign, a cart reminder or an order notice (`src`, with `c=` or `r=`): told to the
+// server for the store's numbers, in the background.
+const TRACKED_SOURCES = ['campaign', 'cart_reminder', 'notice'];
+function recordOpen(client, pagePath, query) {
+  if (!query || !TRACKED_SOURCES.includes(query.src)) return Promise.resolve(false);
+  const ref = Number(query.c || query.r) || undefined;
+  return client.post('/mp/opens', { src: query.src, ref, page: String(pagePath || '').slice(0, 64) },
+    { loading: false, quiet: true }).then(() => true, () => false);
 }
 
 // WeChat only shows the consent dialog from a tap, so this is called first thing in the tap handler;
@@ -137,7 +148,7 @@ function askSubscriptions(client, wx, templateIds) {
       success: (res) => {
         const choices = {};
         for (const id of templateIds) if (res[id]) choices[id] = res[id];
-        client.post('/mp/subscriptions', choices, { loading: false, quiet: [404] }).catch(() => {});
+        client.post('/mp/subscriptions', choices, { loading: false, quiet: true }).catch(() => {});
         resolve(choices);
       },
       fail: () => resolve(null),
@@ -184,5 +195,5 @@ const orders = {
 
 module.exports = {
   PAGE_SIZE, products, categories, product, cart, planCart, placeOrder, addressFromWechat,
-  orderTemplates, askSubscriptions, requestPayment, payParamsFor, settledOrder, orders,
+  subscriptionTemplates, askSubscriptions, recordOpen, requestPayment, payParamsFor, settledOrder, orders,
 };

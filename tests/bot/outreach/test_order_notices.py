@@ -122,3 +122,17 @@ def buyer_credits(session: Any, openid: str, template_id: str) -> int:
     credits = session.scalar(select(SubscribeCredit.credits).where(SubscribeCredit.customer_id == customer,
                                                                    SubscribeCredit.template_id == template_id))
     return int(credits or 0)
+
+
+def test_a_page_opened_from_a_message_is_recorded_for_attribution(shop: LiveServer) -> None:
+    from bot.outreach.models import PageOpen
+
+    buyer = Buyer(shop, "o_opens")
+    assert buyer.post("/mp/opens", json={"src": "campaign", "ref": 7, "page": "pages/index/index"}).status_code == 204
+    assert buyer.post("/mp/opens", json={"src": "spam", "ref": 7}).status_code == 422
+    assert buyer.post("/mp/opens", json={"src": "campaign", "ref": -1}).status_code == 422
+    with shop.client() as anonymous:
+        assert anonymous.post("/mp/opens", json={"src": "campaign", "ref": 7}).status_code == 401
+    with make_session_factory(shop.services.engine)() as session:
+        opens = session.execute(select(PageOpen.src, PageOpen.ref_id).where(PageOpen.openid == "o_opens")).all()
+    assert [tuple(o) for o in opens] == [("campaign", 7)]

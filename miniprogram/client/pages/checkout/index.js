@@ -20,7 +20,7 @@ Component({
       this.templates = [];
       this.setData({ items });
       // Fetched now: the consent dialog must open straight from the tap on 提交订单.
-      shop.orderTemplates(client).then((ids) => { this.templates = ids; });
+      shop.subscriptionTemplates(client, 'order').then((ids) => { this.templates = ids; });
       try {
         const known = {};
         const cart = await shop.cart.get(client);

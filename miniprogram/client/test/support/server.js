@@ -28,7 +28,7 @@ function get(url) {
   });
 }
 
-function post(url) {
+function post(url, body = {}) {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: 'POST', headers: { 'Content-Type': 'application/json' } }, (res) => {
       const chunks = [];
@@ -36,7 +36,7 @@ function post(url) {
       res.on('end', () => resolve({ status: res.statusCode, body: JSON.parse(Buffer.concat(chunks).toString() || 'null') }));
     });
     req.on('error', reject);
-    req.end('{}');
+    req.end(JSON.stringify(body));
   });
 }
 
@@ -58,6 +58,7 @@ async function startServer() {
     CHATSHOP__DATABASE__URL: `sqlite:///${path.join(dir, 'db.sqlite')}`,
     CHATSHOP__KB__PATH: path.join(dir, 'kb.yaml'),
     CHATSHOP__TAGS__RULES_PATH: path.join(dir, 'tag_rules.yaml'),
+    CHATSHOP__OUTREACH__TEMPLATES_PATH: path.join(dir, 'subscribe_templates.yaml'),
     CHATSHOP__MEDIA__IMAGES_DIR: path.join(dir, 'images'),
     CHATSHOP__SANDBOX__CREDENTIALS_PATH: path.join(dir, 'sandbox-credentials.json'),
     CHATSHOP__LOGGING__LEVEL: 'WARNING',
@@ -85,6 +86,11 @@ async function startServer() {
       if (!trade) return 'requestPayment:fail no such prepay_id';
       const paid = await post(`${baseUrl}/sandbox/control/pay/${trade.out_trade_no}/pay`);
       return paid.status === 200 ? null : `requestPayment:fail ${paid.status}`;
+    },
+    // The customer taps 允许 in WeChat's consent dialog: WeChat counts one consent for the template.
+    async consent(openid, templateId) {
+      const answer = await post(`${baseUrl}/sandbox/control/consent`, { account: 'mp', openid, template_id: templateId });
+      if (answer.status !== 200) throw new Error(`sandbox consent: ${answer.status}`);
     },
     getJson: (p) => getJson(`${baseUrl}${p}`),
     async stop() {
