@@ -136,3 +136,30 @@ def test_a_page_opened_from_a_message_is_recorded_for_attribution(shop: LiveServ
     with make_session_factory(shop.services.engine)() as session:
         opens = session.execute(select(PageOpen.src, PageOpen.ref_id).where(PageOpen.openid == "o_opens")).all()
     assert [tuple(o) for o in opens] == [("campaign", 7)]
+
+
+def test_an_unpaid_order_about_to_close_is_reminded_once(shop: LiveServer) -> None:
+    from datetime import timedelta
+
+    from bot.outreach.notices import NoticeConfig, OrderNotices
+    from storage.clock import utcnow
+
+    buyer = Buyer(shop, "o_notice_expiring")
+    consents(shop, buyer, {"sbx_mp_order_expiring": "accept"})
+    order = placed_order(buyer, ("lipstick-velvet-999", 1))
+    outreach = shop.services.outreach
+    assert outreach is not None
+    ttl = shop.settings.pay.order_ttl_s
+    # Ten minutes before it closes (the clock moved instead of waiting)
+    clock = [utcnow() + timedelta(seconds=ttl - 500)]
+    notices = OrderNotices(factory=shop.services.factory, sender=outreach.sender, messenger=shop.services.messenger,
+                           templates=outreach.registry, config=NoticeConfig(expiring_warning_s=600),
+                           clock=lambda: clock[0])
+    assert notices.warn_expiring() >= 1
+    assert notices.warn_expiring() == 0  # once
+    [message] = [m for m in subscribe_messages_received(shop, buyer.openid)
+                 if m["payload"]["template_id"] == "sbx_mp_order_expiring"]
+    data = message["payload"]["data"]
+    assert data["character_string1"]["value"] == order["order_no"]
+    assert data["thing4"]["value"] == "订单即将关闭，请尽快完成支付"
+    assert len(data["time3"]["value"]) == len("2026-12-04 15:30")
