@@ -216,6 +216,9 @@ class SubscribeSender:
         batch: list[Row], now: datetime, outcome: Outcome,
     ) -> list[Claimed]:
         template = batch[0][3]
+        # One message per customer and template in a claim: a credit row is spent once per UPDATE, so a
+        # second message of the same customer waits for the next claim, which sees what the first left.
+        batch = _first_per_customer(batch)
         fresh = [item for item in batch if item[0].state == SendState.PENDING]
         used = consent.use_credits(session, template_id=template_id, kind=template.kind,
                                    customer_ids=[item[0].customer_id for item in fresh], now=now)
@@ -355,6 +358,13 @@ class SubscribeSender:
         if stale:
             log.warning("%d subscribe message(s) were mid-send when a process stopped: in doubt", len(stale))
         return len(stale)
+
+
+def _first_per_customer(batch: list[Row]) -> list[Row]:
+    firsts: dict[int, Row] = {}
+    for item in batch:
+        firsts.setdefault(item[0].customer_id, item)
+    return list(firsts.values())
 
 
 def _campaign_data(session: Session, ids: set[int | None]) -> dict[int, tuple[dict[str, str], str]]:

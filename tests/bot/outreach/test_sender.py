@@ -217,3 +217,18 @@ def test_a_cut_off_send_with_credits_to_spare_stays_in_doubt(
     assert len(received(server, "o_send_doubt")) == 1
     with server.services.factory() as session:
         assert session.scalar(select(SubscribeMessage.state).where(SubscribeMessage.id == message)) == "in_doubt"
+
+
+def test_two_messages_of_one_template_to_a_customer_with_one_credit_send_one(
+    server: LiveServer, sandbox: httpx.Client,
+) -> None:
+    who = customer(server, sandbox, "o_send_two_one_credit", ours=1, wechat=1)
+    first, second = record(server, who, key="a"), record(server, who, key="b")
+    before = calls(server)
+    sender_of(server).deliver([first, second])
+    sender_of(server).sweep()
+    assert (row_of(server, first).state, row_of(server, second).state) == (SendState.SENT, SendState.REFUSED)
+    assert row_of(server, second).error_code == 43101
+    assert row_of(server, second).reason == "no consent credit"  # refused by the ledger ...
+    assert calls(server) == before + 1  # ... so WeChat was asked once
+    assert len(received(server, "o_send_two_one_credit")) == 1
