@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-sqlite test-postgres lint bench bench-nlu bench-checkout bench-routing bench-console clean
+.PHONY: install run test test-sqlite test-postgres lint bench bench-nlu bench-checkout bench-routing bench-console bench-campaign clean
 
 install: $(STAMP)
 
@@ -60,6 +60,12 @@ bench-routing: install
 # The console's live path: push to /wechat → the owning agent's event stream, 20 agents connected live.
 bench-console: install
 	$(BIN)/python bench/console.py $(ARGS)
+
+# Campaigns: a million-customer audience counted and planned, 100,000 subscribe messages sent to the sandbox
+# beside its own ceiling, and a sender SIGKILLed half-way (resets the database it is given; never `test`).
+# ARGS passes options through, e.g. make bench-campaign ARGS="--customers 100000 --recipients 10000".
+bench-campaign: install
+	$(BIN)/python bench/campaign.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

@@ -64,8 +64,9 @@ from foundation.errors import ChatshopError
 from storage.clock import utcnow
 from storage.db import transaction
 
-FOLLOW_INTERVAL_S = 1.0  # how often --wait reads the campaign's rows
+PROGRESS_INTERVAL_S = 1.0  # how often the progress bar reads the campaign's rows
 SEND_SLICE_S = 1.0  # a Ctrl-C is honoured between slices: the batch in flight is recorded first
+SEND_LANES = 2  # batches in flight at once when the campaign is not throttled
 FINISHED = (CampaignState.DONE, CampaignState.PAUSED, CampaignState.CANCELLED)
 # `--data thing1=a,thing2=b`: a comma starts a new field only before another `key=`, so values keep theirs.
 _FIELD_SEPARATOR = re.compile(r",(?=\s*[a-z_]+\d+\s*=)")
@@ -235,28 +236,48 @@ def _send(settings: Settings, args: argparse.Namespace) -> int:
     registry = _registry(settings)
     settings = _with_wechat_accounts(settings)
     with migrated_database(settings.database.url) as factory:
-        _start_if_due(factory, args.campaign_id, registry)
+        throttle = _start_if_due(factory, args.campaign_id, registry)
         sender = subscribe_sender(settings, factory, registry)
         campaigns = CampaignSender(factory=factory, sender=sender, registry=lambda: registry,
                                    batch=settings.outreach.campaign_batch, workers=settings.outreach.campaign_workers)
         print(f"sending campaign {args.campaign_id} through {settings.api_base_url}", file=sys.stderr)
         stopping = threading.Event()
-        try:
-            with _first_interrupt_stops(stopping), _ProgressBar(factory, args.campaign_id) as bar:
-                state = bar.update()
-                while state is CampaignState.SENDING and not stopping.is_set():
+        failures: list[BaseException] = []
+
+        def lane() -> None:
+            try:
+                while not stopping.is_set():
                     # A sender killed earlier left `sending` rows: past their lease they are settled (in
                     # doubt, and probed where that is safe) before this run finishes the campaign.
                     sender.settle_stale_claims()
-                    campaigns.send(args.campaign_id, budget_s=SEND_SLICE_S)
-                    state = bar.update()
+                    if campaigns.send(args.campaign_id, budget_s=SEND_SLICE_S).state != CampaignState.SENDING:
+                        return
+            except BaseException as exc:  # reported by the main thread, which stops the other lanes
+                failures.append(exc)
+                stopping.set()
+
+        # Unthrottled, a second batch is claimed or recorded while the first one's WeChat calls are out;
+        # claims skip each other's rows (SKIP LOCKED; SQLite serialises them), as two processes' would.
+        lanes = [threading.Thread(target=lane, name=f"campaign-lane-{i}", daemon=True)
+                 for i in range(1 if throttle else SEND_LANES)]
+        try:
+            with _first_interrupt_stops(stopping), _ProgressBar(factory, args.campaign_id) as bar:
+                for thread in lanes:
+                    thread.start()
+                while any(thread.is_alive() for thread in lanes):
+                    bar.update()
+                    lanes[0].join(PROGRESS_INTERVAL_S)
+                state = bar.update()
         finally:
+            stopping.set()
             sender.close()
+        if failures:
+            raise failures[0]
         counts = bar.counts
     summary = (f"{counts.get(SendState.SENT, 0)} sent, {counts.get(SendState.REFUSED, 0)} refused, "
                f"{counts.get(SendState.FAILED, 0)} failed, {counts.get(SendState.IN_DOUBT, 0)} in doubt, "
                f"{counts.get(SendState.SKIPPED, 0)} skipped")
-    if stopping.is_set() and state is CampaignState.SENDING:
+    if state is CampaignState.SENDING:
         print(f"campaign {args.campaign_id} stopped: {summary}; run `chatshop campaign send {args.campaign_id}` "
               "again to carry on")
         return 130
@@ -264,15 +285,15 @@ def _send(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_if_due(factory: sessionmaker[Session], campaign_id: int, registry: TemplateRegistry) -> None:
+def _start_if_due(factory: sessionmaker[Session], campaign_id: int, registry: TemplateRegistry) -> int:
     """A scheduled campaign whose time has come is started here (planned in the same transaction), as
-    the scheduler would; any other state but sending is refused."""
+    the scheduler would; any other state but sending is refused. Its throttle (0: none)."""
     now = utcnow()
     with transaction(factory) as session:
         campaign = get_campaign(session, campaign_id, lock=True)
-        state = CampaignState(campaign.state)
+        state, throttle = CampaignState(campaign.state), campaign.throttle_per_s
         if state is CampaignState.SENDING:
-            return
+            return throttle
         if state is not CampaignState.SCHEDULED:
             raise CampaignStateError(f"campaign {campaign_id} is {state}; only a scheduled or sending campaign "
                                      "can be sent", state=state.value)
@@ -285,6 +306,7 @@ def _start_if_due(factory: sessionmaker[Session], campaign_id: int, registry: Te
                       note=None if size is None else f"{size} recipients planned")
     print(f"campaign {campaign_id} started" + ("" if size is None else f": {size} recipients planned"),
           file=sys.stderr)
+    return throttle
 
 
 def subscribe_sender(settings: Settings, factory: sessionmaker[Session], registry: TemplateRegistry) -> SubscribeSender:
@@ -312,7 +334,7 @@ def _follow(factory: sessionmaker[Session], campaign_id: int) -> int:
     """--wait: another process sends (the scheduler); this one watches the rows until it stops."""
     with _ProgressBar(factory, campaign_id) as bar:
         while (state := bar.update()) not in FINISHED:
-            threading.Event().wait(FOLLOW_INTERVAL_S)
+            threading.Event().wait(PROGRESS_INTERVAL_S)
     print(f"campaign {campaign_id} is {state}: {bar.counts.get(SendState.SENT, 0)} sent")
     return 0
 

@@ -256,7 +256,8 @@ def add_campaign_routes(router: APIRouter, api: CampaignBackend, auth: RoleCheck
         current = tools()
         with api.factory() as session:
             rows = list_campaigns(session, limit=LIST_LIMIT)
-            return CampaignList(campaigns=[_campaign_out(row, current) for row in rows])
+        # Progress is counted in sessions of its own, after this one closed (see _read).
+        return CampaignList(campaigns=[_campaign_out(row, current) for row in rows])
 
     @router.post("/campaigns", response_model=CampaignOut, status_code=201, summary="Write a draft")
     def create(body: CampaignIn, principal: Principal = marketers) -> CampaignOut:
@@ -344,9 +345,11 @@ def _template_out(template: Template) -> TemplateOut:
 
 
 def _read(factory: sessionmaker[Session], campaign_id: int, tools: CampaignTools) -> CampaignOut:
-    # Read after the change committed: the progress is counted by another session, which sees only that.
+    # Read after the change committed, and the progress counted once this session is closed: it is counted
+    # in a session of its own, and on SQLite every session takes the write lock (BEGIN IMMEDIATE).
     with factory() as session:
-        return _campaign_out(get_campaign(session, campaign_id), tools)
+        row = get_campaign(session, campaign_id)
+    return _campaign_out(row, tools)
 
 
 def _campaign_out(row: Campaign, tools: CampaignTools) -> CampaignOut:

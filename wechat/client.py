@@ -9,6 +9,8 @@ the sandbox. As in wechatpy, the calls are grouped by API: `client.customer_serv
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -30,7 +32,46 @@ log = logging.getLogger(__name__)
 
 PRODUCTION_API_BASE_URL = "https://api.weixin.qq.com/"
 HTTP_POOL_SIZE = 32  # kept connections to WeChat; more than the threads that call it at once
+# How long a token read from the shared store is reused before reading it again. WeChat keeps an old
+# token valid for 5 minutes after a new one is fetched, so a copy this young is never one it refuses.
+TOKEN_REUSE_S = 2.0
 T = TypeVar("T")
+
+
+class _RecentTokens(SessionStorage):  # type: ignore[misc]
+    """The shared token store, read at most every TOKEN_REUSE_S per key and process.
+
+    Every call carries the access token, and with the database as the store reading it was a
+    transaction per call: as much time as the call to WeChat itself when subscribe messages go out by
+    the thousand. Writes and deletes go straight through (and replace the copy), so a token this
+    process fetched is used at once, and one it dropped after 40001/42001 is not used again."""
+
+    def __init__(self, store: SessionStorage, reuse_s: float = TOKEN_REUSE_S) -> None:
+        self._store, self._reuse_s = store, reuse_s
+        self._lock = threading.Lock()
+        self._recent: dict[str, tuple[Any, float]] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        now = time.monotonic()
+        with self._lock:
+            found = self._recent.get(key)
+        if found is not None and found[1] > now:
+            return found[0]
+        value = self._store.get(key, default)
+        if value is not None and value is not default:
+            with self._lock:
+                self._recent[key] = (value, now + self._reuse_s)
+        return value
+
+    def set(self, key: str, value: Any, ttl: int | None = None) -> None:
+        self._store.set(key, value, ttl)
+        with self._lock:
+            self._recent.pop(key, None)
+
+    def delete(self, key: str) -> None:
+        self._store.delete(key)
+        with self._lock:
+            self._recent.pop(key, None)
 
 
 class _RelocatedClient(_LibraryClient):  # type: ignore[misc]
@@ -74,7 +115,7 @@ class WeChatClient:
         timeout_s: float = 5.0,
     ) -> None:
         self.app_id = app_id
-        self._client = _RelocatedClient(app_id, app_secret, base_url, token_store, timeout_s)
+        self._client = _RelocatedClient(app_id, app_secret, base_url, _RecentTokens(token_store), timeout_s)
         self.customer_service = CustomerServiceApi(self._client, self.call)
         self.media = MediaApi(self._client, self.call)
         self.tags = TagsApi(self._client, self.call)

@@ -101,7 +101,8 @@ def test_data_as_json_and_as_repeated_pairs_are_the_same(
     assert main(["campaign", "create", "--name", "a", "--audience", "意向客户", "--template", ARRIVAL,
                  "--data-json", as_json]) == 0
     assert main(["campaign", "create", "--name", "b", "--audience", "意向客户", "--template", ARRIVAL,
-                 "--data", "thing1=冬季上新", "--data", "thing2=羊毛大衣新款到店，会员九折,time3=2026-12-10 10:00"]) == 0
+                 "--data", "thing1=冬季上新", "--data", "thing2=羊毛大衣新款到店，会员九折,time3=2026-12-10 10:00"],
+                ) == 0
     assert main(["campaign", "report", "1", "--json"]) == 0
     capsys.readouterr()
     assert main(["campaign", "list"]) == 0

@@ -106,11 +106,12 @@ def test_marketers_and_admins_run_campaigns_and_agents_are_refused(
     marketer = as_staff(shop, clients, "mei", Role.MARKETER)
     admin = as_staff(shop, clients, "boss", Role.ADMIN)
     # An agent (and a supervisor) may not see or write campaigns
+    count = {"audience": "VIP", "template_id": ARRIVAL}
     for http in (agent, supervisor):
         for method, path, body in (("GET", "/staff/api/campaigns", None),
                                    ("GET", "/staff/api/subscribe-templates", None),
                                    ("POST", "/staff/api/campaigns", draft()),
-                                   ("POST", "/staff/api/campaigns/audience", {"audience": "VIP", "template_id": ARRIVAL})):
+                                   ("POST", "/staff/api/campaigns/audience", count)):
             refused = http.request(method, path, json=body)
             assert refused.status_code == 403, (method, path, refused.text)
             assert error_of(refused)["code"] == "FORBIDDEN"

@@ -6,9 +6,11 @@ import { connectLive } from './live.js';
 import { Inbox } from './inbox.js';
 import { Conversation } from './conversation.js';
 import { StatsView, SupervisorView } from './panels.js';
+import { CampaignsView } from './campaigns.js';
 import { ROLE, STATUS } from './format.js';
 
 const OVERSEERS = new Set(['supervisor', 'admin']);
+const MARKETERS = new Set(['marketer', 'admin']);
 const LIST_LIMIT = 100;
 const POLL_WHEN_DOWN_MS = 5000;
 
@@ -23,6 +25,18 @@ export const TABS = [
 
 function toLogin() {
   location.replace('/console/login' + (location.hash || ''));
+}
+
+const onCampaignPage = () => location.hash.startsWith('#campaigns');
+
+// Switching views: campaigns keep their page in the hash (#campaigns/3), the other views leave it.
+function showView(setView, key) {
+  if (key === 'campaigns') {
+    if (!onCampaignPage()) location.hash = '#campaigns';
+  } else if (onCampaignPage()) {
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  setView(key);
 }
 
 function selectedFromHash() {
@@ -62,7 +76,7 @@ function App({ me: initialMe }) {
   const overseer = OVERSEERS.has(me.role);
   const tabs = useMemo(() => TABS.filter((tab) => !tab.overseers || overseer), [overseer]);
   const seen = useMemo(() => new SeenStore(me.username), [me.username]);
-  const [view, setView] = useState('inbox');
+  const [view, setView] = useState(onCampaignPage() && MARKETERS.has(me.role) ? 'campaigns' : 'inbox');
   const [tab, setTab] = useState('queued');
   const [filters, setFilters] = useState({ group: '', tag: '' });
   const [lists, setLists] = useState({ items: [], total: 0, mine: [] });
@@ -242,17 +256,49 @@ function App({ me: initialMe }) {
                 markSeen=${markSeen} changed=${() => schedule(['lists', 'directory'])} />`}
         </div>`}
       ${view === 'stats' && html`<${StatsView} revision=${revision.stats} notify=${notify} />`}
+      ${view === 'campaigns' && html`<${CampaignsView} notify=${notify} />`}
       ${view === 'supervise' && overseer && html`
         <${SupervisorView} groups=${groups} agents=${agents} items=${lists.items} now=${now} open=${open} />`}
       ${toast && html`<div class=${'toast ' + toast.kind} role="status">${toast.text}</div>`}
     </div>`;
 }
 
-function Header({ me, view, setView, overseer, live, setStatus, logout }) {
+// A marketer's console: campaigns only (no conversations, so no live connection and no availability).
+function MarketingApp({ me }) {
+  const [toast, setToast] = useState(null);
+  const notify = useCallback((text, kind = 'error') => setToast({ text, kind, at: Date.now() }), []);
+  useEffect(() => {
+    if (!onCampaignPage()) history.replaceState(null, '', '#campaigns');
+  }, []);
+  useEffect(() => {
+    if (!toast) return undefined;
+    const timer = setTimeout(() => setToast(null), 6000);
+    return () => clearTimeout(timer);
+  }, [toast]);
+  const logout = async () => {
+    try {
+      await post('/logout');
+    } finally {
+      location.replace('/console/login');
+    }
+  };
+  return html`
+    <div class="shell">
+      <${Header} me=${me} view="campaigns" setView=${() => { location.hash = '#campaigns'; }} nav=${[['campaigns', '营销活动']]}
+        logout=${logout} />
+      <${CampaignsView} notify=${notify} />
+      ${toast && html`<div class=${'toast ' + toast.kind} role="status">${toast.text}</div>`}
+    </div>`;
+}
+
+function Header({ me, view, setView, overseer, live, setStatus, logout, nav: only }) {
   const [maxChats, setMaxChats] = useState(me.max_chats);
   useEffect(() => setMaxChats(me.max_chats), [me.max_chats]);
   const liveLabel = { live: '实时', connecting: '连接中', reconnecting: '重连中', down: '已断开' }[live];
-  const nav = [['inbox', '会话'], ['stats', '数据'], ...(overseer ? [['supervise', '监控']] : [])];
+  // `only`: a marketer's header, without conversations (no live connection, no availability to set).
+  const chats = !only;
+  const nav = only || [['inbox', '会话'], ['stats', '数据'], ...(overseer ? [['supervise', '监控']] : []),
+    ...(MARKETERS.has(me.role) ? [['campaigns', '营销活动']] : [])];
   const commitMax = () => {
     const value = Number(maxChats);
     if (Number.isInteger(value) && value >= 1 && value !== me.max_chats) setStatus(me.status, value);
@@ -263,11 +309,12 @@ function Header({ me, view, setView, overseer, live, setStatus, logout }) {
       <div class="brand">chatshop <span>客服台</span></div>
       <nav class="views">
         ${nav.map(([key, label]) => html`
-          <button class=${'nav' + (view === key ? ' active' : '')} onClick=${() => setView(key)}>${label}</button>`)}
+          <button class=${'nav' + (view === key ? ' active' : '')} data-view=${key}
+            onClick=${() => (chats ? showView(setView, key) : setView(key))}>${label}</button>`)}
       </nav>
-      <span class=${'live ' + live} title="实时连接">${liveLabel}</span>
+      ${chats && html`<span class=${'live ' + live} title="实时连接">${liveLabel}</span>`}
       <div class="me">
-        <label class="status-field">
+        ${chats && html`<label class="status-field">
           <span class=${'dot ' + me.status}></span>
           <select id="my-status" aria-label="我的状态" value=${me.status}
             onChange=${(e) => setStatus(e.currentTarget.value, undefined)}>
@@ -278,7 +325,7 @@ function Header({ me, view, setView, overseer, live, setStatus, logout }) {
           <input id="max-chats" type="number" min="1" max="20" value=${maxChats}
             onInput=${(e) => setMaxChats(e.currentTarget.value)} onChange=${commitMax}
             onKeyDown=${(e) => e.key === 'Enter' && commitMax()} /> 个会话
-        </label>
+        </label>`}
         <span class="who" title=${me.username}>${me.display_name} · ${ROLE[me.role] || me.role}</span>
         <button id="logout" class="link" onClick=${logout}>退出</button>
       </div>
@@ -298,7 +345,7 @@ async function start() {
   useCsrfToken(me.csrf_token);
   const root = document.getElementById('app');
   root.textContent = ''; // the loading line is not Preact's to replace
-  render(html`<${App} me=${me} />`, root);
+  render(me.role === 'marketer' ? html`<${MarketingApp} me=${me} />` : html`<${App} me=${me} />`, root);
 }
 
 start();

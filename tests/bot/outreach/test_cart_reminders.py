@@ -28,7 +28,7 @@ SHANGHAI = timezone(timedelta(hours=8))
 
 @pytest.fixture
 def server(server_factory: Callable[..., LiveServer]) -> LiveServer:
-    live = server_factory()
+    live = server_factory({"CHATSHOP__SCHEDULER__ENABLED": "false"})  # the test runs the reminders itself
     with transaction(live.services.factory) as session:
         import_catalog(session, load_catalog_file(CATALOG))
     return live

@@ -79,7 +79,7 @@ def test_the_demo_registry_renders_an_order_notice() -> None:
     assert data == {"character_string1": "20261204153000123456", "amount2": "¥259.00", "thing3": "法式碎花连衣裙等2件",
                     "time4": "2026-12-04 15:30"}
     assert paid.page_for({"order_no": "X1"}) == "pages/order/index?no=X1&src=notice"
-    with pytest.raises(InvalidTemplateData, match="no value for {paid_at}"):
+    with pytest.raises(InvalidTemplateData, match=r"no value for \{paid_at\}"):
         paid.render({"order_no": "1", "amount": "¥1.00", "items": "x"})
     with pytest.raises(UnknownTemplate):
         registry.get("nope")
