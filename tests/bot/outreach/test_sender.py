@@ -64,7 +64,8 @@ def record(server: LiveServer, customer_id: int, *, template: str = TEMPLATE, da
            key: str = "k") -> int:
     with transaction(server.services.factory) as session:
         row = sender_of(server).record(session, customer_id=customer_id, template_id=template, source=Source.NOTICE,
-                                       data=data or DATA, page="pages/order/index?no=1", idempotency_key=f"{customer_id}:{key}")
+                                       data=data or DATA, page="pages/order/index?no=1",
+                                       idempotency_key=f"{customer_id}:{key}")
         return row.id
 
 
