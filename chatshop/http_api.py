@@ -64,7 +64,7 @@ def _campaign_tools(services: Services) -> CampaignTools | None:
     outreach = services.outreach
     if outreach is None:
         return None
-    return CampaignTools(registry=outreach.registry, progress=outreach.campaigns.progress,
+    return CampaignTools(registry=outreach.registry,
                          timezone=services.settings.outreach.timezone)
 
 

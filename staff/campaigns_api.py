@@ -22,7 +22,7 @@ from bot.customers.tag_expressions import MAX_EXPRESSION_CHARS, parse_tag_expres
 from bot.outreach.campaigns import (
     MAX_THROTTLE_PER_S,
     CampaignDraft,
-    Progress,
+    Counted,
     campaign_report,
     cancel_campaign,
     count_audience,
@@ -30,6 +30,7 @@ from bot.outreach.campaigns import (
     get_campaign,
     list_campaigns,
     pause_campaign,
+    progress_of,
     resume_campaign,
     schedule_campaign,
     update_campaign,
@@ -52,7 +53,6 @@ class CampaignTools:
     """What the campaign routes need of outreach besides the database (built by the composition root)."""
 
     registry: Callable[[], TemplateRegistry]  # the current template registry (the file is watched)
-    progress: Callable[[int], Progress]  # CampaignSender.progress
     timezone: str  # the store's zone: times in messages and the console's schedule picker
 
 
@@ -253,11 +253,11 @@ def add_campaign_routes(router: APIRouter, api: CampaignBackend, auth: RoleCheck
 
     @router.get("/campaigns", response_model=CampaignList, summary="Campaigns, newest first, with progress")
     def campaigns(principal: Principal = marketers) -> CampaignList:
-        current = tools()
+        tools()  # 503 when outreach is not set up
         with api.factory() as session:
             rows = list_campaigns(session, limit=LIST_LIMIT)
-        # Progress is counted in sessions of its own, after this one closed (see _read).
-        return CampaignList(campaigns=[_campaign_out(row, current) for row in rows])
+            counted = progress_of(session, rows)  # one grouped query for the page
+        return CampaignList(campaigns=[_campaign_out(row, counted[row.id]) for row in rows])
 
     @router.post("/campaigns", response_model=CampaignOut, status_code=201, summary="Write a draft")
     def create(body: CampaignIn, principal: Principal = marketers) -> CampaignOut:
@@ -345,19 +345,15 @@ def _template_out(template: Template) -> TemplateOut:
 
 
 def _read(factory: sessionmaker[Session], campaign_id: int, tools: CampaignTools) -> CampaignOut:
-    # Read after the change committed, and the progress counted once this session is closed: it is counted
-    # in a session of its own, and on SQLite every session takes the write lock (BEGIN IMMEDIATE).
+    """The campaign as it is after the change committed (a session of its own)."""
     with factory() as session:
         row = get_campaign(session, campaign_id)
-    return _campaign_out(row, tools)
+        counted = progress_of(session, [row])[row.id]
+    return _campaign_out(row, counted)
 
 
-def _campaign_out(row: Campaign, tools: CampaignTools) -> CampaignOut:
-    if row.planned:
-        counted = tools.progress(row.id)
-        progress = ProgressOut(done=counted.done, sent=counted.sent, total=counted.audience)
-    else:  # no recipient rows yet: nothing to count
-        progress = ProgressOut(done=0, sent=0, total=0)
+def _campaign_out(row: Campaign, counted: Counted) -> CampaignOut:
+    progress = ProgressOut(done=counted.done, sent=counted.sent, total=counted.total)
     return CampaignOut(
         id=row.id, name=row.name, audience=row.audience, template_id=row.template_id, data=dict(row.data),
         state=CampaignState(row.state), scheduled_at=row.scheduled_at, throttle_per_s=row.throttle_per_s,

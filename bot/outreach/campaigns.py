@@ -84,7 +84,7 @@ def check_draft(draft: CampaignDraft, registry: TemplateRegistry) -> dict[str, s
     try:
         parse_tag_expression(draft.audience)
     except TagExpressionError as exc:
-        raise InvalidCampaign(f"audience: {exc.message}", field="audience") from None
+        raise InvalidCampaign(f"audience: {exc.message}", field="audience", position=exc.position) from None
     if not 0 <= draft.throttle_per_s <= MAX_THROTTLE_PER_S:
         raise InvalidCampaign(f"throttle must be 0 (no limit) to {MAX_THROTTLE_PER_S} a second", field="throttle")
     if not 0 <= draft.holdout_pct <= 50:
@@ -346,13 +346,8 @@ class CampaignSender:
     def progress(self, campaign_id: int, outcome: Outcome | None = None) -> Progress:
         with self._factory() as session:
             campaign = get_campaign(session, campaign_id)
-            counts = dict(session.execute(select(SubscribeMessage.state, func.count())
-                                          .where(SubscribeMessage.campaign_id == campaign_id)
-                                          .group_by(SubscribeMessage.state)).tuples().all())
-        live = sum(counts.get(s, 0) for s in (SendState.PENDING, SendState.SENDING))
-        audience = campaign.audience_size or sum(counts.values())
-        return Progress(campaign_id, campaign.state, audience, audience - live, counts.get(SendState.SENT, 0),
-                        outcome or Outcome())
+            counted = progress_of(session, [campaign])[campaign_id]
+        return Progress(campaign_id, campaign.state, counted.total, counted.done, counted.sent, outcome or Outcome())
 
     def _throttle(self, campaign_id: int) -> int:
         with self._factory() as session:
@@ -379,6 +374,32 @@ class CampaignSender:
             campaign.finished_at = now
         log.info("campaign %s done", campaign_id)
         return True
+
+
+@dataclass(frozen=True)
+class Counted:
+    total: int  # recipients planned (0 before the campaign starts)
+    done: int  # no longer waiting: sent, skipped, refused, failed or in doubt
+    sent: int
+
+
+def progress_of(session: Session, campaigns: list[Campaign]) -> dict[int, Counted]:
+    """Each campaign's progress, counted for all of them in one grouped query."""
+    counts: dict[int, dict[str, int]] = {c.id: {} for c in campaigns}
+    planned = [c.id for c in campaigns if c.planned]
+    if planned:
+        rows = session.execute(select(SubscribeMessage.campaign_id, SubscribeMessage.state, func.count())
+                               .where(SubscribeMessage.campaign_id.in_(planned))
+                               .group_by(SubscribeMessage.campaign_id, SubscribeMessage.state)).tuples()
+        for campaign_id, state, count in rows:
+            counts[int(campaign_id or 0)][state] = count
+    result: dict[int, Counted] = {}
+    for campaign in campaigns:
+        by_state = counts[campaign.id]
+        total = campaign.audience_size or sum(by_state.values())
+        live = by_state.get(SendState.PENDING, 0) + by_state.get(SendState.SENDING, 0)
+        result[campaign.id] = Counted(total, total - live, by_state.get(SendState.SENT, 0))
+    return result
 
 
 def _add(total: Outcome, outcome: Outcome) -> None:
