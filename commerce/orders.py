@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ScalarSelect, and_, case, func, or_, select, update
+from sqlalchemy import ScalarSelect, and_, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,9 +21,10 @@ from storage.clock import utcnow
 from storage.db import transaction
 from storage.sql import EpochSeconds, affected_rows
 
-from .cart import clear_cart, get_cart
+from .cart import CartLine, clear_cart, get_cart
+from .config import OrdersConfig
 from .errors import EmptyCart, IllegalTransition, InvalidInput, NotFound, OutOfStock
-from .models import Order, OrderEvent, OrderItem, Sku
+from .models import CartItem, Order, OrderEvent, OrderItem, Product, Sku
 from .outbox import record_event
 from .states import REFUNDABLE, RESUMING_EVENTS, EventKind, OrderStatus, check_transition
 
@@ -44,6 +45,9 @@ ADDRESS_FIELDS = {
 }
 PHONE = re.compile(r"^\+?[0-9][0-9\- ]{4,19}$")
 MAX_DESCRIPTION_BYTES = 127
+# Chosen lines per order: as many as a cart can hold.
+MAX_ORDER_LINES = OrdersConfig().max_cart_lines
+MAX_QUANTITY = OrdersConfig().max_quantity
 
 
 # ----- order numbers -------------------------------------------------------------------------
@@ -152,33 +156,49 @@ def order_quantities(order: Order) -> list[tuple[str, int]]:
 
 
 def place_order(
-    session: Session, *, openid: str, address: dict[str, Any], now: datetime, ttl_s: int = DEFAULT_ORDER_TTL_S
+    session: Session, *, openid: str, address: dict[str, Any], now: datetime, ttl_s: int = DEFAULT_ORDER_TTL_S,
+    lines: Sequence[tuple[str, int]] | None = None, keep_cart: bool = False, max_quantity: int = MAX_QUANTITY,
 ) -> Order:
-    """Turn the customer's cart into an order, reserving stock atomically; the cart is emptied.
+    """Turn the customer's cart, or the chosen `lines` (sku_id, quantity), into an order, reserving stock
+    atomically.
 
-    Raises EmptyCart, NotFound (a SKU taken off sale), OutOfStock(sku_id) or InvalidInput; on any of
-    them the caller rolls back and nothing has changed.
+    Without `lines` the whole cart is ordered and emptied. With them the order holds exactly those SKUs
+    and quantities, in the cart or not, and each one's cart line is removed whole (the shopper ticked
+    that line; a partial remainder would be a quantity they never chose); other lines stay. `keep_cart`
+    (立即购买) leaves the cart as it was, even a line of a SKU just bought.
+
+    Raises EmptyCart, NotFound (an unknown SKU or one taken off sale), OutOfStock(sku_id) or
+    InvalidInput; on any of them the caller rolls back and nothing has changed.
     """
     clean_address = validate_address(address)
-    cart = get_cart(session, openid=openid)
-    if not cart.lines:
-        raise EmptyCart("the cart is empty")
-    for line in cart.lines:
-        if not line.available:
-            raise NotFound(f"SKU {line.sku_id} is no longer on sale")
-    reserve_stock(session, ((line.sku_id, line.quantity) for line in cart.lines))
+    if lines is None:
+        if keep_cart:
+            raise InvalidInput("keep_cart needs the lines to order", field="keep_cart")
+        chosen = get_cart(session, openid=openid).lines
+        if not chosen:
+            raise EmptyCart("the cart is empty")
+        for line in chosen:
+            if not line.available:
+                raise NotFound(f"SKU {line.sku_id} is no longer on sale", sku_id=line.sku_id)
+    else:
+        chosen = _chosen_lines(session, lines, max_quantity=max_quantity)
+    reserve_stock(session, ((line.sku_id, line.quantity) for line in chosen))
 
     def make(order_no: str) -> Order:
         return Order(
             order_no=order_no, openid=openid, status=OrderStatus.PENDING_PAYMENT.value,
-            amount_fen=cart.total_fen, refunded_fen=0, address=clean_address, description=_description(cart.lines),
-            created_at=now, expires_at=now + timedelta(seconds=ttl_s),
+            amount_fen=sum(line.subtotal_fen for line in chosen), refunded_fen=0, address=clean_address,
+            description=_description(chosen), created_at=now, expires_at=now + timedelta(seconds=ttl_s),
             items=[OrderItem(sku_id=line.sku_id, product_id=line.product_id, title=line.title, specs=line.specs,
-                             price_fen=line.price_fen, quantity=line.quantity) for line in cart.lines],
+                             price_fen=line.price_fen, quantity=line.quantity) for line in chosen],
         )
 
     order = insert_order(session, make, now)
-    clear_cart(session, openid=openid)
+    if lines is None:
+        clear_cart(session, openid=openid)
+    elif not keep_cart:
+        session.execute(delete(CartItem).where(CartItem.openid == openid,
+                                               CartItem.sku_id.in_([line.sku_id for line in chosen])))
     _audit(session, order, None, OrderStatus.PENDING_PAYMENT, reason="placed", actor="customer", now=now)
     record_event(session, EventKind.ORDER_PLACED, order_no=order.order_no, openid=openid, now=now, payload={
         "amount_fen": order.amount_fen, "expires_at": order.expires_at.isoformat(),
@@ -187,6 +207,37 @@ def place_order(
     session.flush()
     log.info("order %s placed: %d fen, %d lines", order.order_no, order.amount_fen, len(order.items))
     return order
+
+
+def _chosen_lines(session: Session, lines: Sequence[tuple[str, int]], *, max_quantity: int) -> list[CartLine]:
+    """The chosen SKUs priced as they are now, in the order given; every check before any stock is taken."""
+    if not 1 <= len(lines) <= MAX_ORDER_LINES:
+        raise InvalidInput(f"an order holds 1-{MAX_ORDER_LINES} different items", field="items")
+    seen: set[str] = set()
+    for index, (sku_id, quantity) in enumerate(lines):
+        if not isinstance(sku_id, str) or not 1 <= len(sku_id) <= 64:
+            raise InvalidInput("sku_id must be 1-64 characters", field=f"items.{index}.sku_id")
+        if sku_id in seen:
+            # Two entries for one SKU are a client's mistake, not a wish for the sum.
+            raise InvalidInput(f"SKU {sku_id} is listed twice", field=f"items.{index}.sku_id")
+        seen.add(sku_id)
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= max_quantity:
+            raise InvalidInput(f"quantity must be 1-{max_quantity}", field=f"items.{index}.quantity")
+    found = {
+        sku.sku_id: (sku, product)
+        for sku, product in session.execute(
+            select(Sku, Product).join(Product, Product.id == Sku.product_id).where(Sku.sku_id.in_(seen))
+        ).all()
+    }
+    chosen: list[CartLine] = []
+    for sku_id, quantity in lines:
+        row = found.get(sku_id)
+        if row is None or not row[0].active or not row[1].active:
+            raise NotFound(f"no SKU {sku_id} on sale", sku_id=sku_id)
+        sku, product = row
+        chosen.append(CartLine(sku_id=sku_id, product_id=product.id, title=product.title, specs=dict(sku.specs),
+                               price_fen=sku.price_fen, quantity=quantity, in_stock=sku.stock, available=True))
+    return chosen
 
 
 def _description(lines: list[Any]) -> str:

@@ -79,6 +79,17 @@ PRODUCTS_DESCRIPTION = (
     "words is not listed, and `category` narrows the search. `total` counts every product found. Images are "
     "URLs, or paths on this service (`/images/...`) to be read against its base URL."
 )
+CHECKOUT_DESCRIPTION = (
+    "Places an order and reserves its stock in one transaction, then asks WeChat Pay for the prepay. "
+    "Without `items` the whole cart is ordered and emptied. With `items` (1-50 distinct SKUs, each "
+    "with its quantity) the order holds exactly those, whether or not they are in the cart: the ticked "
+    "lines of 购物车, or the one SKU of 立即购买. Each ordered SKU's cart line is then removed whole, even "
+    "when it held more units than were ordered, and the other lines stay; with `keep_cart: true` "
+    "(立即购买) the cart is left exactly as it was. Refusals change nothing: an unknown or off-sale SKU is "
+    "404 `NOT_FOUND` with its `sku_id`, a quantity outside 1-`orders.max_quantity` or a SKU listed twice "
+    "422 `INVALID_INPUT` naming the field (`items.1.quantity`), too few units 409 `OUT_OF_STOCK` with the "
+    "`sku_id`, an empty cart without `items` 409 `EMPTY_CART`."
+)
 T = TypeVar("T")
 # Records a product card a customer opened (session, openid, product id, conversation, now).
 CardOpened = Callable[[Session, str, str, str | None, datetime], object]
@@ -235,7 +246,9 @@ def _add_cart_routes(router: APIRouter, api: MpApi) -> None:
 
 def _add_order_routes(router: APIRouter, api: MpApi) -> None:
     @router.post("/checkout", response_model=CheckoutOut, status_code=201,
-                 summary="Order the cart (stock reserved) and get the params for wx.requestPayment")
+                 summary="Order the cart or chosen items (stock reserved) and get the params for "
+                         "wx.requestPayment",
+                 description=CHECKOUT_DESCRIPTION)
     async def checkout(body: CheckoutIn, token: str = TOKEN) -> CheckoutOut:
         pay = api.wechat_pay()
         try:
@@ -300,8 +313,10 @@ def _add_order_routes(router: APIRouter, api: MpApi) -> None:
 
 def _place_order(api: MpApi, token: str, body: CheckoutIn) -> tuple[CheckoutOut, str]:
     with api.customer(token) as (session, openid):
+        lines = None if body.items is None else [(item.sku_id, item.quantity) for item in body.items]
         order = place_order(session, openid=openid, address=body.address.model_dump(exclude_none=True),
-                            now=api.clock(), ttl_s=api.orders.order_ttl_s)
+                            now=api.clock(), ttl_s=api.orders.order_ttl_s, lines=lines, keep_cart=body.keep_cart,
+                            max_quantity=api.orders.max_quantity)
         placed = CheckoutOut(order_no=order.order_no, amount_fen=order.amount_fen, status=order.status,
                              expires_at=order.expires_at, pay_params={})
     return placed, openid

@@ -89,8 +89,23 @@ class Address(StrictBody):
     postal_code: str | None = None
 
 
+class CheckoutItemIn(StrictBody):
+    sku_id: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(ge=1, description="at most orders.max_quantity")
+
+
 class CheckoutIn(StrictBody):
     address: Address
+    items: list[CheckoutItemIn] | None = Field(
+        None, min_length=1, max_length=50,
+        description="what to order, distinct SKUs (the ticked cart lines, or the one SKU of 立即购买); their "
+                    "cart lines are removed whole and the other lines stay. Omitted: the whole cart, which is "
+                    "emptied. A SKU need not be in the cart.",
+    )
+    keep_cart: bool = Field(
+        False, description="with `items`, leave the cart exactly as it was (立即购买 of a SKU that is also "
+                           "in the cart keeps that line)",
+    )
 
 
 class CheckoutOut(BaseModel):

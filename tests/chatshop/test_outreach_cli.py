@@ -267,3 +267,24 @@ def test_no_registry_is_one_line(cli_env: None, tmp_path: Path, monkeypatch: pyt
     assert capsys.readouterr().err.strip() == (
         f"chatshop: INVALID_TEMPLATES: {tmp_path / 'missing.yaml'}: no template registry "
         "(run `chatshop seed` for the demo store's)")
+
+
+def test_schedule_wait_follows_the_schedulers_sending_until_done(
+    server_factory: Callable[..., LiveServer], cli_env: None, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a server whose scheduler sends campaigns, and two customers who consented
+    shop = server_factory({"CHATSHOP__OUTREACH__TEMPLATES_PATH": str(TEMPLATES),
+                           "CHATSHOP__OUTREACH__CAMPAIGN_INTERVAL_S": "0.5"})
+    with httpx.Client(base_url=shop.base_url + "/sandbox") as sandbox:
+        for i in range(2):
+            customer(shop.services.factory, f"o_cli_wait_{i}", "意向客户", credits=1)
+            sandbox.post("/control/consent", json={"account": "mp", "openid": f"o_cli_wait_{i}",
+                                                   "template_id": ARRIVAL}).raise_for_status()
+    assert create() == 0
+    # When it is scheduled with --wait
+    assert main(["campaign", "schedule", "1", "--wait"]) == 0
+    # Then the command returns once the server has sent it
+    assert "campaign 1 is done: 2 sent" in capsys.readouterr().out
+    for i in range(2):
+        assert [e for e in SandboxCustomer(shop, f"o_cli_wait_{i}", account="mp").transcript()
+                if e["via"] == "subscribe"], i

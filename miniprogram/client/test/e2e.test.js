@@ -85,8 +85,18 @@ test('browse, pick, add to cart, check out and pay: the order is 待发货', asy
   // The product card's open was passed on with the logged-in token.
   expect(double.calls.requests.some((r) => r.url.includes('/mp/products/dress-floral?src=card&conversation=c1') && r.header.Authorization)).toBe(true);
 
+  // A second line, which the customer unticks: it is not ordered and stays in the cart.
+  const other = page('product');
+  await other.instance.onLoad({ id: 'dress-knit' });
+  const kept = other.instance.data.product.skus.find((s) => s.stock > 2);
+  for (const [name, value] of Object.entries(kept.specs)) other.instance.onPick(tap({ name, value }));
+  await other.instance.onAddToCart();
+  const keptBefore = await stockOf('dress-knit', kept.sku_id);
+
   const cart = page('cart');
   await cart.instance.onShow();
+  expect(cart.instance.data.view.lines).toHaveLength(2);
+  cart.instance.onToggle(tap({ sku: kept.sku_id }));
   expect(cart.instance.data.view.totalText).toBe('¥518.00');
   expect(cart.dom.innerHTML).toContain('¥518.00');
   cart.instance.onCheckout();
@@ -108,6 +118,12 @@ test('browse, pick, add to cart, check out and pay: the order is 待发货', asy
   expect(detail.dom.innerHTML).toContain('待发货');
   expect(detail.instance.data.order.addressText).toContain('体育西路');
   expect(await stockOf('dress-floral', 'dress-floral-2-M')).toBe(before - 2);
+  expect(detail.instance.data.order.items.map((i) => [i.sku_id, i.quantity])).toEqual([['dress-floral-2-M', 2]]);
+  expect(await stockOf('dress-knit', kept.sku_id)).toBe(keptBefore);
+  // The order went out in one checkout naming the ticked line; the cart was not rearranged around it.
+  const checkouts = double.calls.requests.filter((r) => r.url.endsWith('/mp/checkout'));
+  expect(checkouts.map((r) => r.data.items)).toEqual([[{ sku_id: 'dress-floral-2-M', quantity: 2 }]]);
+  expect(double.calls.requests.filter((r) => r.method === 'DELETE' || r.method === 'PATCH')).toEqual([]);
 
   // The consent dialog asked for the order templates the server named, and the customer's 允许 became
   // credits: WeChat delivers the 订单支付成功通知 as a subscribe message.
@@ -123,17 +139,26 @@ test('browse, pick, add to cart, check out and pay: the order is 待发货', asy
   orders.instance.onLoad({ tab: 'to_ship' });
   await orders.instance.onShow();
   expect(orders.instance.data.orders.map((o) => o.order_no)).toContain(done.orderNo);
-  // An empty cart after checkout, and no error toast on the way.
+  // Only the unticked line is left in the cart, and no error toast on the way.
   await cart.instance.onShow();
-  expect(cart.instance.data.view.empty).toBe(true);
+  expect(cart.instance.data.view.lines.map((l) => [l.sku_id, l.quantity])).toEqual([[kept.sku_id, 1]]);
   expect(double.calls.toasts.filter((t) => /失败|不足|开小差|网络/.test(t))).toEqual([]);
 }, 60000);
 
+const cartLines = async () => {
+  const cart = page('cart');
+  await cart.instance.onShow();
+  return cart.instance.data.view.lines.map((l) => [l.sku_id, l.quantity]);
+};
+
 test('a closed cashier leaves the order 待付款; cancelling it returns the stock', async () => {
   double.script.pay = (params, done) => done('requestPayment:fail cancel');
+  // 立即购买 of the SKU the cart still holds from the first test: the cart is left as it was.
+  const cartBefore = await cartLines();
   const product = page('product');
   await product.instance.onLoad({ id: 'dress-knit' });
   const target = product.instance.data.product.skus.find((s) => s.stock > 2);
+  expect(cartBefore.map(([sku]) => sku)).toContain(target.sku_id);
   for (const [name, value] of Object.entries(target.specs)) product.instance.onPick(tap({ name, value }));
   const before = await stockOf('dress-knit', target.sku_id);
   product.instance.onBuyNow();
@@ -146,6 +171,9 @@ test('a closed cashier leaves the order 待付款; cancelling it returns the sto
   expect(done.outcome).toBe('cancelled');
   expect(double.calls.toasts.pop()).toBe('已取消支付，可在订单中继续付款');
   expect(await stockOf('dress-knit', target.sku_id)).toBe(before - 1);
+  expect(double.calls.requests.filter((r) => r.url.endsWith('/mp/checkout')).pop().data)
+    .toMatchObject({ items: [{ sku_id: target.sku_id, quantity: 1 }], keep_cart: true });
+  expect(await cartLines()).toEqual(cartBefore);
 
   const orders = page('orders');
   orders.instance.onLoad({ tab: 'pending' });

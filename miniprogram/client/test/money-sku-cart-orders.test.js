@@ -2,7 +2,6 @@ const { formatFen, yuan, priceRange, sumFen } = require('../utils/money');
 const sku = require('../utils/sku');
 const cart = require('../utils/cart');
 const orders = require('../utils/orders');
-const { planCart } = require('../utils/shop');
 
 const SKUS = [
   { sku_id: 'd-S-white', specs: { 颜色: '米白', 尺码: 'S' }, price_fen: 25900, stock: 3 },
@@ -90,13 +89,6 @@ describe('cart', () => {
     expect(cart.selectAll(CART, false)).toEqual(['a', 'b', 'c', 'd']);
     expect(cart.clampQuantity(0, 5)).toBe(1);
     expect(cart.clampQuantity(9, 5)).toBe(5);
-  });
-  test('planCart orders only what is wanted and puts the rest back', () => {
-    const lines = [{ sku_id: 'a', quantity: 2 }, { sku_id: 'b', quantity: 1 }];
-    const plan = planCart(lines, [{ sku_id: 'a', quantity: 1 }, { sku_id: 'z', quantity: 4 }]);
-    expect(plan.before).toEqual({ remove: ['b'], set: [{ sku_id: 'a', quantity: 1 }], add: [{ sku_id: 'z', quantity: 4 }] });
-    expect(plan.afterPlaced).toEqual([{ sku_id: 'a', quantity: 2 }, { sku_id: 'b', quantity: 1 }]);
-    expect(plan.afterRefused).toEqual({ remove: ['a', 'z'], add: lines });
   });
 });
 

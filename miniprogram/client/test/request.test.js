@@ -31,6 +31,14 @@ beforeAll(async () => {
       if (req.url === '/mp/cart') return send(200, { lines: [], quantity: 0, total_fen: 0 });
       if (req.url === '/mp/cart/items') return send(409, { error: { code: 'OUT_OF_STOCK', message: 'no', field: 'quantity' } });
       if (req.url === '/mp/boom') return send(500, { detail: 'x' });
+      if (req.url === '/mp/checkout') {
+        const { items } = JSON.parse(body);
+        if (items[0].sku_id === 'pay-down') {
+          return send(503, { error: { code: 'PAYMENT_UNAVAILABLE', message: 'later', field: null, order_no: '20260101000000000001' } });
+        }
+        if (items[0].sku_id === 'gone') return send(409, { error: { code: 'OUT_OF_STOCK', message: 'no', field: null, sku_id: 'gone' } });
+        return send(201, { order_no: '20260101000000000002', amount_fen: 100, status: 'pending_payment', pay_params: { package: 'prepay_id=p' } });
+      }
       return send(404, { error: { code: 'NOT_FOUND', message: 'none', field: null } });
     });
   });
@@ -118,4 +126,24 @@ test('the cashier outcomes: paid, cancelled, failed', async () => {
   expect(await shop.requestPayment(wx, params)).toBe('cancelled');
   script.pay = (p, done) => done('requestPayment:fail (detail message)');
   expect(await shop.requestPayment(wx, params)).toBe('failed');
+});
+
+test('placeOrder sends just the chosen items, and touches the cart no more', async () => {
+  const shop = require('../utils/shop');
+  const { client } = fresh();
+  const address = { name: '张三', phone: '13800138000', detail: '体育西路' };
+  const from = seen.length;
+  // Ticked cart lines: the items, nothing else (the server takes their lines out of the cart).
+  const placed = await shop.placeOrder(client, [{ sku_id: 'a', quantity: 2, title: 'x' }, { sku_id: 'b', quantity: 1 }], address);
+  expect(placed.order_no).toBe('20260101000000000002');
+  // 立即购买: the one SKU, and the cart kept as it was.
+  await shop.placeOrder(client, [{ sku_id: 'c', quantity: 3 }], address, { buyNow: true });
+  const calls = seen.slice(from).filter((r) => r.url !== '/mp/login');
+  expect(calls.map((r) => `${r.method} ${r.url}`)).toEqual(['POST /mp/checkout', 'POST /mp/checkout']);
+  expect(JSON.parse(calls[0].body)).toEqual({ address, items: [{ sku_id: 'a', quantity: 2 }, { sku_id: 'b', quantity: 1 }] });
+  expect(JSON.parse(calls[1].body)).toEqual({ address, items: [{ sku_id: 'c', quantity: 3 }], keep_cart: true });
+  // Placed but WeChat Pay down: the order_no, to be paid from the order page; a refusal is thrown.
+  expect(await shop.placeOrder(client, [{ sku_id: 'pay-down', quantity: 1 }], address)).toEqual({ order_no: '20260101000000000001', pay_params: null });
+  await expect(shop.placeOrder(client, [{ sku_id: 'gone', quantity: 1 }], address)).rejects.toMatchObject({ status: 409 });
+  expect(seen.slice(from).filter((r) => r.url.startsWith('/mp/cart'))).toEqual([]);
 });

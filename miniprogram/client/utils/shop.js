@@ -38,67 +38,19 @@ const cart = {
   remove: (client, skuId) => client.del(`/mp/cart/items/${encodeURIComponent(skuId)}`),
 };
 
-// The server orders the whole cart. To order only the ticked lines (or only the SKU of 立即购买), the cart
-// is made to hold exactly those for the checkout, and the rest is put back afterwards.
-// Returns what to do before, and what to put back after a placed order or after a refusal.
-function planCart(lines, wanted) {
-  const before = { remove: [], set: [], add: [] };
-  const afterPlaced = [];
-  for (const line of lines) {
-    const want = wanted.find((w) => w.sku_id === line.sku_id);
-    if (!want) {
-      before.remove.push(line.sku_id);
-      afterPlaced.push({ sku_id: line.sku_id, quantity: line.quantity });
-    } else if (want.quantity !== line.quantity) {
-      before.set.push({ sku_id: line.sku_id, quantity: want.quantity });
-      afterPlaced.push({ sku_id: line.sku_id, quantity: line.quantity });
-    }
-  }
-  for (const want of wanted) {
-    if (!lines.some((line) => line.sku_id === want.sku_id)) before.add.push(want);
-  }
-  const afterRefused = {
-    remove: wanted.map((w) => w.sku_id),
-    add: lines.map((line) => ({ sku_id: line.sku_id, quantity: line.quantity })),
-  };
-  return { before, afterPlaced, afterRefused };
-}
-
-async function putBack(client, plan, placed) {
-  const quiet = { loading: false };
+// Places an order for exactly `items` ([{sku_id, quantity}]) shipped to `address`. The server takes the
+// ordered SKUs' lines out of the cart and leaves the rest; `buyNow` (立即购买) leaves the cart as it was.
+// Resolves with the checkout's answer; a 503 PAYMENT_UNAVAILABLE still placed the order, so it resolves
+// with that order_no and no pay_params (it can be paid from the order page).
+async function placeOrder(client, items, address, { buyNow = false } = {}) {
+  const body = { address, items: items.map((item) => ({ sku_id: item.sku_id, quantity: item.quantity })) };
+  if (buyNow) body.keep_cart = true;
   try {
-    if (placed) {
-      for (const line of plan.afterPlaced) await client.post('/mp/cart/items', line, quiet);
-    } else {
-      for (const skuId of plan.afterRefused.remove) await client.del(`/mp/cart/items/${encodeURIComponent(skuId)}`, quiet);
-      for (const line of plan.afterRefused.add) await client.post('/mp/cart/items', line, quiet);
-    }
-  } catch (e) {
-    // The order stands either way; a line that could not be put back is the lesser loss.
-  }
-}
-
-// Places an order for exactly `wanted` ([{sku_id, quantity}]) shipped to `address`. Resolves with the
-// checkout's answer; a 503 PAYMENT_UNAVAILABLE still placed the order, so it resolves with that order_no
-// and no pay_params (it can be paid from the order page).
-async function placeOrder(client, wanted, address) {
-  const current = await cart.get(client);
-  const plan = planCart(current.lines, wanted);
-  for (const skuId of plan.before.remove) await cart.remove(client, skuId);
-  for (const line of plan.before.set) await cart.set(client, line.sku_id, line.quantity);
-  for (const line of plan.before.add) await cart.add(client, line.sku_id, line.quantity);
-  try {
-    const placed = await client.post('/mp/checkout', { address }, { quiet: [503] });
-    await putBack(client, plan, true);
-    return placed;
+    return await client.post('/mp/checkout', body, { quiet: [503] });
   } catch (err) {
     const orderNo = err.body && err.body.error && err.body.error.order_no;
-    if (err instanceof ApiError && err.status === 503 && orderNo) {
-      await putBack(client, plan, true);
-      return { order_no: orderNo, pay_params: null };
-    }
+    if (err instanceof ApiError && err.status === 503 && orderNo) return { order_no: orderNo, pay_params: null };
     if (err.status === 503) client.toast(err.message);
-    await putBack(client, plan, false);
     throw err;
   }
 }
@@ -194,6 +146,6 @@ const orders = {
 };
 
 module.exports = {
-  PAGE_SIZE, products, categories, product, cart, planCart, placeOrder, addressFromWechat,
+  PAGE_SIZE, products, categories, product, cart, placeOrder, addressFromWechat,
   subscriptionTemplates, askSubscriptions, recordOpen, requestPayment, payParamsFor, settledOrder, orders,
 };

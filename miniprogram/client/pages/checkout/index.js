@@ -18,6 +18,8 @@ Component({
     async onLoad(options) {
       const items = JSON.parse(decodeURIComponent((options && options.items) || '[]'));
       this.templates = [];
+      // Opened by 立即购买 (with its product): the cart is not what is being bought, and stays as it is.
+      this.buyNow = Boolean(options && options.product);
       this.setData({ items });
       // Fetched now: the consent dialog must open straight from the tap on 提交订单.
       shop.subscriptionTemplates(client, 'order').then((ids) => { this.templates = ids; });
@@ -66,7 +68,7 @@ Component({
       let orderNo;
       try {
         await consent;
-        const placed = await shop.placeOrder(client, this.data.items, this.data.address);
+        const placed = await shop.placeOrder(client, this.data.items, this.data.address, { buyNow: this.buyNow });
         orderNo = placed.order_no;
         outcome = placed.pay_params ? await shop.requestPayment(wx, placed.pay_params) : 'unavailable';
       } catch (e) {
