@@ -14,9 +14,9 @@
            and started again until the campaign is done; duplicates and losses are counted from what the
            sandbox recorded (each customer's transcript).
 
-CPU (user + system) is read per process from /proc and rusage; "rest" is the machine's other busy time
-(PostgreSQL, mostly). Progress goes to stderr; prints a markdown table, with --json a last line of every
-figure as JSON. The database is reset first: never point it at one that holds anything you want.
+CPU (user + system) is read per process from /proc and rusage (PostgreSQL: every process of that name);
+"rest" is the machine's other busy time. Progress goes to stderr; prints a markdown table, with --json a
+last line of every figure as JSON. The database is reset first: never point it at one that holds anything you want.
 
     .venv/bin/python bench/campaign.py [--database-url postgresql://postgres@localhost:5432/test_two]
         [--customers 1000000] [--recipients 100000] [--ceiling-sends 20000] [--phases plan,send,crash] [--json]
@@ -91,11 +91,12 @@ class Cpu:
     sender_s: float = 0.0
     sandbox_s: float = 0.0
     client_s: float = 0.0  # this process (the ceiling's client)
+    postgres_s: float = 0.0  # every PostgreSQL process on this machine (other databases' too)
     machine_s: float = 0.0  # every core's busy time
 
     @property
     def rest_s(self) -> float:
-        return max(0.0, self.machine_s - self.sender_s - self.sandbox_s - self.client_s)
+        return max(0.0, self.machine_s - self.sender_s - self.sandbox_s - self.client_s - self.postgres_s)
 
 
 @dataclass
@@ -356,6 +357,42 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds of each process named postgres (the server and its backends) that /proc lets us read."""
+    found: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            line = stat.read_text()
+        except OSError:
+            continue
+        if "(postgres)" in line:
+            fields = line.rpartition(")")[2].split()
+            found[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
+
+
+class PostgresCpu:
+    """Samples every PostgreSQL process while a phase runs: a backend's CPU leaves /proc with it when the
+    sender's connections close, so the last sample of each is what counts."""
+
+    def __init__(self) -> None:
+        self._before = postgres_cpu()
+        self._last = dict(self._before)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.5):
+            self._last.update(postgres_cpu())
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self._last.update(postgres_cpu())
+        return sum(cpu - self._before.get(pid, 0.0) for pid, cpu in self._last.items())
+
+
 def machine_busy_s() -> float:
     try:
         cpu = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
@@ -370,7 +407,7 @@ def machine_busy_s() -> float:
 def cpu_of(run: SendRun, sandbox: Server) -> Iterator[None]:
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     me = resource.getrusage(resource.RUSAGE_SELF)
-    sandbox_before, machine_before = proc_cpu_s(sandbox.pid), machine_busy_s()
+    sandbox_before, machine_before, postgres = proc_cpu_s(sandbox.pid), machine_busy_s(), PostgresCpu()
     yield
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     me_after = resource.getrusage(resource.RUSAGE_SELF)
@@ -378,6 +415,7 @@ def cpu_of(run: SendRun, sandbox: Server) -> Iterator[None]:
         sender_s=(children_after.ru_utime + children_after.ru_stime) - (children.ru_utime + children.ru_stime),
         sandbox_s=proc_cpu_s(sandbox.pid) - sandbox_before,
         client_s=(me_after.ru_utime + me_after.ru_stime) - (me.ru_utime + me.ru_stime),
+        postgres_s=postgres.stop(),
         machine_s=machine_busy_s() - machine_before,
     )
 
@@ -630,10 +668,11 @@ def report(f: Figures) -> str:
                                       ("send, SIGKILLed and restarted", f.crash)) if r is not None]
     if runs:
         lines += ["| phase 2–3: sending | messages | seconds | sends/s | CPU s: sender | sandbox | "
-                  "client | rest (PostgreSQL …) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  "client | PostgreSQL | rest |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for name, r in runs:
             lines.append(f"| {name} | {r.messages:,} | {r.wall_s:.1f} | {r.per_s:,.0f} | {r.cpu.sender_s:.1f} | "
-                         f"{r.cpu.sandbox_s:.1f} | {r.cpu.client_s:.1f} | {r.cpu.rest_s:.1f} |")
+                         f"{r.cpu.sandbox_s:.1f} | {r.cpu.client_s:.1f} | {r.cpu.postgres_s:.1f} | "
+                         f"{r.cpu.rest_s:.1f} |")
         if f.send and f.ceiling:
             met = "met" if f.send.per_s >= SEND_TARGET_PER_S else "not met"
             lines.append(f"\ncampaign send ÷ ceiling: {f.send.per_s / f.ceiling.per_s:.2f}× "
