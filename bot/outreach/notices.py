@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversation import customer_id as ensure_customer
+from bot.customers.models import MpSession
 from bot.messenger import Messenger
 from bot.models import Channel, Customer
 from bot.outgoing import Text
@@ -66,6 +67,14 @@ class NoticeConfig:
 class Decided:
     subscribe_ids: list[int]
     service_ids: list[int]
+
+
+def _followers_of(session: Session, customer_id: int) -> list[int]:
+    """The Official Account customers who are the same person as this mini-program customer (unionid)."""
+    openid = select(Customer.openid).where(Customer.id == customer_id).scalar_subquery()
+    unionids = select(MpSession.unionid).where(MpSession.openid == openid, MpSession.unionid.is_not(None))
+    return list(session.scalars(select(Customer.id).where(Customer.channel == Channel.OA,
+                                                          Customer.unionid.in_(unionids))))
 
 
 def yuan(fen: int) -> str:
@@ -143,14 +152,18 @@ class OrderNotices:
 
     def _decide(self, session: Session, notice: OrderNotice, customer_id: int, purpose: Purpose,
                 context: dict[str, str], decided: Decided, now: datetime) -> None:
-        for template in self._templates().for_purpose(purpose, Channel.MP):
-            if credit_now(session, customer_id=customer_id, template_id=template.id) > 0:
-                row = self._sender.record(session, customer_id=customer_id, template_id=template.id,
-                                          source=Source.NOTICE, data=template.render(context),
-                                          page=template.page_for(context), idempotency_key=f"notice:{notice.key}")
-                notice.via, notice.message_id = NoticeVia.SUBSCRIBE, row.id
-                decided.subscribe_ids.append(row.id)
-                return
+        # The mini-program's templates first; then the Official Account's, where the buyer follows it too
+        # (the same person by unionid) and accepted its one-time subscription.
+        reachable = [(customer_id, Channel.MP)] + [(oa, Channel.OA) for oa in _followers_of(session, customer_id)]
+        for who, channel in reachable:
+            for template in self._templates().for_purpose(purpose, channel):
+                if credit_now(session, customer_id=who, template_id=template.id) > 0:
+                    row = self._sender.record(session, customer_id=who, template_id=template.id,
+                                              source=Source.NOTICE, data=template.render(context),
+                                              page=template.page_for(context), idempotency_key=f"notice:{notice.key}")
+                    notice.via, notice.message_id = NoticeVia.SUBSCRIBE, row.id
+                    decided.subscribe_ids.append(row.id)
+                    return
         window = reply_window(session, customer_id)
         if window is not None and window.expires_at > now and (window.quota is None or window.used < window.quota):
             customer = session.get_one(Customer, customer_id)

@@ -163,3 +163,41 @@ def test_an_unpaid_order_about_to_close_is_reminded_once(shop: LiveServer) -> No
     assert data["character_string1"]["value"] == order["order_no"]
     assert data["thing4"]["value"] == "订单即将关闭，请尽快完成支付"
     assert len(data["time3"]["value"]) == len("2026-12-04 15:30")
+
+
+def test_a_buyer_who_follows_the_official_account_is_told_there_when_that_is_where_they_consented(
+    shop: LiveServer,
+) -> None:
+    from bot.customers.models import MpSession
+    from bot.models import Channel, Customer
+    from storage.db import transaction
+
+    # Given a buyer who also follows the Official Account (the same person: one unionid) and accepted its
+    # one-time subscription to shipping notices, but none in the mini-program
+    openid = "o_notice_follower"
+    buyer = Buyer(shop, openid)
+    follower = SandboxCustomer(shop, openid)
+    follower.event("subscribe")
+    with httpx.Client(base_url=shop.base_url + "/sandbox", timeout=20) as sandbox:
+        popup = sandbox.post("/control/subscribe-popup", json={"account": "oa", "openid": openid,
+                                                                "results": {"sbx_oa_order_shipped": "accept"}})
+        assert popup.status_code == 200, popup.text
+    with transaction(shop.services.factory) as session:
+        unionid = session.scalar(select(MpSession.unionid).where(MpSession.openid == openid))
+        session.execute(Customer.__table__.update().where(Customer.channel == Channel.OA, Customer.openid == openid)
+                        .values(unionid=unionid))
+    order = placed_order(buyer, ("tee-basic-black-L", 1))
+    sandbox_pays(shop, order["order_no"])
+    with shop.client() as http:
+        shipped = http.post(f"/admin/orders/{order['order_no']}/ship", headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+                            json={"carrier": "中通快递", "tracking_no": "ZT2026120401"})
+        assert shipped.status_code == 200
+    notices = wait_until(lambda: notices_for(shop, order["order_no"]),
+                         lambda found: any(n.purpose == "order_shipped" for n in found))
+    assert next(n for n in notices if n.purpose == "order_shipped").via == NoticeVia.SUBSCRIBE
+    # Then the Official Account's subscribe message (bizsend) carries the tracking number and opens the order
+    received = wait_until(lambda: [e["payload"] for e in follower.transcript() if e["via"] == "subscribe"],
+                          lambda got: bool(got))
+    assert received[0]["template_id"] == "sbx_oa_order_shipped"
+    assert received[0]["data"]["character_string3"] == {"value": "ZT2026120401"}
+    assert received[0]["miniprogram"]["pagepath"] == f"pages/order/index?no={order['order_no']}&src=notice"
