@@ -24,6 +24,7 @@ def cli_env(empty_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("CHATSHOP__DATABASE__URL", empty_database)
     monkeypatch.setenv("CHATSHOP__KB__PATH", str(tmp_path / "kb.yaml"))
     monkeypatch.setenv("CHATSHOP__TAGS__RULES_PATH", str(tmp_path / "tag_rules.yaml"))
+    monkeypatch.setenv("CHATSHOP__OUTREACH__TEMPLATES_PATH", str(tmp_path / "subscribe_templates.yaml"))
     monkeypatch.setenv("CHATSHOP__SANDBOX__CREDENTIALS_PATH", str(tmp_path / "sandbox-credentials.json"))
     monkeypatch.setenv("CHATSHOP__LOGGING__LEVEL", "WARNING")
 

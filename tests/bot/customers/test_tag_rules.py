@@ -148,6 +148,7 @@ def test_seed_installs_the_demo_rules_once(empty_database: str, tmp_path: Path,
     target = tmp_path / "var" / "tag_rules.yaml"
     for name, value in {"DATABASE__URL": empty_database, "KB__PATH": str(tmp_path / "kb.yaml"),
                         "TAGS__RULES_PATH": str(target), "LOGGING__LEVEL": "WARNING",
+                        "OUTREACH__TEMPLATES_PATH": str(tmp_path / "subscribe_templates.yaml"),
                         "SANDBOX__CREDENTIALS_PATH": str(tmp_path / "sandbox-credentials.json")}.items():
         monkeypatch.setenv(f"CHATSHOP__{name}", value)
     assert main(["seed"]) == 0
