@@ -54,7 +54,7 @@ from bot.outreach.errors import CampaignStateError, TemplatesError
 from bot.outreach.models import Campaign, CampaignState, SendState, SubscribeMessage
 from bot.outreach.notices import yuan
 from bot.outreach.reminders import reminders_report
-from bot.outreach.sender import SenderConfig, SubscribeSender
+from bot.outreach.sender import SenderConfig, SubscribeSender, claim_lease_s
 from bot.outreach.templates import TemplateRegistry, load_templates
 from chatshop.accounts import token_store, wechat_clients
 from chatshop.cli_guard import guarded
@@ -316,7 +316,7 @@ def subscribe_sender(settings: Settings, factory: sessionmaker[Session], registr
     return SubscribeSender(
         factory=factory, apis=wechat_clients(settings, token_store(settings, factory)), templates=lambda: registry,
         config=SenderConfig(max_attempts=settings.messenger.max_attempts,
-                            lease_s=3 * settings.wechat.request_timeout_s + 10,
+                            lease_s=claim_lease_s(settings.wechat.request_timeout_s),
                             miniprogram_state=o.miniprogram_state, mp_app_id=settings.miniprogram.app_id),
     )
 

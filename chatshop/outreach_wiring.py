@@ -18,7 +18,7 @@ from bot.outreach.errors import TemplatesError
 from bot.outreach.inbound import OutreachInbound
 from bot.outreach.notices import NoticeConfig, OrderNotices
 from bot.outreach.reminders import CartReminders, ReminderConfig, parse_quiet_hours
-from bot.outreach.sender import SenderConfig, SubscribeSender
+from bot.outreach.sender import SenderConfig, SubscribeSender, claim_lease_s
 from bot.outreach.templates import TemplateRegistry, load_templates
 from chatshop.settings import Settings
 from commerce.catalog import get_product
@@ -54,7 +54,7 @@ def build_outreach(settings: Settings, factory: sessionmaker[Session], messenger
     sender = SubscribeSender(
         factory=factory, apis=apis, templates=templates.current,
         config=SenderConfig(max_attempts=settings.messenger.max_attempts,
-                            lease_s=3 * settings.wechat.request_timeout_s + 10,
+                            lease_s=claim_lease_s(settings.wechat.request_timeout_s),
                             miniprogram_state=o.miniprogram_state, mp_app_id=settings.miniprogram.app_id),
     )
     notices = OrderNotices(factory=factory, sender=sender, messenger=messenger, templates=templates.current,

@@ -13,9 +13,10 @@ unlike every FAQ. A word weighs less, too, the more common it is in Chinese at l
 dictionary counts): over a KB of a few dozen FAQs its IDF alone is noisy. A phrasing's score is
 the weighted F-beta of the features it shares with the message (beta > 1: covering the stored
 phrasing matters more than covering every word of a chatty message), blended with how much of
-the message the FAQ covers as a whole: its phrasings and, with a smaller weight, the words of
-its answer (a store's own KB holds one or two phrasings per FAQ, and the answer is often the
-only other place its topic's words appear).
+the message the FAQ covers as a whole: its phrasings and, with a smaller weight unless the FAQ has
+few phrasings, the words of its answer (a store's own KB holds one or two phrasings per FAQ, and
+the answer is often the only other place its topic's words appear). On such a KB characters and
+character pairs weigh more, too: the customer's words are seldom the KB's own.
 
 Scores are calibrated to the KB at load time, so the same thresholds suit a sparse KB and a dense
 one: every phrasing (or a sample of them) is matched against the rest of the KB, and the median
@@ -66,6 +67,14 @@ MAX_CANDIDATES = 3
 _WORD = 1.0
 _BIGRAM = 0.35
 _CHAR = 0.15
+# ... on a KB of _DENSE_PHRASINGS phrasings per FAQ or more (the demo's ~30); on a store's own KB of
+# _SPARSE_PHRASINGS or fewer, characters weigh _SPARSE_CHAR and bigrams _SPARSE_BIGRAM (straight lines
+# between): with a phrasing or two per FAQ the customer's words are seldom the KB's, and a shared
+# character (退钱/退款, 开票/发票) is more of the evidence there is.
+_SPARSE_BIGRAM = 0.3
+_SPARSE_CHAR = 0.25
+_SPARSE_PHRASINGS = 3.0
+_DENSE_PHRASINGS = 10.0
 _STOP = 0.15
 _NEUTRAL = 0.05
 # A content word's weight is scaled by its informativeness in general Chinese: from _GENERAL_FLOOR
@@ -89,6 +98,12 @@ _PHRASING_SHARE = 0.4
 # things besides, so it counts less. Answer words do not change the IDF (a long answer would
 # otherwise make its common words look rare), but they are known words, not off-topic ones.
 _ANSWER = 0.7
+# ... and more with less evidence: _ANSWER_EVIDENCE divided by the FAQ's number of phrasings (question
+# included) when that is more, at most _ANSWER_MAX. With one to three phrasings the answer counts as
+# much as a phrasing (it is then much of what the KB says of the FAQ); from five on it is 0.7, so a
+# dense KB such as the demo's (~30 phrasings per FAQ) scores as it did.
+_ANSWER_EVIDENCE = 3.0
+_ANSWER_MAX = 1.0
 # Only an answer's opening is read: it says what the FAQ is about, and reading answers of up to 2,000
 # characters would make indexing a large KB several times slower.
 _ANSWER_CHARS = 120
@@ -115,6 +130,14 @@ _SHORTLIST = 16
 # lead needed: one wording is thin evidence that the FAQ, rather than its neighbour, is meant.
 _MARGIN = 0.03
 _EVIDENCE_MARGIN = 0.1
+# A message that shares a single content word with the best FAQ and says something else besides is
+# not answered ("机器人好笨" and "不要机器人") — unless the FAQ scores this high (calibrated) all the
+# same: then the rest of the message is its phrasing's other characters, its answer's words or words
+# of little weight. With one or two phrasings per FAQ the customer's own words are rarely the KB's,
+# so many right answers share one word only (the rule held back a quarter of the right first places on
+# the sparse KBs' cases); below 0.5
+# the rule still holds back the wrong ones and the out-of-scope ones, which score lower.
+_LONE_ANCHOR_UNTIL = 0.5
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _NUMBER_CLASS = "<num>"
 _NUMBER_FEATURE = "w:" + _NUMBER_CLASS
@@ -139,8 +162,11 @@ class FeatureExtractor:
     the topic.
     """
 
-    def __init__(self, tokeniser: Tokeniser) -> None:
+    def __init__(self, tokeniser: Tokeniser, *, phrasings_per_faq: float = _DENSE_PHRASINGS) -> None:
         self._tokeniser = tokeniser
+        sparseness = min(1.0, max(0.0, (_DENSE_PHRASINGS - phrasings_per_faq) / (_DENSE_PHRASINGS - _SPARSE_PHRASINGS)))
+        self._bigram = _BIGRAM + (_SPARSE_BIGRAM - _BIGRAM) * sparseness
+        self._char = _CHAR + (_SPARSE_CHAR - _CHAR) * sparseness
         self._stop_words = load_stop_words()
         self.not_a_question = self._stop_words | load_pleasantries()
         self.products = load_product_words() | tokeniser.user_words
@@ -182,9 +208,9 @@ class FeatureExtractor:
                     content.append(word)
         joined = "".join(content)
         for i in range(len(joined) - 1):
-            features.setdefault(intern("b:" + joined[i : i + 2]), _BIGRAM)
+            features.setdefault(intern("b:" + joined[i : i + 2]), self._bigram)
         for char in joined:
-            features.setdefault(intern("c:" + char), _CHAR)
+            features.setdefault(intern("c:" + char), self._char)
         return features
 
 
@@ -231,11 +257,13 @@ class FaqMatcher:
             )
         self.answer_threshold = answer_threshold
         self.suggest_threshold = suggest_threshold
-        extractor = FeatureExtractor(tokeniser or Tokeniser())
+        enabled = kb.enabled
+        phrasings_per_faq = sum(len(faq.phrasings()) for faq in enabled) / max(len(enabled), 1)
+        extractor = FeatureExtractor(tokeniser or Tokeniser(), phrasings_per_faq=phrasings_per_faq)
         self._products = extractor.products
         self._not_a_question = extractor.not_a_question
         self._extract = extractor.features
-        self._faqs: list[Faq] = list(kb.enabled)
+        self._faqs: list[Faq] = list(enabled)
         faq_features = [self._faq_features(faq) for faq in self._faqs]
         answers = [self._extract(faq.answer[:_ANSWER_CHARS]) for faq in self._faqs]
         # The answer's features that no phrasing of the FAQ has: they count _ANSWER times as much.
@@ -251,6 +279,8 @@ class FaqMatcher:
         self._phrasings: list[list[_Phrasing]] = [
             [_Phrasing(tuple(f), self._mass(f)) for f in phrasings] for _, phrasings in faq_features
         ]
+        self._answer_weight = [min(_ANSWER_MAX, max(_ANSWER, _ANSWER_EVIDENCE / max(len(phrasings), 1)))
+                               for phrasings in self._phrasings]
         self._postings = self._build_postings()
         self._max_postings = max(_MIN_POSTINGS_CAP, int(len(self._faqs) * _MAX_POSTINGS_SHARE))
         self._impostor = _remembered_level(_features_digest(faq_features, answers), self._impostor_level)
@@ -320,7 +350,9 @@ class FaqMatcher:
         runner_up = ranked[1].score if len(ranked) > 1 else 0.0
         # Two FAQs about equally close: asking is better than guessing.
         clear = bool(ranked) and best - runner_up >= self._margin_needed(ranked[0].faq)
-        if best >= self.answer_threshold and clear and not self._lone_anchor(features, ranked[0].faq):
+        if best >= self.answer_threshold and clear and (
+            best >= _LONE_ANCHOR_UNTIL or not self._lone_anchor(features, ranked[0].faq)
+        ):
             return MatchResult(Outcome.ANSWER, tuple(ranked))
         if best >= self.suggest_threshold:
             offered = tuple(c for c in ranked if c.score >= self.suggest_threshold)
@@ -342,9 +374,12 @@ class FaqMatcher:
         content = _content_words(features)
         shared = sum(feature in union for feature in content)
         # A single character left over (发, 退, 换) is too vague to be what the question is about,
-        # and a product named besides (少发了一个口红) does not change what is asked.
+        # a product named besides (少发了一个口红) does not change what is asked, and a word sharing a
+        # character with the FAQ is more likely its own word said another way (开票 for 发票, 团长 for
+        # 团购) than another topic.
         return shared == 1 and any(
             feature not in union and len(feature) > len("w:") + 1 and feature[2:] not in self._products
+            and not any("c:" + char in union for char in feature[2:])
             for feature in content
         )
 
@@ -375,7 +410,7 @@ class FaqMatcher:
         weight_of = query.get
         covered = (
             sum(weight_of(feature, 0.0) for feature in self._faq_union[number])
-            + _ANSWER * sum(weight_of(feature, 0.0) for feature in self._faq_answer[number])
+            + self._answer_weight[number] * sum(weight_of(feature, 0.0) for feature in self._faq_answer[number])
         ) / query_mass
         best = 0.0
         for phrasing in self._phrasings[number]:

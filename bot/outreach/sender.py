@@ -54,11 +54,17 @@ RETRYABLE = frozenset({-1, RATE_LIMITED, 40001, 42001, TRANSPORT_ERRCODE})
 LIVE_ROWS = text(LIVE_PREDICATE)
 
 
+def claim_lease_s(request_timeout_s: float) -> float:
+    """How long a claim is the claimer's: wechatpy's longest call (a token refresh, the call, one retry)
+    and a little slack for the thread pool."""
+    return 3 * request_timeout_s + 5
+
+
 @dataclass(frozen=True)
 class SenderConfig:
     max_attempts: int = 4
     retry_backoff_s: float = 1.0
-    lease_s: float = 30.0  # a claim outlives the longest WeChat call (token refresh + retry)
+    lease_s: float = 30.0  # a claim outlives the longest WeChat call (token refresh + retry): see claim_lease_s
     miniprogram_state: str = "formal"  # developer | trial | formal: which build the message opens
     mp_app_id: str = ""  # the mini-program an Official Account's message opens
 
@@ -75,6 +81,7 @@ class Claimed:
     template: Template
     payload: dict[str, Any]
     probe: bool  # a doubtful row sent again (see the module's docstring)
+    lease_until: datetime  # the claim's lease, also its token: a later claim of the row sets another
 
 
 @dataclass
@@ -180,6 +187,10 @@ class SubscribeSender:
             if dialect_name(session) == "postgresql":
                 query = query.with_for_update(skip_locked=True, of=SubscribeMessage)
             rows = session.execute(query).all()
+            # One lease for the batch, as long as one call may take. A message still waiting for a thread
+            # when it runs out may be settled as in doubt meanwhile; its answer, when it comes, is kept only
+            # if it is a delivery (`_settle_late`), so a short lease never sends anyone a message twice.
+            lease = now + timedelta(seconds=self._config.lease_s)
             campaigns = _campaign_data(session, {row[0].campaign_id for row in rows if row[0].campaign_id})
             claims: list[Claimed] = []
             by_template: dict[str, list[Row]] = {}
@@ -189,7 +200,7 @@ class SubscribeSender:
                     by_template.setdefault(message.template_id, []).append((message, openid, Channel(channel),
                                                                            *checked))
             for template_id, batch in by_template.items():
-                claims += self._take_credits(session, template_id, batch, now, outcome)
+                claims += self._take_credits(session, template_id, batch, now, lease, outcome)
         return claims
 
     def _check(
@@ -212,8 +223,8 @@ class SubscribeSender:
             return None
 
     def _take_credits(
-        self, session: Session, template_id: str,
-        batch: list[Row], now: datetime, outcome: Outcome,
+        self, session: Session, template_id: str, batch: list[Row], now: datetime, lease: datetime,
+        outcome: Outcome,
     ) -> list[Claimed]:
         template = batch[0][3]
         # One message per customer and template in a claim: a credit row is spent once per UPDATE, so a
@@ -225,7 +236,6 @@ class SubscribeSender:
         consent.note_used(session, used, template_id=template_id,
                           message_ids={item[0].customer_id: item[0].id for item in fresh}, now=now)
         claims: list[Claimed] = []
-        lease = now + timedelta(seconds=self._config.lease_s)
         for message, openid, channel, _, data, page in batch:
             probe = message.state == SendState.IN_DOUBT
             if probe and consent.credit_now(session, customer_id=message.customer_id, template_id=template_id):
@@ -243,7 +253,7 @@ class SubscribeSender:
             self._move(message, SendState.SENDING, now)
             message.next_attempt_at = lease
             claims.append(Claimed(message.id, message.customer_id, channel, template,
-                                  self._payload(channel, openid, template, data, page), probe))
+                                  self._payload(channel, openid, template, data, page), probe, lease))
         return claims
 
     def _payload(self, channel: Channel, openid: str, template: Template, data: dict[str, str],
@@ -280,6 +290,9 @@ class SubscribeSender:
                 outcome: Outcome) -> None:
         if errcode:
             outcome.codes[errcode] = outcome.codes.get(errcode, 0) + 1
+        if row.state != SendState.SENDING or row.next_attempt_at != claim.lease_until:
+            self._settle_late(row, errcode, now, outcome)
+            return
         if errcode == 0 or (claim.probe and errcode == NO_CONSENT):
             # A probe refused for want of consent: the first attempt had reached the customer.
             self._move(row, SendState.SENT, now, error_code=errcode or None,
@@ -302,6 +315,17 @@ class SubscribeSender:
             self._move(row, SendState.REFUSED, now, error_code=errcode, reason=f"WeChat refused it ({errcode})")
             row.next_attempt_at = None
             outcome.refused += 1
+
+    def _settle_late(self, row: SubscribeMessage, errcode: int, now: datetime, outcome: Outcome) -> None:
+        """An answer that came after the claim's lease ran out: recovery has taken the row over. Only a
+        delivery is news to it (the row was in doubt); anything else leaves the row to its new owner."""
+        if errcode == 0 and row.state == SendState.IN_DOUBT:
+            self._move(row, SendState.SENT, now, reason="delivered (answered after its lease)")
+            row.sent_at, row.next_attempt_at = now, None
+            outcome.sent += 1
+            return
+        log.warning("subscribe message %s: WeChat's answer %s came after its claim's lease; left as %s",
+                    row.id, errcode, row.state)
 
     def _retry(self, session: Session, row: SubscribeMessage, claim: Claimed, errcode: int, now: datetime,
                outcome: Outcome) -> None:

@@ -137,3 +137,23 @@ def test_how_words_do_not_outweigh_the_topic_in_a_sparse_kb(tokeniser: Tokeniser
     matcher = FaqMatcher(load_knowledge_base(KBS / "demo_sparse_2.yaml"), tokeniser)
     # Then asking where to see one's points is about points, not about where to see the size chart
     assert matcher.rank("积分在哪里看")[0].faq.id == "membership_points"
+
+
+def test_a_sparse_faq_scoring_high_is_answered_though_it_shares_one_word(tokeniser: Tokeniser) -> None:
+    # Given a store's KB of a few FAQs with two phrasings each
+    kb = KnowledgeBase((
+        Faq("invoice", "可以开发票吗？", ("发票怎么开", "要发票"), "下单时填写抬头，发货后7天内开具电子发票。"),
+        Faq("fee", "运费多少？", ("包邮吗", "邮费怎么算"), "满99元包邮，不满收8元。"),
+        Faq("hours", "几点开门？", ("营业时间", "晚上几点关门"), "每天10:00–22:00营业。"),
+        Faq("address", "店在哪里？", ("实体店地址", "门店在哪"), "越秀区北京路168号，地铁公园前站步行5分钟。"),
+    ))
+    matcher = FaqMatcher(kb, tokeniser)
+    # Then a message sharing only 发票 with the FAQ's phrasings, the rest in its answer, is answered
+    answered = matcher.match("发票抬头能改吗")
+    assert answered.outcome is Outcome.ANSWER and answered.answer is not None and answered.answer.id == "invoice"
+    # and 开票 is taken for the FAQ's own 发票 said another way
+    said_otherwise = matcher.match("能开票吗")
+    assert said_otherwise.answer is not None and said_otherwise.answer.id == "invoice"
+    # while a message about something else that shares a word with it scores lower and is not answered
+    assert matcher.match("公司报销要开票").outcome is not Outcome.ANSWER
+    assert matcher.match("你们卖奶茶吗").outcome is not Outcome.ANSWER

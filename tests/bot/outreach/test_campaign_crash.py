@@ -41,7 +41,7 @@ ARRIVAL = "sbx_mp_new_arrival"
 CUSTOMERS = 400
 TWO_CREDITS_EVERY = 10  # every 10th customer consented twice
 TAG = "冬季老客"
-REQUEST_TIMEOUT_S = 1.0  # the sender's lease is 3 × this + 10 s: how long a killed claim waits to be settled
+REQUEST_TIMEOUT_S = 1.0  # the sender's lease is 3 × this + 5 s (claim_lease_s): how long a killed claim waits
 
 
 @pytest.fixture

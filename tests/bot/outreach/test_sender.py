@@ -237,3 +237,25 @@ def test_two_messages_of_one_template_to_a_customer_with_one_credit_send_one(
     assert row_of(server, second).reason == "no consent credit"  # refused by the ledger ...
     assert calls(server) == before + 1  # ... so WeChat was asked once
     assert len(received(server, "o_send_two_one_credit")) == 1
+
+
+def test_an_answer_after_the_lease_ran_out_is_kept_when_it_is_a_delivery(
+    server: LiveServer, sandbox: httpx.Client, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a send so slow that its lease runs out and recovery settles it as in doubt mid-call
+    who = customer(server, sandbox, "o_send_late", ours=2, wechat=2)
+    message = record(server, who)
+    sender = sender_of(server)
+    real = sender._call
+
+    def slow_call(claim: Claimed) -> int:
+        past_lease(server, message)
+        assert sender.settle_stale_claims() == 1  # another process's sweep, meanwhile
+        return real(claim)
+
+    monkeypatch.setattr(sender, "_call", slow_call)
+    sender.deliver([message])
+    # Then WeChat's late "ok" settles the doubt: sent, once
+    row = row_of(server, message)
+    assert (row.state, row.reason) == (SendState.SENT, "delivered (answered after its lease)")
+    assert len(received(server, "o_send_late")) == 1
