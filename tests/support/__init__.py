@@ -117,8 +117,7 @@ class LiveServer:
         return httpx.Client(base_url=self.base_url, timeout=15)
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=15)
+        stop_serving(self._server, self._thread)
 
 
 def settings_for_test(database_url: str, tmp_path: Path, overrides: Mapping[str, str], port: int) -> Settings:
@@ -145,8 +144,7 @@ class LiveSandbox:
     _thread: threading.Thread = field(repr=False)
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=15)
+        stop_serving(self._server, self._thread)
 
 
 def start_sandbox(settings: Settings) -> LiveSandbox:
@@ -156,6 +154,16 @@ def start_sandbox(settings: Settings) -> LiveSandbox:
     port = free_port()
     server, thread = _serve(create_sandbox_app(sandbox_config(settings)), port)
     return LiveSandbox(f"http://127.0.0.1:{port}", server, thread)
+
+
+def stop_serving(server: uvicorn.Server, thread: threading.Thread) -> None:
+    """Stop as uvicorn does on SIGTERM; a connection still open after 2 s (a browser's event stream, a
+    kept-alive client) is cut rather than waited for, as the second Ctrl-C does."""
+    server.should_exit = True
+    thread.join(timeout=2)
+    if thread.is_alive():
+        server.force_exit = True
+        thread.join(timeout=13)
 
 
 def _serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:

@@ -174,7 +174,10 @@ def test_a_sender_killed_mid_send_and_restarted_sends_nobody_the_campaign_twice(
             sender.wait(timeout=10)
         at_kill = states(engine)
         assert sender.returncode == -signal.SIGKILL, f"it finished before it could be killed: {seen}"
-        assert at_kill.get(SendState.SENDING, 0) > 0 and at_kill.get(SendState.PENDING, 0) > 0, at_kill
+        # Killed with recipients still to go; usually with a batch in flight too, though the batch seen in
+        # flight may have been recorded in the moment before the signal landed (test_sender.py covers a
+        # death mid-call deterministically).
+        assert at_kill.get(SendState.PENDING, 0) > 0, at_kill
 
         # And it is started again until the campaign is done
         started = time.monotonic()
