@@ -157,17 +157,16 @@ def start_sandbox(settings: Settings) -> LiveSandbox:
 
 
 def stop_serving(server: uvicorn.Server, thread: threading.Thread) -> None:
-    """Stop as uvicorn does on SIGTERM; a connection still open after 2 s (a browser's event stream, a
-    kept-alive client) is cut rather than waited for, as the second Ctrl-C does."""
+    """Stop as uvicorn does on SIGTERM: the app's shutdown (its jobs stopped) always runs."""
     server.should_exit = True
-    thread.join(timeout=2)
-    if thread.is_alive():
-        server.force_exit = True
-        thread.join(timeout=13)
+    thread.join(timeout=15)
 
 
 def _serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    # A connection still open 2 s into a stop (a browser's event stream, a kept-alive client) is cancelled
+    # rather than waited for; the app's shutdown still runs.
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                            timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
