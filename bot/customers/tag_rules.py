@@ -35,7 +35,6 @@ from __future__ import annotations
 import logging
 import re
 import string
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -48,10 +47,10 @@ import yaml
 
 from bot.customers.errors import TagRulesError
 from bot.customers.tag_models import MAX_TAG_NAME_BYTES
+from foundation.watched_file import WatchedFile
 
 log = logging.getLogger(__name__)
 
-_CHECK_INTERVAL_S = 1.0
 MAX_GROUP_CHARS = 16
 
 
@@ -342,52 +341,17 @@ def _fen(value: Any, at: str, problems: list[str]) -> int | None:
 
 
 class TagRuleSource:
-    """The rules of `path`, reloaded when the file changes (inode, mtime and size, looked at no more than
+    """The rules of `path`, reloaded when the file changes (foundation.watched_file: looked at no more than
     once a second, so within a second of an edit); a broken edit is logged and the last good rules kept.
     A file that does not exist means no rules, until it appears. ``clock`` exists so tests can move time."""
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self._path = path
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._signature = _file_signature(path)
-        self._rules = load_tag_rules(path) if self._signature is not None else TagRules.of([])
-        self._next_check = clock() + _CHECK_INTERVAL_S
+        self._file = WatchedFile(path, load=load_tag_rules, empty=TagRules.of([]), errors=TagRulesError,
+                                 what="tag rules", clock=clock)
 
     @property
     def path(self) -> Path:
-        return self._path
+        return self._file.path
 
     def rules(self) -> TagRules:
-        if self._clock() >= self._next_check:
-            self._reload_if_changed()
-        return self._rules
-
-    def _reload_if_changed(self) -> None:
-        with self._lock:
-            now = self._clock()
-            if now < self._next_check:  # another thread looked while this one waited
-                return
-            self._next_check = now + _CHECK_INTERVAL_S
-            signature = _file_signature(self._path)
-            if signature == self._signature:
-                return
-            # Noted even when the load fails, so a broken file is logged once, not every second.
-            self._signature = signature
-            if signature is None:
-                log.error("tag rules %s disappeared; keeping the last good ones", self._path)
-                return
-            try:
-                self._rules = load_tag_rules(self._path)
-            except TagRulesError as exc:
-                log.error("tag rules not reloaded, keeping the last good ones: %s", exc)
-                return
-            log.info("reloaded tag rules %s (%d rules)", self._path, len(self._rules.rules))
-
-
-def _file_signature(path: Path) -> tuple[int, int, int] | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+        return self._file.current()
