@@ -161,6 +161,7 @@ class Dialogue:
         `tags` applies the tag rules to what each turn understood and did."""
         self._config = config
         self._nlu = nlu
+        self.kb = kb  # the back office edits it and tries sentences on it
         self._faqs = faqs or FaqLookup(kb)
         texts = ActionTexts(rephrase=config.fallback)
         self._actions = actions or (build_actions(faqs=self._faqs, size_chart=GENERIC_SIZE_CHART, texts=texts)

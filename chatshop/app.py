@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from bot.actions import Store
 from bot.config import WebhookConfig
-from bot.dialogue import Responder
+from bot.dialogue import Dialogue, Responder
 from bot.models import Channel
 from bot.webhook import WebhookEndpoint
 from chatshop.accounts import WEBHOOK_PATHS, accounts, push_verifier
@@ -73,7 +73,8 @@ def create_app(settings: Settings, *, dialogue: Responder | None = None) -> Fast
             app.add_route(path, endpoint.verify_url, methods=["GET"], include_in_schema=False)
             app.add_route(path, endpoint.receive, methods=["POST"], include_in_schema=False)
     _add_operations_routes(app, services.engine)
-    wechat_calls = add_http_apis(app, services, terms)  # its executor for calls to WeChat, shut down below
+    kb = dialogue.kb if isinstance(dialogue, Dialogue) else None  # a test's own bot has no KB to edit
+    wechat_calls = add_http_apis(app, services, terms, kb)  # its executor for calls to WeChat, shut down below
     serve_images(app, images)
     if settings.sandbox_enabled:
         app.mount("/sandbox", create_sandbox_app(sandbox_config(settings)))

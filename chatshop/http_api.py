@@ -18,12 +18,14 @@ from chatshop.services import Services
 from chatshop.staff_wiring import staff_config
 from commerce.payments import receive_payment_notice
 from commerce.refunds import apply_refund_notice
+from intents.kb_source import KnowledgeBaseSource
 from intents.search import SearchTerms
 from miniprogram.api import MpApi, build_mp_router
 from miniprogram.config import MpApiConfig
 from miniprogram.login import exchange_code
 from miniprogram.subscriptions import add_subscription_routes
 from staff.api import AdminApi, build_admin_router
+from staff.backoffice import BackOffice
 from staff.campaigns_api import CampaignTools
 from staff.config import AdminConfig
 from staff.console import mount_console
@@ -35,9 +37,11 @@ from wechat.pay_notify import PaymentNotice, RefundNotice
 log = logging.getLogger(__name__)
 
 
-def add_http_apis(app: FastAPI, services: Services, terms: SearchTerms) -> Executor:
+def add_http_apis(app: FastAPI, services: Services, terms: SearchTerms,
+                  kb: KnowledgeBaseSource | None = None) -> Executor:
     """Mount the routers; returns the executor of calls to WeChat, for the app to shut down.
-    `terms` turns the words of a catalog search into search terms (the bot's own, shared)."""
+    `terms` turns the words of a catalog search into search terms (the bot's own, shared); `kb` is the
+    running bot's knowledge base, which the back office edits and tries sentences on."""
     settings = services.settings
     wechat_calls = ThreadPoolExecutor(settings.mp_api.wechat_workers, thread_name_prefix="mp-wechat")
     pay = services.pay
@@ -49,7 +53,7 @@ def add_http_apis(app: FastAPI, services: Services, terms: SearchTerms) -> Execu
     app.include_router(build_admin_router(_admin_api(services, pay)))
     staff_api = StaffApi(factory=services.factory, config=staff_config(settings),
                          max_body_bytes=settings.mp_api.max_body_bytes, handoff=services.handoff, live=services.live,
-                         campaigns=_campaign_tools(services))
+                         campaigns=_campaign_tools(services), backoffice=_backoffice(services, pay, kb))
     app.include_router(build_staff_router(staff_api))
     mount_console(app, StaffAuth(staff_api))  # the staff console's pages (/console), for signed-in staff
     endpoints = _pay_endpoints(services, pay)
@@ -66,6 +70,14 @@ def _campaign_tools(services: Services) -> CampaignTools | None:
         return None
     return CampaignTools(registry=outreach.registry,
                          timezone=services.settings.outreach.timezone)
+
+
+def _backoffice(services: Services, pay: WeChatPay | None, kb: KnowledgeBaseSource | None) -> BackOffice:
+    settings = services.settings
+    return BackOffice(pay=pay, kb=kb, kb_path=settings.kb.path,
+                      tag_rules=services.tags.source if services.tags is not None else None,
+                      routing=services.handoff.routing if services.handoff is not None else None,
+                      timezone=settings.routing.timezone)
 
 
 def _mp_api(services: Services, pay: WeChatPay | None, wechat_calls: Executor, terms: SearchTerms) -> MpApi:

@@ -58,6 +58,7 @@ from intents.text import (
     made_only_of,
     normalise,
 )
+from intents.typos import HomophoneCorrector
 
 __all__ = ["MAX_CANDIDATES", "FaqMatcher", "Features", "calibrated_score", "margin_needed"]
 
@@ -76,6 +77,8 @@ _SPARSE_CHAR = 0.25
 _SPARSE_PHRASINGS = 3.0
 _DENSE_PHRASINGS = 10.0
 _STOP = 0.15
+_CORRECT = 1.0
+_SPARSE_UNKNOWN = 1.0
 _NEUTRAL = 0.05
 # A content word's weight is scaled by its informativeness in general Chinese: from _GENERAL_FLOOR
 # for words as common as 看 or 可以 (-log share of jieba's dictionary counts about 6.8) up to 1 for
@@ -167,15 +170,41 @@ class FeatureExtractor:
         sparseness = min(1.0, max(0.0, (_DENSE_PHRASINGS - phrasings_per_faq) / (_DENSE_PHRASINGS - _SPARSE_PHRASINGS)))
         self._bigram = _BIGRAM + (_SPARSE_BIGRAM - _BIGRAM) * sparseness
         self._char = _CHAR + (_SPARSE_CHAR - _CHAR) * sparseness
+        self._unknown = 1.0 + (_SPARSE_UNKNOWN - 1.0) * sparseness
         self._stop_words = load_stop_words()
         self.not_a_question = self._stop_words | load_pleasantries()
         self.products = load_product_words() | tokeniser.user_words
         self.neutral = load_neutral_words() | self.products
         self.known: frozenset[str] | None = None  # None while the KB itself is being read
         self._informative: dict[str, float] = {}
+        # Set once the KB is read: puts right homophone typos of its words in messages.
+        self.corrector: HomophoneCorrector | None = None
+        self._corrected: dict[str, str] = {}
+
+    def use_corrector(self) -> None:
+        """Correct messages towards the KB's own words (``known``), the shipped synonyms that fold into
+        them included; stop words, products and neutral words are left alone."""
+        assert self.known is not None
+        synonyms = self._tokeniser.synonyms
+        content = {word for word in self.known if word not in self._stop_words and word not in self.neutral}
+        variants = {variant for variant, canonical in synonyms.items() if canonical in content}
+        self.corrector = HomophoneCorrector(content | variants)
+
+    def _is_kb_word(self, piece: str) -> bool:
+        return self.known is not None and self._tokeniser.synonyms.get(piece, piece) in self.known
 
     def words(self, text: str) -> list[str]:
-        tokens = self._tokeniser.tokens_of_normalised(normalise(text))
+        normalised = normalise(text)
+        if self.corrector is not None:
+            corrected = self._corrected.get(normalised)
+            if corrected is None:
+                pieces = self._tokeniser.pieces_of_normalised(normalised)
+                corrected = "".join(self.corrector.correct(pieces, self._is_kb_word))
+                if len(self._corrected) > _CACHED_WORDS:
+                    self._corrected.clear()
+                self._corrected[normalised] = corrected
+            normalised = corrected
+        tokens = self._tokeniser.tokens_of_normalised(normalised)
         return [_NUMBER_CLASS if _NUMBER.fullmatch(token) else token for token in tokens]
 
     def _informativeness(self, word: str) -> float:
@@ -203,7 +232,10 @@ class FeatureExtractor:
             elif self.known is not None and word not in self.known and word in self.neutral:
                 features[intern("w:" + word)] = _NEUTRAL
             else:
-                features[intern("w:" + word)] = _WORD * self._informativeness(word)
+                weight = _WORD * self._informativeness(word)
+                if self.known is not None and word not in self.known:
+                    weight *= self._unknown
+                features[intern("w:" + word)] = weight
                 if word != _NUMBER_CLASS:
                     content.append(word)
         joined = "".join(content)
@@ -273,6 +305,8 @@ class FaqMatcher:
             f[2:] for features in (*(union for union, _ in faq_features), *answers) for f in features
             if f.startswith("w:")
         )
+        if _CORRECT:
+            extractor.use_corrector()
         self._idf, self._unseen_idf = _inverse_document_frequencies(union for union, _ in faq_features)
         self._faq_union = [tuple(union) for union, _ in faq_features]
         self._faq_number = {faq.id: number for number, faq in enumerate(self._faqs)}

@@ -210,6 +210,11 @@ class Tokeniser:
         """Canonical tokens of ``text`` in order; spaces and symbols dropped."""
         return self.tokens_of_normalised(normalise(text))
 
+    def pieces_of_normalised(self, normalised: str) -> list[str]:
+        """jieba's cut of already normalised text as it is: synonyms not folded, spaces kept (they
+        part runs the cut must not join)."""
+        return list(self._jieba.cut(normalised, HMM=False))
+
     def tokens_of_normalised(self, normalised: str) -> list[str]:
         """`tokens` for text already passed through `normalise` (saves doing it twice)."""
         recent = self._recent.get(normalised)

@@ -18,14 +18,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.handoff.desk import HandoffDesk
 from bot.live import LiveFeed
 from staff.accounts import list_staff, secret_digest, set_status, staff_by_id
+from staff.analytics_api import add_analytics_routes
+from staff.backoffice import BackOffice
 from staff.campaigns_api import CampaignTools, add_campaign_routes
+from staff.catalog_api import add_catalog_routes
 from staff.config import StaffConfig
 from staff.console_api import add_console_routes
 from staff.conversations_api import add_conversation_routes
 from staff.customers_api import add_customer_routes
 from staff.errors import BadCredentials, NotSignedIn
+from staff.kb_api import add_kb_routes
 from staff.models import StaffMember, StaffSession
+from staff.orders_api import add_order_routes
 from staff.roles import Principal, Role, Status, require
+from staff.rules_api import add_rules_routes
 from staff.sessions import authenticate, check_session, check_token, close_session, open_session
 from storage.clock import utcnow
 from storage.db import transaction
@@ -62,6 +68,7 @@ class StaffApi:
     handoff: HandoffDesk | None = None  # the human side: conversations, assignment when agents come online
     live: LiveFeed | None = None  # wakes the console's event streams (None: they poll every second)
     campaigns: CampaignTools | None = None  # templates and campaign progress (None: campaign routes answer 503)
+    backoffice: BackOffice | None = None  # orders, catalog, KB, rules and numbers (None: those routes answer 503)
 
 
 class LoginIn(StrictBody):
@@ -141,6 +148,11 @@ def build_staff_router(api: StaffApi) -> APIRouter:
     add_customer_routes(router, api, auth)
     add_console_routes(router, api, auth)
     add_campaign_routes(router, api, auth)
+    add_order_routes(router, api, auth)
+    add_catalog_routes(router, api, auth)
+    add_kb_routes(router, api, auth)
+    add_rules_routes(router, api, auth)
+    add_analytics_routes(router, api, auth)
     return router
 
 

@@ -311,7 +311,7 @@ def test_two_agents_each_serve_their_own_queue_end_to_end(
     handoff_id = handoff_id_of(shop, "o_console_buyer")
     buyer.taps(f"csat:{handoff_id}:5", "⭐⭐⭐⭐⭐ 非常满意")
     expect(wang.locator("#csat-score")).to_contain_text("★★★★★")
-    wang.click(".views .nav:has-text('数据')")
+    wang.click(".views .nav:has-text('客服统计')")
     today = wang.locator("#stats-view table").first
     row = today.locator("tr[data-agent='wang']")
     expect(row).to_contain_text("小王")

@@ -7,10 +7,32 @@ import { Inbox } from './inbox.js';
 import { Conversation } from './conversation.js';
 import { StatsView, SupervisorView } from './panels.js';
 import { CampaignsView } from './campaigns.js';
+import { OrdersView } from './orders.js';
+import { CatalogView } from './catalog.js';
+import { KbView } from './kb.js';
+import { DashboardView } from './dashboard.js';
+import { RulesView } from './rules.js';
+import { hashParts } from './route.js';
 import { ROLE, STATUS } from './format.js';
 
 const OVERSEERS = new Set(['supervisor', 'admin']);
 const MARKETERS = new Set(['marketer', 'admin']);
+const ADMINS = new Set(['admin']);
+const CHATTERS = new Set(['agent', 'supervisor', 'admin']);
+
+// The pages that keep their place in the hash (#orders/…), in the header's order, and who sees each.
+// Agents read orders (it helps a chat); the back office's other pages are the admins'.
+const PAGES = [
+  { key: 'campaigns', label: '营销活动', roles: MARKETERS, View: CampaignsView },
+  { key: 'orders', label: '订单', roles: CHATTERS, View: OrdersView },
+  { key: 'catalog', label: '商品', roles: ADMINS, View: CatalogView },
+  { key: 'kb', label: '知识库', roles: ADMINS, View: KbView },
+  { key: 'data', label: '数据', roles: ADMINS, View: DashboardView },
+  { key: 'rules', label: '规则', roles: ADMINS, View: RulesView },
+];
+const pageFor = (key) => PAGES.find((page) => page.key === key);
+const pagesOf = (role) => PAGES.filter((page) => page.roles.has(role));
+const pageOfHash = (role) => pagesOf(role).find((page) => hashParts(page.key) !== null) || null;
 const LIST_LIMIT = 100;
 const POLL_WHEN_DOWN_MS = 5000;
 
@@ -27,13 +49,14 @@ function toLogin() {
   location.replace('/console/login' + (location.hash || ''));
 }
 
-const onCampaignPage = () => location.hash.startsWith('#campaigns');
+const onCampaignPage = () => hashParts('campaigns') !== null;
+const onSomePage = () => PAGES.some((page) => hashParts(page.key) !== null);
 
-// Switching views: campaigns keep their page in the hash (#campaigns/3), the other views leave it.
+// Switching views: pages keep their place in the hash (#campaigns/3), the other views leave it.
 function showView(setView, key) {
-  if (key === 'campaigns') {
-    if (!onCampaignPage()) location.hash = '#campaigns';
-  } else if (onCampaignPage()) {
+  if (pageFor(key)) {
+    if (hashParts(key) === null) location.hash = '#' + key;
+  } else if (onSomePage()) {
     history.replaceState(null, '', location.pathname + location.search);
   }
   setView(key);
@@ -76,7 +99,7 @@ function App({ me: initialMe }) {
   const overseer = OVERSEERS.has(me.role);
   const tabs = useMemo(() => TABS.filter((tab) => !tab.overseers || overseer), [overseer]);
   const seen = useMemo(() => new SeenStore(me.username), [me.username]);
-  const [view, setView] = useState(onCampaignPage() && MARKETERS.has(me.role) ? 'campaigns' : 'inbox');
+  const [view, setView] = useState(() => pageOfHash(me.role)?.key || 'inbox');
   const [tab, setTab] = useState('queued');
   const [filters, setFilters] = useState({ group: '', tag: '' });
   const [lists, setLists] = useState({ items: [], total: 0, mine: [] });
@@ -193,13 +216,20 @@ function App({ me: initialMe }) {
 
   useEffect(() => {
     const timer = setInterval(() => setNow(Date.now()), 15000);
-    const onHash = () => setSelected(selectedFromHash());
+    // A link to a page (#orders/…) or to a conversation (#c/12) switches the view too.
+    const onHash = () => {
+      const id = selectedFromHash();
+      const page = pageOfHash(me.role);
+      setSelected(id);
+      if (page) setView(page.key);
+      else if (id !== null) setView('inbox');
+    };
     window.addEventListener('hashchange', onHash);
     return () => {
       clearInterval(timer);
       window.removeEventListener('hashchange', onHash);
     };
-  }, []);
+  }, [me.role]);
 
   useEffect(() => {
     setBadge(lists.mine.filter((item) => seen.isUnread(item)).length);
@@ -256,7 +286,8 @@ function App({ me: initialMe }) {
                 markSeen=${markSeen} changed=${() => schedule(['lists', 'directory'])} />`}
         </div>`}
       ${view === 'stats' && html`<${StatsView} revision=${revision.stats} notify=${notify} />`}
-      ${view === 'campaigns' && html`<${CampaignsView} notify=${notify} />`}
+      ${pagesOf(me.role).filter((page) => page.key === view).map(({ View, key }) => html`
+        <${View} key=${key} me=${me} notify=${notify} />`)}
       ${view === 'supervise' && overseer && html`
         <${SupervisorView} groups=${groups} agents=${agents} items=${lists.items} now=${now} open=${open} />`}
       ${toast && html`<div class=${'toast ' + toast.kind} role="status">${toast.text}</div>`}
@@ -297,8 +328,8 @@ function Header({ me, view, setView, overseer, live, setStatus, logout, nav: onl
   const liveLabel = { live: '实时', connecting: '连接中', reconnecting: '重连中', down: '已断开' }[live];
   // `only`: a marketer's header, without conversations (no live connection, no availability to set).
   const chats = !only;
-  const nav = only || [['inbox', '会话'], ['stats', '数据'], ...(overseer ? [['supervise', '监控']] : []),
-    ...(MARKETERS.has(me.role) ? [['campaigns', '营销活动']] : [])];
+  const nav = only || [['inbox', '会话'], ['stats', '客服统计'], ...(overseer ? [['supervise', '监控']] : []),
+    ...pagesOf(me.role).map((page) => [page.key, page.label])];
   const commitMax = () => {
     const value = Number(maxChats);
     if (Number.isInteger(value) && value >= 1 && value !== me.max_chats) setStatus(me.status, value);

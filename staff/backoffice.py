@@ -1,0 +1,22 @@
+"""What the back office's pages (orders, catalog, knowledge base, rules, numbers) work with besides the
+database: the pay client for refunds, the running bot's KB and rule files, and the store's time zone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.customers.tag_rules import TagRuleSource
+from bot.handoff.config import RoutingConfig
+from intents.kb_source import KnowledgeBaseSource
+from wechat.pay import WeChatPay
+
+
+@dataclass(frozen=True)
+class BackOffice:
+    pay: WeChatPay | None  # refunds are recorded without it, and submitted once it is configured
+    kb: KnowledgeBaseSource | None  # the running bot's KB (None: a service with a bot of its own)
+    kb_path: Path  # the file staff edits are written to; the bot reloads it as it does any edit
+    tag_rules: TagRuleSource | None
+    routing: RoutingConfig | None
+    timezone: str = "Asia/Shanghai"  # the store's days and hours, for the numbers
