@@ -203,6 +203,11 @@ class Tokeniser:
         return math.log(self._total / frequency) if frequency > 0 else None
 
     @property
+    def total(self) -> int:
+        """The sum of jieba's dictionary counts (what `general_idf` divides by)."""
+        return self._total
+
+    @property
     def synonyms(self) -> Mapping[str, str]:
         return self._synonyms
 

@@ -16,8 +16,8 @@ The readings come from pypinyin's dictionary, which ships inside the package.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
-from itertools import product
 
 from pypinyin import Style, lazy_pinyin, pinyin
 
@@ -25,9 +25,10 @@ __all__ = ["HomophoneCorrector"]
 
 _SHORTEST = 2
 _LONGEST = 4
-# At most this many readings of one span are tried (a span of four polyphonic characters has dozens).
-_MAX_READINGS = 16
 _CACHED_CHARACTERS = 20_000
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+# Numbers are meant as typed: 十点 is not a typo of 四点, however a southern speaker says them.
+_NUMERALS = frozenset("〇一二两三四五六七八九十百千万几半")
 
 
 def _fold(syllable: str) -> str:
@@ -54,44 +55,44 @@ class HomophoneCorrector:
             sound = tuple(_fold(syllable) for syllable in lazy_pinyin(word, style=Style.NORMAL))
             if len(sound) == len(word):
                 self._by_sound.setdefault(sound, []).append(word)
-        self._readings: dict[str, tuple[str, ...]] = {}
+        self._readings: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self._vocabulary)
 
-    def _readings_of(self, char: str) -> tuple[str, ...]:
+    def _reading_of(self, char: str) -> str:
+        """The character's folded usual reading, "" for one that is not a Chinese character or is a numeral.
+
+        The usual reading only: the rare ones (款 xin, 完 kuan) matched words nobody meant.
+        """
         found = self._readings.get(char)
         if found is None:
-            if "\u4e00" <= char <= "\u9fff":
-                found = tuple(dict.fromkeys(_fold(r) for r in pinyin(char, style=Style.NORMAL, heteronym=True)[0]))
-            else:
-                found = ()
+            usable = _HAN.fullmatch(char) and char not in _NUMERALS
+            found = _fold(pinyin(char, style=Style.NORMAL)[0][0]) if usable else ""
             if len(self._readings) > _CACHED_CHARACTERS:
                 self._readings.clear()
             self._readings[char] = found
         return found
 
     def _correction(self, span: str) -> str | None:
-        readings = [self._readings_of(char) for char in span]
-        if not all(readings):
+        sound = tuple(self._reading_of(char) for char in span)
+        if not all(sound):
             return None
-        found: str | None = None
-        for count, sound in enumerate(product(*readings)):
-            if count >= _MAX_READINGS:
-                break
-            for word in self._by_sound.get(sound, ()):
-                if sum(a != b for a, b in zip(word, span, strict=True)) == 1:
-                    if found is not None and found != word:
-                        return None  # two KB words sound like it: no telling which was meant
-                    found = word
-        return found
+        near = {word for word in self._by_sound.get(sound, ())
+                if sum(a != b for a, b in zip(word, span, strict=True)) == 1}
+        # Two KB words that sound like the span, each a character away: no telling which was meant.
+        return near.pop() if len(near) == 1 else None
 
-    def correct(self, pieces: list[str], is_word: Callable[[str], bool] | None = None) -> list[str]:
+    def correct(self, pieces: list[str], is_word: Callable[[str], bool] | None = None,
+                keep: Callable[[str], bool] | None = None) -> list[str]:
         """``pieces`` (a message cut by jieba) with homophone typos of KB words replaced; ``is_word`` tells
-        a piece that is already a word of the KB (default: the vocabulary)."""
+        a piece that is already a word of the KB (default: the vocabulary), ``keep`` a piece that is meant
+        as it is (stop words such as 的 and 吗, words of everyday Chinese such as 收获): no span holding
+        one is changed ("信吗" is not a typo of 行吗)."""
         if not self._by_sound:
             return pieces
         known = is_word or self._vocabulary.__contains__
+        kept = [keep is not None and keep(piece) for piece in pieces]
         out: list[str] = []
         start = 0
         while start < len(pieces):
@@ -108,6 +109,8 @@ class HomophoneCorrector:
                     continue
                 span = "".join(span_pieces)
                 if span in self._vocabulary:
+                    continue
+                if any(kept[start:end]):
                     continue
                 word = self._correction(span)
                 if word is not None:
