@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -17,6 +18,17 @@ T = TypeVar("T")
 CHECK_INTERVAL_S = 1.0
 
 Signature = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class WatchStatus:
+    """How a watched file stands, for operators: the content in force is the last good load's."""
+
+    path: Path
+    what: str
+    loaded_at: float  # wall clock of the last good load (or of the start, while the file does not exist)
+    last_error: str | None  # why the last change was not taken; None once a load succeeds
+    exists: bool
 
 
 def file_signature(path: Path) -> Signature | None:
@@ -45,6 +57,12 @@ class WatchedFile(Generic[T]):
         self.loaded_at = time.time()  # wall clock of the last good load, for operators
         self.last_error: str | None = None
 
+    def status(self) -> WatchStatus:
+        """Looks at the file first (as a reader would), then tells how it stands."""
+        self.current()
+        return WatchStatus(path=self._path, what=self._what, loaded_at=self.loaded_at, last_error=self.last_error,
+                           exists=self._signature is not None)
+
     @property
     def path(self) -> Path:
         return self._path
@@ -66,6 +84,7 @@ class WatchedFile(Generic[T]):
             # Noted even when the load fails, so a broken file is logged once, not every second.
             self._signature = signature
             if signature is None:
+                self.last_error = f"{self._path} disappeared; the last good {self._what} stay in force"
                 logging.getLogger(__name__).error("%s %s disappeared; keeping the last good one", self._what,
                                                   self._path)
                 return

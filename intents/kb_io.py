@@ -83,7 +83,7 @@ def import_knowledge_base(source: Path, target: Path, *, check_image: ImageCheck
     """
     kb = read_knowledge_base(source, check_image=check_image)
     text = read_text(source) if _format(source) in (".yaml", ".yml") else dump_yaml(kb)
-    _write_atomically(target, text.encode("utf-8"))
+    write_atomically(target, text.encode("utf-8"))
     return kb
 
 
@@ -97,10 +97,10 @@ def export_knowledge_base(kb: KnowledgeBase, target: Path) -> None:
         data = _csv_text(kb).encode("utf-8-sig")
     else:
         data = _xlsx_bytes(kb)
-    _write_atomically(target, data)
+    write_atomically(target, data)
 
 
-def _write_atomically(target: Path, data: bytes) -> None:
+def write_atomically(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from intents.errors import KnowledgeBaseError
@@ -22,6 +23,20 @@ from intents.text import Tokeniser
 logger = logging.getLogger(__name__)
 
 _CHECK_INTERVAL_SECONDS = 1.0
+
+Signature = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class KbStatus:
+    """What an operator (the back office's pages) is told about the running KB."""
+
+    path: Path
+    faqs: int  # entries of the KB in force, disabled ones included
+    loaded_at: float  # wall clock of the last good load
+    loaded: Signature | None  # the file (inode, mtime, size) that load read
+    last_error: str | None  # why the last reload failed (the last good KB stays in force); None once one succeeds
+    failed: Signature | None  # the file that failed
 
 
 class KnowledgeBaseSource:
@@ -62,11 +77,13 @@ class KnowledgeBaseSource:
         self._reloading = False  # a background reload is running
         self._lock = threading.Lock()
         # Stat before reading so an edit landing mid-load is still seen as a change later.
-        self._signature = _file_signature(path)
+        self._signature = file_signature(path)
         kb = load_knowledge_base(path, check_image=check_image)
         # KB and matcher are swapped together as one tuple so readers never see a mixed pair.
         self._current = (kb, self._build_matcher(kb))
         self._next_check = clock() + _CHECK_INTERVAL_SECONDS
+        self._loaded: tuple[float, Signature | None] = (time.time(), self._signature)
+        self._failed: tuple[str, Signature] | None = None
 
     @property
     def tokeniser(self) -> Tokeniser:
@@ -79,6 +96,19 @@ class KnowledgeBaseSource:
     def matcher(self) -> FaqMatcher:
         self._reload_if_changed()
         return self._current[1]
+
+    @property
+    def check_image(self) -> ImageCheck | None:
+        """How card images are checked: an edit made elsewhere (the back office) is refused alike."""
+        return self._check_image
+
+    def status(self) -> KbStatus:
+        """The KB in force and the outcome of the last reload (looks at the file first, as a message would)."""
+        self._reload_if_changed()
+        loaded_at, loaded = self._loaded
+        failed = self._failed
+        return KbStatus(path=self._path, faqs=len(self._current[0].faqs), loaded_at=loaded_at, loaded=loaded,
+                        last_error=failed[0] if failed else None, failed=failed[1] if failed else None)
 
     def _build_matcher(self, kb: KnowledgeBase) -> FaqMatcher:
         return FaqMatcher(
@@ -95,7 +125,7 @@ class KnowledgeBaseSource:
             self._next_check = now + _CHECK_INTERVAL_SECONDS
             if self._reloading:  # the check after it finishes sees any newer edit
                 return
-            signature = _file_signature(self._path)
+            signature = file_signature(self._path)
             if signature == self._signature:
                 return
             # Remember the new signature even if loading fails, so a broken file is logged
@@ -107,7 +137,7 @@ class KnowledgeBaseSource:
             self._reloading = True
         threading.Thread(target=self._reload_in_background, args=(signature,), name="kb-reload", daemon=True).start()
 
-    def _reload_in_background(self, signature: tuple[int, int, int] | None) -> None:
+    def _reload_in_background(self, signature: Signature | None) -> None:
         try:
             self._reload(signature)
         except Exception:  # a thread's exception would vanish; keep serving the last good KB
@@ -116,7 +146,7 @@ class KnowledgeBaseSource:
             with self._lock:
                 self._reloading = False
 
-    def _reload(self, signature: tuple[int, int, int] | None) -> None:
+    def _reload(self, signature: Signature | None) -> None:
         if signature is None:
             logger.error("knowledge base %s disappeared; keeping the last good one", self._path)
             return
@@ -124,12 +154,15 @@ class KnowledgeBaseSource:
             kb = load_knowledge_base(self._path, check_image=self._check_image)
         except KnowledgeBaseError as exc:
             logger.error("knowledge base not reloaded, keeping the last good one: %s", exc)
+            self._failed = (str(exc), signature)
             return
         self._current = (kb, self._build_matcher(kb))
+        # Set after the swap, so whoever sees this signature loaded is matched against its KB.
+        self._loaded, self._failed = (time.time(), signature), None
         logger.info("reloaded knowledge base %s (%d FAQs)", self._path, len(kb.faqs))
 
 
-def _file_signature(path: Path) -> tuple[int, int, int] | None:
+def file_signature(path: Path) -> Signature | None:
     """(inode, mtime in ns, size) of the file, or None if it cannot be stat'ed. The inode
     catches an atomic replace (`os.replace`) that lands within one timestamp tick."""
     try:

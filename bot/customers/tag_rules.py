@@ -47,7 +47,7 @@ import yaml
 
 from bot.customers.errors import TagRulesError
 from bot.customers.tag_models import MAX_TAG_NAME_BYTES
-from foundation.watched_file import WatchedFile
+from foundation.watched_file import WatchedFile, WatchStatus
 
 log = logging.getLogger(__name__)
 
@@ -355,3 +355,7 @@ class TagRuleSource:
 
     def rules(self) -> TagRules:
         return self._file.current()
+
+    def status(self) -> WatchStatus:
+        """When the rules in force were loaded, and why the file's latest change was not taken, if it was not."""
+        return self._file.status()
