@@ -329,6 +329,7 @@ def _plan(session: Session, data: bytes) -> tuple[ImportReport, Plan]:
     )
     changes: list[Change] = []
     seen_skus: dict[str, int] = {}
+    seen_specs: dict[tuple[str, frozenset[tuple[str, str]]], int] = {}
     for row in rows:
         if row.product_id is None or row.sku_id is None:
             continue
@@ -336,6 +337,7 @@ def _plan(session: Session, data: bytes) -> tuple[ImportReport, Plan]:
             problems.append(Problem(row.row, "sku_id", f"SKU 编号 {row.sku_id} 在第 {seen_skus[row.sku_id]} 行已出现"))
             continue
         seen_skus[row.sku_id] = row.row
+        problems += _same_specs(row, seen_specs)
         first = plan.first_row.setdefault(row.product_id, row)
         if first is row:
             changes += _product_changes(row, plan.products.get(row.product_id))
@@ -344,6 +346,18 @@ def _plan(session: Session, data: bytes) -> tuple[ImportReport, Plan]:
         changes += _sku_changes(row, plan, problems)
     report = _report(kind, len(rows), problems, changes)
     return report, plan
+
+
+def _same_specs(row: RowIn, seen: dict[tuple[str, frozenset[tuple[str, str]]], int]) -> list[Problem]:
+    """Two SKUs of one product with the same specs: a customer could not tell which one they choose."""
+    specs = row.sku.get("specs")
+    if row.product_id is None or not isinstance(specs, dict):
+        return []
+    key = (row.product_id, frozenset(specs.items()))
+    if key in seen:
+        return [Problem(row.row, "specs", f"与第 {seen[key]} 行的 SKU 规格相同，顾客无法区分")]
+    seen[key] = row.row
+    return []
 
 
 def _product_changes(row: RowIn, product: Product | None) -> list[Change]:

@@ -140,7 +140,7 @@ def test_an_import_with_a_bad_row_changes_nothing_and_the_fixed_file_is_applied(
 
     # A file whose third row has a negative price: the report names it, 确认导入 stays off
     bad = tmp_path / "new-coats.csv"
-    bad.write_bytes(csv_file([coat(), coat("coat-grey-L", price_yuan="-899")]))
+    bad.write_bytes(csv_file([coat(), coat("coat-grey-L", price_yuan="-899", specs="颜色=灰色;尺码=L")]))
     before = catalog_now(shop.services.factory)
     page.click("#import-catalog")
     page.set_input_files("#import-file", str(bad))
@@ -161,7 +161,7 @@ def test_an_import_with_a_bad_row_changes_nothing_and_the_fixed_file_is_applied(
 
     # Fixed (and as XLSX this time): the report lists the changes, 确认导入 applies them
     fixed = tmp_path / "new-coats.xlsx"
-    fixed.write_bytes(xlsx_file([coat(), coat("coat-grey-L", price_yuan="919.90", stock=3)]))
+    fixed.write_bytes(xlsx_file([coat(), coat("coat-grey-L", price_yuan="919.90", stock=3, specs="颜色=灰色;尺码=L")]))
     page.click("#import-catalog")
     page.set_input_files("#import-file", str(fixed))
     expect(report.locator("[data-count='new_skus']")).to_have_text("2")

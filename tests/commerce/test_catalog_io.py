@@ -175,29 +175,32 @@ def test_a_file_with_bad_rows_is_reported_row_by_row_and_nothing_is_applied(
     checkout(store, "o_io_1", {"lipstick-test-999": 4})  # 10 on hand, 4 reserved
     rows = [
         coat(),  # row 2: fine
-        coat("coat-grey-L", price_yuan="-5"),  # row 3: negative price
+        coat("coat-grey-L", price_yuan="-5", specs="颜色=灰色;尺码=L"),  # row 3: negative price
         coat("coat-grey-M", specs="颜色=灰色;尺码=L"),  # row 4: the same SKU again
-        coat("coat-black-M", sku_on_sale="maybe"),  # row 5: a value the column does not know
+        coat("coat-black-M", sku_on_sale="maybe", specs="颜色=黑色;尺码=M"),  # row 5: a value the column does not know
         {"product_id": "lipstick-test", "title": "测试哑光口红", "category": "彩妆", "sku_id": "lipstick-test-999",
          "specs": "色号=#999", "price_yuan": "320", "stock": 3},  # row 6: below the 4 reserved
         {"product_id": "shirt-test", "title": "测试牛津纺衬衫", "category": "男装", "sku_id": "dress-test-red-M",
          "price_yuan": "199", "stock": 1},  # row 7: a SKU of another product
+        coat("coat-grey-XL"),  # row 8: the specs of row 2's SKU, which a customer could not tell apart
     ]
     before = catalog_now(store)
     with store() as session:
         report = check_catalog_table(session, make(rows))
     problems = {(p.row, p.column) for p in report.problems}
-    assert problems == {(3, "price_yuan"), (4, "sku_id"), (5, "sku_on_sale"), (6, "stock"), (7, "sku_id")}
+    assert problems == {(3, "price_yuan"), (4, "sku_id"), (5, "sku_on_sale"), (6, "stock"), (7, "sku_id"),
+                        (8, "specs")}
     by_row = {p.row: p.message for p in report.problems}
     assert "不能为负数" in by_row[3] and "第 2 行已出现" in by_row[4] and "'maybe'" in by_row[5]
     assert "4 件被待付款订单占用" in by_row[6] and "属于商品 dress-test" in by_row[7]
-    assert not report.ok and report.rows == 6
+    assert "与第 2 行的 SKU 规格相同" in by_row[8]
+    assert not report.ok and report.rows == 7
     # what would change is reported too: the new coat and its SKU
     assert ("new_product", "coat", None) in {(c.what, c.product_id, c.sku_id) for c in report.changes}
     # applying is refused whole
     with pytest.raises(ImportRefused) as refused, transaction(store) as session:
         import_catalog_table(session, make(rows))
-    assert refused.value.code == "INVALID_INPUT" and refused.value.details()["problem_count"] == 5
+    assert refused.value.code == "INVALID_INPUT" and refused.value.details()["problem_count"] == 6
     assert catalog_now(store) == before
 
 

@@ -216,7 +216,7 @@ def test_an_upload_has_its_own_limit_and_a_file_that_is_not_a_catalog_is_refused
 ) -> None:
     admin = as_staff(shop, clients, "boss", Role.ADMIN)
     # bigger than the staff API's 16 KB, within the import's limit: read and reported
-    rows = [coat(f"coat-{n}", description="双面羊毛" * 10) for n in range(400)]
+    rows = [coat(f"coat-{n}", description="双面羊毛" * 10, specs=f"颜色=灰色;编号={n}") for n in range(400)]
     big = csv_file(rows)
     assert 16384 < len(big) < IMPORT_MAX_BYTES
     assert ok(admin.post("/staff/api/catalog/import", content=big))["new_skus"] == 400
