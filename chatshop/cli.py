@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from chatshop.actions_cli import add_actions_commands
+from chatshop.analytics_demo import seed_demo_numbers
 from chatshop.commerce_cli import add_commerce_commands, seed_demo_catalog
 from chatshop.kb_cli import add_kb_commands
 from chatshop.nlu_cli import add_nlu_commands
@@ -149,6 +150,7 @@ def _db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
 
 def _seed(settings: Settings, _args: argparse.Namespace) -> int:
     seed_demo_catalog(settings)  # only when the database has no catalog yet
+    seed_demo_numbers(settings)  # only when it has no orders and no tracked events yet
     _install_once(DEMO_TAG_RULES, settings.tags.rules_path, "tag rules")
     _install_once(DEMO_TEMPLATES, settings.outreach.templates_path, "subscribe templates")
     target = settings.kb.path

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.handoff.config import HandoffMode
 from bot.models import Channel
 from chatshop.accounts import window_rules
+from chatshop.analytics_wiring import analytics_jobs
 from chatshop.outreach_wiring import outreach_jobs
 from chatshop.services import Services
 from chatshop.settings import Settings
@@ -55,4 +56,5 @@ def build_job_runner(settings: Settings, services: Services) -> JobRunner:
                            mode_is_queue=settings.handoff.mode is HandoffMode.QUEUE)
     leases = JobLeases(services.factory, ttl_s=schedule.lease_ttl_s)  # each job in one process at a time
     outreach = outreach_jobs(services.outreach, settings)
-    return JobRunner(conversations + commerce.schedule() + tags + handoff + outreach, leases=leases)
+    analytics = analytics_jobs(settings, services.factory)
+    return JobRunner(conversations + commerce.schedule() + tags + handoff + outreach + analytics, leases=leases)

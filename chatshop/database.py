@@ -19,6 +19,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def all_metadata() -> MetaData:
     """The shared MetaData, after every package has registered its tables on it."""
+    import bot.analytics.models  # noqa: F401
     import commerce.models  # noqa: F401
     import scheduler.models  # noqa: F401
     import staff.models  # noqa: F401

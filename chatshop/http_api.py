@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.models import Channel
 from bot.pay_webhook import PayNotifyEndpoints, build_pay_router
+from chatshop.analytics_wiring import view_tracker
 from chatshop.commerce_wiring import orders_config
 from chatshop.pay_wiring import build_notification_verifier
 from chatshop.services import Services
@@ -91,6 +92,7 @@ def _mp_api(services: Services, pay: WeChatPay | None, wechat_calls: Executor, t
         config=MpApiConfig(session_ttl_s=settings.mp_api.session_ttl_s, max_body_bytes=settings.mp_api.max_body_bytes),
         orders=orders_config(settings),
         card_opened=services.tags.card_opened if services.tags else None,
+        track_view=view_tracker(settings, services.writer),
     )
 
 

@@ -378,6 +378,16 @@ class RemindersSettings(_Section):
         return value.strip()
 
 
+class AnalyticsSettings(_Section):
+    """The 数据 page: tracking in the mini-program and the roll-up into daily aggregates (store days are
+    routing.timezone's)."""
+
+    track: bool = True  # record product views (with their src), add-to-cart and checkout
+    rollup_interval_s: float = Field(300.0, gt=0)  # how often today is rolled up
+    recheck_days: int = Field(1, ge=0, le=31)  # days before today rolled up again each time (late events)
+    attribution_days: int = Field(7, ge=1, le=90)  # a purchase is credited to a page opened this long before
+
+
 class MediaSettings(_Section):
     """Product and card images, and the thumbnails uploaded to WeChat for mini-program cards."""
 
@@ -424,6 +434,7 @@ class Settings(_Section):
     handoff: HandoffSettings = HandoffSettings()
     outreach: OutreachSettings = OutreachSettings()
     reminders: RemindersSettings = RemindersSettings()
+    analytics: AnalyticsSettings = AnalyticsSettings()
     sandbox: SandboxSettings = SandboxSettings()
 
     @property

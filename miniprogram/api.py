@@ -25,6 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from bot.analytics.tracking import ProductView, record_added_to_cart, record_checkout
 from bot.customers.errors import NotLoggedIn
 from bot.customers.logins import authenticate, open_session, revoke_token
 from commerce.cart import add_to_cart, get_cart, remove_from_cart, set_cart_quantity
@@ -111,6 +112,9 @@ class MpApi:
     orders: OrdersConfig = field(default_factory=OrdersConfig)
     clock: Callable[[], datetime] = field(default=utcnow)
     card_opened: CardOpened | None = None  # the tag rules' card_opened trigger
+    # Queues a product view for the numbers without waiting (None: nothing is tracked, cart and checkout
+    # included); cart and checkout events are written in the request's own transaction.
+    track_view: Callable[[ProductView], None] | None = None
 
     async def call_wechat(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.outbound, partial(call, *args, **kwargs))
@@ -196,12 +200,17 @@ def _add_catalog_routes(router: APIRouter, api: MpApi) -> None:
     @router.get("/products/{product_id}", response_model=ProductOut, summary="One product with its SKUs")
     def product(
         product_id: str,
-        src: str | None = Query(None, max_length=16, description="`card`: opened from a product card in a chat"),
+        src: str | None = Query(None, max_length=16, description="where the page was opened from: `card` (a "
+                                "product card in a chat), `cart_reminder`, `campaign`, `share`; else direct"),
         conversation: str | None = Query(None, max_length=64, description="the conversation the card was sent in"),
+        ref: int | None = Query(None, ge=1, le=2**31 - 1, description="the campaign (`c=`) or reminder (`r=`) id"),
         credentials: HTTPAuthorizationCredentials | None = OPTIONAL_CREDENTIALS,
     ) -> ProductOut:
         with api.factory() as session:
             view = product_view(get_product(session, product_id))
+        if api.track_view is not None:
+            api.track_view(ProductView(product_id=product_id, src=src, ref_id=ref, at=api.clock(),
+                                       token=credentials.credentials if credentials is not None else None))
         if src == "card" and credentials is not None:
             _record_card_open(api, credentials.credentials, product_id, conversation)
         return view
@@ -229,8 +238,11 @@ def _add_cart_routes(router: APIRouter, api: MpApi) -> None:
     @router.post("/cart/items", response_model=CartOut, summary="Add units of a SKU")
     def add_item(body: CartItemIn, token: str = TOKEN) -> CartOut:
         with api.customer(token) as (session, openid):
-            return cart_view(add_to_cart(session, openid=openid, sku_id=body.sku_id, quantity=body.quantity,
-                                         config=api.orders, now=api.clock()))
+            cart = add_to_cart(session, openid=openid, sku_id=body.sku_id, quantity=body.quantity, config=api.orders,
+                               now=api.clock())
+            if api.track_view is not None:
+                record_added_to_cart(session, openid=openid, sku_id=body.sku_id, at=api.clock())
+            return cart_view(cart)
 
     @router.patch("/cart/items/{sku_id}", response_model=CartOut, summary="Set a line's quantity (0 removes it)")
     def set_quantity(sku_id: str, body: CartQuantityIn, token: str = TOKEN) -> CartOut:
@@ -317,6 +329,9 @@ def _place_order(api: MpApi, token: str, body: CheckoutIn) -> tuple[CheckoutOut,
         order = place_order(session, openid=openid, address=body.address.model_dump(exclude_none=True),
                             now=api.clock(), ttl_s=api.orders.order_ttl_s, lines=lines, keep_cart=body.keep_cart,
                             max_quantity=api.orders.max_quantity)
+        if api.track_view is not None:
+            record_checkout(session, openid=openid, product_ids=[item.product_id for item in order.items],
+                            at=api.clock())
         placed = CheckoutOut(order_no=order.order_no, amount_fen=order.amount_fen, status=order.status,
                              expires_at=order.expires_at, pay_params={})
     return placed, openid
