@@ -81,6 +81,8 @@ class Order(Base):
     __table_args__ = (
         Index("ix_orders_status_expires_at", "status", "expires_at"),
         Index("ix_orders_openid_created_at", "openid", "created_at"),
+        Index("ix_orders_created_at", "created_at"),  # the back office's list, newest first, by day or month
+        Index("ix_orders_status_created_at", "status", "created_at"),
         CheckConstraint("refunded_fen >= 0 AND refunded_fen <= amount_fen", name="refunded_within_amount"),
     )
 
@@ -174,6 +176,7 @@ class Refund(Base):
     order_no: Mapped[str] = mapped_column(ForeignKey("orders.order_no"), index=True)
     amount_fen: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(80))
+    created_by: Mapped[str | None] = mapped_column(String(80))  # staff:<username>, scheduler …; None before 0017
     status: Mapped[str] = mapped_column(String(16), default=RefundStatus.PENDING.value, index=True)
     refund_id: Mapped[str | None] = mapped_column(String(64))  # WeChat Pay's
     error: Mapped[str | None] = mapped_column(String(255))

@@ -393,13 +393,15 @@ def request_refund(
     return order
 
 
-def decline_refund(session: Session, *, order_no: str, reason: str, now: datetime | None = None) -> Order:
+def decline_refund(
+    session: Session, *, order_no: str, reason: str, actor: str = "staff", now: datetime | None = None
+) -> Order:
     """Staff turn down a refund request: the order goes back to where it was."""
     now = now or utcnow()
     order = lock_order(session, order_no=order_no)
     if order.state is not OrderStatus.REFUNDING or order.refunds_in_flight:
         raise IllegalTransition(order_no, order.status, "refund declined")
-    resume_order(session, order, reason=reason, actor="staff", now=now, event=EventKind.REFUND_DECLINED)
+    resume_order(session, order, reason=reason, actor=actor, now=now, event=EventKind.REFUND_DECLINED)
     return order
 
 
@@ -421,16 +423,21 @@ def resume_order(
 
 
 def ship_order(
-    session: Session, *, order_no: str, carrier: str, tracking_no: str, now: datetime | None = None
+    session: Session, *, order_no: str, carrier: str, tracking_no: str, actor: str = "staff",
+    now: datetime | None = None,
 ) -> Order:
+    """Hand a paid order to a carrier. Only a paid one: the table also allows refunding -> shipped, the way
+    back after a dispute over an order that had shipped, and shipping must not end a refund request."""
     if not isinstance(carrier, str) or not carrier.strip() or len(carrier.strip()) > 40:
         raise InvalidInput("carrier must be 1-40 characters", field="carrier")
     if not isinstance(tracking_no, str) or not TRACKING_NO.match(tracking_no.strip()):
         raise InvalidInput("tracking_no must be 4-40 letters, digits or '-'", field="tracking_no")
     now = now or utcnow()
     order = lock_order(session, order_no=order_no)
+    if order.state is not OrderStatus.PAID:
+        raise IllegalTransition(order_no, order.status, OrderStatus.SHIPPED.value)
     payload = {"carrier": carrier.strip(), "tracking_no": tracking_no.strip()}
-    transition(session, order, OrderStatus.SHIPPED, reason="shipped", actor="staff", now=now, payload=payload)
+    transition(session, order, OrderStatus.SHIPPED, reason="shipped", actor=actor, now=now, payload=payload)
     order.carrier, order.tracking_no, order.shipped_at = carrier.strip(), tracking_no.strip(), now
     return order
 

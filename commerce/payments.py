@@ -162,7 +162,7 @@ def _apply_late_payment(
     except OutOfStock as exc:
         _record_payment(session, order, notice, source, "late_refunded", now)
         order.transaction_id = notice.transaction_id
-        refund = _new_refund(session, order, order.amount_fen, LATE_REFUND_REASON, now)
+        refund = _new_refund(session, order, order.amount_fen, LATE_REFUND_REASON, "wechatpay", now)
         detail = (f"paid after cancellation ({order.cancel_reason}); SKU {exc.sku_id} sold out; "
                   f"refund {refund.out_refund_no}")
         _alert(session, notice, "late_payment_refunded", detail, now)

@@ -89,7 +89,7 @@ def refund_order(
         raise InvalidInput("amount_fen must be a positive whole number of fen", field="amount_fen")
     if amount > left:
         raise RefundRefused(f"order {order_no}: {amount} fen asked, {left} fen left to refund")
-    refund = _new_refund(session, order, amount, reason, now)
+    refund = _new_refund(session, order, amount, reason, actor, now)
     if amount == left and order.state is not OrderStatus.REFUNDING:
         resume = order.state
         transition(session, order, OrderStatus.REFUNDING, reason=reason, actor=actor, now=now,
@@ -107,11 +107,12 @@ def _check_reason(reason: str) -> str:
     return reason.strip()
 
 
-def _new_refund(session: Session, order: Order, amount: int, reason: str, now: datetime) -> Refund:
-    """out_refund_no: the order number, 'R' and a sequence (unique per order; order row is locked)."""
+def _new_refund(session: Session, order: Order, amount: int, reason: str, actor: str, now: datetime) -> Refund:
+    """out_refund_no: the order number, 'R' and a sequence (unique per order; order row is locked). A partial
+    refund moves no state, so the refund row is where who made it is kept."""
     refund = Refund(out_refund_no=f"{order.order_no}R{len(order.refunds) + 1:02d}", order_no=order.order_no,
                     amount_fen=amount, reason=reason[:MAX_REASON], status=RefundStatus.PENDING.value,
-                    created_at=now)
+                    created_by=actor[:80], created_at=now)
     order.refunds.append(refund)
     session.flush()
     log.info("refund %s of %s: %d fen (%s)", refund.out_refund_no, order.order_no, amount, reason)

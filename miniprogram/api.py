@@ -200,8 +200,11 @@ def _add_catalog_routes(router: APIRouter, api: MpApi) -> None:
     @router.get("/products/{product_id}", response_model=ProductOut, summary="One product with its SKUs")
     def product(
         product_id: str,
-        src: str | None = Query(None, max_length=16, description="where the page was opened from: `card` (a "
-                                "product card in a chat), `cart_reminder`, `campaign`, `share`; else direct"),
+        # A page path a store did not write (a share with its own tags) must still open the product: any
+        # src that is not one of ours counts as direct; the bound only keeps a URL's worth of text out.
+        src: str | None = Query(None, max_length=512, description="where the page was opened from: `card` (a "
+                                "product card in a chat), `cart_reminder`, `campaign`, `share`; anything else "
+                                "counts as direct"),
         conversation: str | None = Query(None, max_length=64, description="the conversation the card was sent in"),
         ref: int | None = Query(None, ge=1, le=2**31 - 1, description="the campaign (`c=`) or reminder (`r=`) id"),
         credentials: HTTPAuthorizationCredentials | None = OPTIONAL_CREDENTIALS,

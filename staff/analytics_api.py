@@ -67,6 +67,20 @@ class ChangeOut(BaseModel):
     refund_fen: float | None
 
 
+class SameTimeChangeOut(BaseModel):
+    orders: float | None
+    gmv_fen: float | None
+    aov_fen: float | None
+
+
+class SameTimeOut(BaseModel):
+    until_hour: int = Field(description="yesterday from 00:00 to the end of this local hour (today's hour now)")
+    orders: int
+    gmv_fen: int
+    aov_fen: int
+    change_pct: SameTimeChangeOut = Field(description="today so far against these in %; null when they are 0")
+
+
 class PeriodOut(BaseModel):
     key: str = Field(description="today, yesterday, 7d or 30d")
     first: date
@@ -74,6 +88,7 @@ class PeriodOut(BaseModel):
     current: SalesOut
     previous: SalesOut = Field(description="the same number of days just before")
     change_pct: ChangeOut = Field(description="current against previous in %; null when previous is 0")
+    same_time: SameTimeOut | None = Field(None, description="today only: yesterday up to the same hour")
 
 
 class HeatCellOut(BaseModel):
@@ -243,8 +258,9 @@ def add_analytics_routes(router: APIRouter, api: AnalyticsBackend, auth: RoleChe
                 responses={503: {"description": "ANALYTICS_UNAVAILABLE"}})
     def overview_route(principal: Principal = admins) -> OverviewOut:
         zone, today = store()
+        hour = utcnow().astimezone(zone).hour
         with api.factory() as session:
-            return OverviewOut(timezone=str(zone), **overview(session, today=today))
+            return OverviewOut(timezone=str(zone), **overview(session, today=today, hour=hour))
 
     @router.get("/analytics/funnel", response_model=FunnelOut, tags=["analytics"],
                 summary="Views → add to cart → checkout → paid, overall, by source and per product",

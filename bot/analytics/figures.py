@@ -66,19 +66,32 @@ def rolled_at(session: Session) -> datetime | None:
 # ----- overview ------------------------------------------------------------------------------------
 
 
-def overview(session: Session, *, today: date) -> dict[str, Any]:
+def overview(session: Session, *, today: date, hour: int = 23) -> dict[str, Any]:
     """GMV, paid orders, paying customers, average order value and refunds for today, yesterday, 7 and 30
-    days, each beside the period before; and paid orders by weekday and hour over the last four weeks."""
+    days, each beside the period before; and paid orders by weekday and hour over the last four weeks.
+    Today is also set beside yesterday up to the same local `hour`: at 8 in the morning a whole yesterday
+    would always look like a fall."""
     periods = {"today": last_days(today, 1), "yesterday": Period(today - timedelta(days=1), today - timedelta(days=1)),
                "7d": last_days(today, 7), "30d": last_days(today, 30)}
     days = _daily_sales(session, Period(today - timedelta(days=59), today))  # one read for all eight periods
-    return {
-        "today": today, "rolled_at": rolled_at(session),
-        "periods": [{"key": key, "first": period.first, "last": period.last,
-                     **_compared(sales_figures(session, period, days), sales_figures(session, period.before(), days))}
-                    for key, period in periods.items()],
-        "heatmap": heatmap(session, last_days(today, HEATMAP_DAYS)),
-    }
+    figures = [{"key": key, "first": period.first, "last": period.last,
+                **_compared(sales_figures(session, period, days), sales_figures(session, period.before(), days))}
+               for key, period in periods.items()]
+    figures[0]["same_time"] = same_time_yesterday(session, today=today, hour=hour, now=figures[0]["current"])
+    return {"today": today, "rolled_at": rolled_at(session), "periods": figures,
+            "heatmap": heatmap(session, last_days(today, HEATMAP_DAYS))}
+
+
+def same_time_yesterday(session: Session, *, today: date, hour: int, now: dict[str, int]) -> dict[str, Any]:
+    """Yesterday's paid orders, GMV and average order value from midnight to the end of local `hour`, and
+    today's so far against them (distinct customers and refunds are kept per day only)."""
+    orders, gmv = session.execute(
+        select(func.coalesce(func.sum(DailyHour.orders), 0), func.coalesce(func.sum(DailyHour.gmv_fen), 0))
+        .where(DailyHour.day == today - timedelta(days=1), DailyHour.hour <= hour)).one()
+    before = {"orders": int(orders), "gmv_fen": int(gmv),
+              "aov_fen": (2 * int(gmv) + int(orders)) // (2 * int(orders)) if orders else 0}
+    return {"until_hour": hour, **before,
+            "change_pct": {name: change_pct(now[name], value) for name, value in before.items()}}
 
 
 def _daily_sales(session: Session, period: Period) -> dict[date, tuple[int, int, int, int, int]]:

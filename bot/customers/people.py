@@ -39,3 +39,16 @@ def customer_conversations(session: Session, customer_id: int) -> list[Customer]
         (Customer.channel == Channel.MP) & Customer.openid.in_(mp_openids),
     ))
     return list(session.scalars(query.order_by(Customer.id)))
+
+
+def buyer_customers(session: Session, openid: str) -> list[Customer]:
+    """The customer rows of the person who bought as mini-program `openid` (orders are the paying openid's):
+    their mini-program row first, then the followers WeChat gave the unionid of their login; empty when
+    they never wrote to the store."""
+    login_unionids = select(MpSession.unionid).where(MpSession.openid == openid, MpSession.unionid.is_not(None))
+    query = select(Customer).where(or_(
+        (Customer.channel == Channel.MP) & (Customer.openid == openid),
+        (Customer.channel == Channel.OA) & Customer.unionid.in_(login_unionids),
+    ))
+    rows = list(session.scalars(query.order_by(Customer.id)))
+    return sorted(rows, key=lambda row: row.channel != Channel.MP)

@@ -97,7 +97,7 @@ export function CustomerPanel({ detail, notify, reload, addNote }) {
         <ul class="orders" id="orders">
           ${context.orders.map((o) => html`
             <li data-order=${o.order_no}>
-              <span class="order-no" title="订单号">${o.order_no}</span>
+              <a class="order-no" title="打开订单" href=${'#orders/' + encodeURIComponent(o.order_no)}>${o.order_no}</a>
               <span class=${'order-status ' + o.status}>${ORDER_STATUS[o.status] || o.status}</span>
               <span class="amount">${yuan(o.amount_fen)}</span>
               <span class="muted">${when(o.created_at)}</span>

@@ -16,7 +16,7 @@ const TABS = [
 ];
 const PERIODS = [7, 30, 90];
 const PERIOD_LABEL = { today: '今天', yesterday: '昨天', '7d': '近 7 天', '30d': '近 30 天' };
-const BEFORE_LABEL = { today: '较昨天', yesterday: '较前天', '7d': '较前 7 天', '30d': '较前 30 天' };
+const BEFORE_LABEL = { today: '较昨天全天', yesterday: '较前天', '7d': '较前 7 天', '30d': '较前 30 天' };
 export const SOURCE = {
   card: '聊天商品卡片',
   cart_reminder: '购物车提醒',
@@ -114,6 +114,17 @@ const METRICS = [
   { key: 'refunds', label: '退款', show: count, invert: true, extra: (p) => yuan(p.current.refund_fen) },
 ];
 
+// Today's tile beside yesterday up to the same hour where the hours are kept (GMV, orders, AOV); distinct
+// customers and refunds are kept per day, so theirs is yesterday's whole day, said as such.
+function TileNote({ today, metric }) {
+  const same = today.same_time;
+  if (same && metric.key in same.change_pct) {
+    return html`<div class="tile-note" title=${`昨天 00:00–${same.until_hour}:59：${metric.show(same[metric.key])}`}>
+      较昨天同时段 <${Change} value=${same.change_pct[metric.key]} invert=${metric.invert} /></div>`;
+  }
+  return html`<div class="tile-note">昨天全天 ${metric.show(today.previous[metric.key])}</div>`;
+}
+
 function Overview({ notify }) {
   const { data, error } = useFigures('/analytics/overview', notify);
   if (!data) return html`<${Loading} error=${error} />`;
@@ -124,7 +135,7 @@ function Overview({ notify }) {
       ${METRICS.map((m) => html`<div class="tile" data-figure=${m.key}>
         <div class="tile-value">${m.show(today.current[m.key])}</div>
         <div class="tile-label">今天 ${m.label}${m.extra ? ` · ${m.extra(today)}` : ''}</div>
-        <div class="tile-note">较昨天 <${Change} value=${today.change_pct[m.key]} invert=${m.invert} /></div>
+        <${TileNote} today=${today} metric=${m} />
       </div>`)}
     </div>
     <${Section} title="核心指标" table="overview">

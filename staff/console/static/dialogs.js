@@ -1,9 +1,10 @@
-// The console's two dialogs: transferring a conversation, and the canned replies supervisors manage.
+// The console's dialogs: transferring a conversation, the canned replies supervisors manage, and the Modal
+// frame the pages' own dialogs (an order's ship, refund, decline) open in.
 import { html, useEffect, useRef, useState } from './vendor/htm-3.1.1/preact/standalone.module.js';
 import { del, post, put } from './api.js';
 import { STATUS } from './format.js';
 
-function Modal({ title, close, children }) {
+export function Modal({ title, close, children }) {
   const panel = useRef(null);
   useEffect(() => {
     const onKey = (e) => e.key === 'Escape' && close();

@@ -172,6 +172,12 @@ def test_the_page_reads_periods_against_the_ones_before(day_of_trade: sessionmak
                                     "refund_fen": 0}
         assert today["previous"]["gmv_fen"] == 25900
         assert today["change_pct"]["gmv_fen"] == 223.6  # (838 - 259) / 259
+        # Beside yesterday up to the same hour: yesterday's order was paid at 23:00 local.
+        late_evening = overview(session, today=DAY, hour=22)["periods"][0]["same_time"]
+        assert late_evening == {"until_hour": 22, "orders": 0, "gmv_fen": 0, "aov_fen": 0,
+                                "change_pct": {"orders": None, "gmv_fen": None, "aov_fen": None}}
+        at_eleven = overview(session, today=DAY, hour=23)["periods"][0]["same_time"]
+        assert (at_eleven["orders"], at_eleven["gmv_fen"], at_eleven["change_pct"]["gmv_fen"]) == (1, 25900, 223.6)
         # Ann paid on both days: one paying customer of the two days, not two.
         assert sales_figures(session, last_days(DAY, 2))["customers"] == 2
         found = funnel(session, period=last_days(DAY, 1))
