@@ -10,6 +10,8 @@ App({
   // Opened (or brought back) from a subscribe message or a card: the page's src is recorded, so a
   // campaign or a cart reminder is credited with what it brought.
   onShow(options) {
-    if (options) shop.recordOpen(client, options.path, options.query);
+    if (!options) return;
+    shop.rememberEntry(options.query);
+    shop.recordOpen(client, options.path, options.query);
   },
 });

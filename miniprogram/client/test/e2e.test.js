@@ -257,3 +257,25 @@ test('opening the shop from a campaign message records the open for the campaign
   const opens = double.calls.requests.slice(before).filter((r) => r.url.endsWith('/mp/opens'));
   expect(opens.map((r) => r.data)).toEqual([{ src: 'campaign', ref: 7, page: 'pages/index/index' }]);
 }, 30000);
+
+test('a product browsed to in a visit a campaign opened is credited to the campaign', async () => {
+  let definition;
+  global.App = (d) => { definition = d; };
+  global.getApp = () => definition;
+  require('../app'); // not isolated: the app and the product page must share utils/shop's visit
+  const products = () => double.calls.requests.filter((r) => r.url.includes('/mp/products/dress-floral'));
+  // Given the shop was opened from campaign 7's message, a product page opened from the list
+  definition.onShow({ path: 'pages/index/index', query: { src: 'campaign', c: '7' }, scene: 1014 });
+  let before = products().length;
+  await page('product').instance.onLoad(query('pages/product/index?id=dress-floral'));
+  expect(products().slice(before).map((r) => r.url)).toEqual([expect.stringContaining('?src=campaign&ref=7')]);
+  // A card opened in the same visit keeps its own src
+  before = products().length;
+  await page('product').instance.onLoad(query('pages/product/index?id=dress-floral&src=card&conversation=c9'));
+  expect(products().slice(before).map((r) => r.url)).toEqual([expect.stringContaining('?src=card&conversation=c9')]);
+  // Opened again from the home screen, browsing is direct
+  definition.onShow({ path: 'pages/index/index', query: {}, scene: 1001 });
+  before = products().length;
+  await page('product').instance.onLoad(query('pages/product/index?id=dress-floral'));
+  expect(products().slice(before).map((r) => r.url)).toEqual([expect.not.stringContaining('src=')]);
+}, 30000);

@@ -27,8 +27,25 @@ async function categories(client, opts) {
 // src and conversation come from the card or reminder that opened the page. The server records the open
 // only for a logged-in customer, and a card often cold-starts the mini-program before the launch login has
 // finished: with a src the page waits for the login; browsing otherwise sends a token only if there is one.
-function product(client, id, { src, conversation } = {}) {
-  return client.get(`/mp/products/${encodeURIComponent(id)}`, query({ src, conversation }), { auth: src ? true : 'optional' });
+function product(client, id, { src, ref, conversation } = {}) {
+  return client.get(`/mp/products/${encodeURIComponent(id)}`, query({ src, ref, conversation }), { auth: src ? true : 'optional' });
+}
+
+// Where this visit came from: a campaign opens the home page (src=campaign&c=7), and the products the
+// customer then browses to are credited to it until the mini-program is next opened some other way.
+let entry = null;
+function rememberEntry(pageQuery) {
+  const src = pageQuery && pageQuery.src;
+  entry = src === 'campaign' || src === 'cart_reminder'
+    ? { src, ref: Number(pageQuery.c || pageQuery.r) || undefined }
+    : null;
+}
+
+// A product page's own src (a card, a reminder) wins; else the visit's entry; else none (direct).
+function productSource(options) {
+  const own = options || {};
+  if (own.src) return { src: own.src, ref: Number(own.c || own.r) || undefined };
+  return entry ? { ...entry } : {};
 }
 
 const cart = {
@@ -147,5 +164,5 @@ const orders = {
 
 module.exports = {
   PAGE_SIZE, products, categories, product, cart, placeOrder, addressFromWechat,
-  subscriptionTemplates, askSubscriptions, recordOpen, requestPayment, payParamsFor, settledOrder, orders,
+  subscriptionTemplates, askSubscriptions, recordOpen, rememberEntry, productSource, requestPayment, payParamsFor, settledOrder, orders,
 };

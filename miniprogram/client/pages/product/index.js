@@ -8,11 +8,13 @@ Component({
   data: { product: null, images: [], picked: {}, picker: null, quantity: 1, failed: false, cardPath: '', cardImage: '' },
   methods: {
     // Opened from a product card or a reminder, the options carry src (and the conversation): they go to
-    // the server, which records that this customer opened the card.
+    // the server, which records that this customer opened the card. Browsed to within a visit that a
+    // campaign opened, the campaign's src goes instead.
     async onLoad(options) {
       this.options = options || {};
       try {
-        const product = await shop.product(client, this.options.id, { src: this.options.src, conversation: this.options.conversation });
+        const product = await shop.product(client, this.options.id, {
+          ...shop.productSource(this.options), conversation: this.options.conversation });
         const picked = sku.initialPick(product.skus);
         const images = product.images.map((path) => client.imageUrl(path));
         this.setData({
