@@ -9,6 +9,7 @@ from pathlib import Path
 from bot.customers.tag_rules import TagRuleSource
 from bot.handoff.config import RoutingConfig
 from intents.kb_source import KnowledgeBaseSource
+from web.errors import ApiError
 from wechat.pay import WeChatPay
 
 
@@ -20,3 +21,10 @@ class BackOffice:
     tag_rules: TagRuleSource | None
     routing: RoutingConfig | None
     timezone: str = "Asia/Shanghai"  # the store's days and hours, for the numbers
+
+
+class BackOfficeUnavailable(ApiError):
+    """This service runs without the back office (the staff API was built without one)."""
+
+    code = "BACKOFFICE_UNAVAILABLE"
+    status = 503

@@ -43,11 +43,10 @@ from commerce.catalog_io import (
 )
 from commerce.errors import NotFound
 from commerce.models import Product, Sku
-from staff.backoffice import BackOffice
+from staff.backoffice import BackOffice, BackOfficeUnavailable
 from staff.roles import Principal, Role
 from storage.clock import utcnow
 from storage.db import transaction
-from web.errors import ApiError
 from web.json_api import bounded_route, read_bounded
 from web.schemas import StrictBody
 
@@ -81,12 +80,6 @@ class CatalogBackend(Protocol):
 class RoleCheck(Protocol):
     def requiring(self, *roles: Role) -> Any: ...
 
-
-class BackOfficeUnavailable(ApiError):
-    """This service runs without the back office."""
-
-    code = "BACKOFFICE_UNAVAILABLE"
-    status = 503
 
 
 # ----- bodies -----------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from commerce.orders import decline_refund, get_order, order_history, ship_order
 from commerce.refunds import refund_and_submit, refundable_fen
 from commerce.states import REFUNDABLE, OrderStatus
 from staff.api import OrderEventOut, ReasonIn, RefundIn, ShipIn
-from staff.backoffice import BackOffice
+from staff.backoffice import BackOffice, BackOfficeUnavailable
 from staff.conversations_api import RoleCheck, buyers_of
 from staff.roles import Principal, Role, actor_of
 from storage.clock import utcnow
@@ -80,12 +80,6 @@ class OrdersBackend(Protocol):
     @property
     def backoffice(self) -> BackOffice | None: ...
 
-
-class BackOfficeUnavailable(ApiError):
-    """This service runs without the back office (no pay client, KB or time zone handed to the staff API)."""
-
-    code = "BACKOFFICE_UNAVAILABLE"
-    status = 503
 
 
 class OrderRefused(ApiError):

@@ -49,13 +49,16 @@ STAFF_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorBody, "description": "FORBIDDEN (role or group), CSRF_REFUSED (cookie write without "
                                              "X-CSRF-Token)"},
     404: {"model": ErrorBody, "description": "CONVERSATION_NOT_FOUND (also one the caller may not see), "
-                                             "UNKNOWN_CUSTOMER, STAFF_NOT_FOUND, CAMPAIGN_NOT_FOUND"},
+                                             "UNKNOWN_CUSTOMER, STAFF_NOT_FOUND, CAMPAIGN_NOT_FOUND, NOT_FOUND "
+                                             "(an order, product or SKU), FAQ_NOT_FOUND"},
     409: {"model": ErrorBody, "description": "REPLY_REFUSED (`wechat_errcode` 45015 with `window_closed_at`, or "
                                              "45047), NOT_YOUR_CONVERSATION, AGENT_UNAVAILABLE, ILLEGAL_TRANSITION, "
-                                             "STAFF_EXISTS, CAMPAIGN_STATE (`state`, `to`)"},
+                                             "STAFF_EXISTS, CAMPAIGN_STATE (`state`, `to`), REFUND_REFUSED, "
+                                             "KB_CHANGED (`version`: the file's now), KB_BROKEN"},
     422: {"model": ErrorBody, "description": "INVALID_INPUT (`field` names it), UNKNOWN_GROUP, INVALID_TAG, "
                                              "INVALID_TAG_EXPRESSION (`position`), INVALID_CAMPAIGN, "
-                                             "UNKNOWN_TEMPLATE, INVALID_TEMPLATE_DATA (`field`, `rule`)"},
+                                             "UNKNOWN_TEMPLATE, INVALID_TEMPLATE_DATA (`field`, `rule`), "
+                                             "INVALID_FAQ (`field`)"},
     429: {"model": ErrorBody, "description": "LOGIN_THROTTLED: too many failed logins; `retry_after` seconds"},
 }
 
