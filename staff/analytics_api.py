@@ -253,7 +253,7 @@ def add_analytics_routes(router: APIRouter, api: AnalyticsBackend, auth: RoleChe
         zone = ZoneInfo(api.backoffice.timezone)
         return zone, utcnow().astimezone(zone).date()
 
-    @router.get("/analytics/overview", response_model=OverviewOut, tags=["analytics"],
+    @router.get("/analytics/overview", response_model=OverviewOut,
                 summary="GMV, paid orders, paying customers, AOV and refunds by period; orders by weekday and hour",
                 responses={503: {"description": "ANALYTICS_UNAVAILABLE"}})
     def overview_route(principal: Principal = admins) -> OverviewOut:
@@ -262,7 +262,7 @@ def add_analytics_routes(router: APIRouter, api: AnalyticsBackend, auth: RoleChe
         with api.factory() as session:
             return OverviewOut(timezone=str(zone), **overview(session, today=today, hour=hour))
 
-    @router.get("/analytics/funnel", response_model=FunnelOut, tags=["analytics"],
+    @router.get("/analytics/funnel", response_model=FunnelOut,
                 summary="Views → add to cart → checkout → paid, overall, by source and per product",
                 responses={503: {"description": "ANALYTICS_UNAVAILABLE"}})
     def funnel_route(days: int = DAYS, principal: Principal = admins) -> FunnelOut:
@@ -270,7 +270,7 @@ def add_analytics_routes(router: APIRouter, api: AnalyticsBackend, auth: RoleChe
         with api.factory() as session:
             return FunnelOut.model_validate(funnel(session, period=last_days(today, days)))
 
-    @router.get("/analytics/sources", response_model=SourcesOut, tags=["analytics"],
+    @router.get("/analytics/sources", response_model=SourcesOut,
                 summary="Orders and GMV by source, campaign and cart reminder (with holdouts); the bot; CSAT",
                 responses={503: {"description": "ANALYTICS_UNAVAILABLE"}})
     def sources_route(days: int = DAYS, principal: Principal = admins) -> SourcesOut:
@@ -279,7 +279,7 @@ def add_analytics_routes(router: APIRouter, api: AnalyticsBackend, auth: RoleChe
         with api.factory() as session:
             return SourcesOut.model_validate(_sources(session, period, zone))
 
-    @router.get("/analytics/repeat", response_model=RepeatOut, tags=["analytics"],
+    @router.get("/analytics/repeat", response_model=RepeatOut,
                 summary="Share of customers who buy again within 7 and 30 days of their first order",
                 responses={503: {"description": "ANALYTICS_UNAVAILABLE"}})
     def repeat_route(principal: Principal = admins) -> RepeatOut:
@@ -287,7 +287,7 @@ def add_analytics_routes(router: APIRouter, api: AnalyticsBackend, auth: RoleChe
         with api.factory() as session:
             return RepeatOut.model_validate(repeat_purchase(session, today=today))
 
-    @router.get("/analytics/export/{table}", tags=["analytics"], response_class=Response,
+    @router.get("/analytics/export/{table}", response_class=Response,
                 summary="One of the page's tables as CSV (money in yuan), for a spreadsheet",
                 responses={200: {"content": {"text/csv": {}}, "description": "UTF-8 with a BOM (Excel reads it)"},
                            503: {"description": "ANALYTICS_UNAVAILABLE"}})
