@@ -70,12 +70,12 @@ def test_the_served_app_runs_every_periodic_task_as_a_job_of_the_one_runner(serv
     # given the service as `chatshop serve` builds it
     runner: JobRunner = server.app.state.jobs
     # then the conversations' housekeeping, the commerce jobs, the tags', the handoff's timeouts and outreach
-    # are all jobs of one scheduler
+    # are all jobs of one scheduler, and so is the numbers' roll-up
     assert set(runner.job_ids()) == {"outbox_sweep", "forget_old_deliveries", "payment_windows",
                                      "expire_unpaid_orders", "reconcile_payments", "submit_refunds", "advance_orders",
                                      "tag_rules_of_orders", "sync_wechat_tags", "handoff_timeouts",
                                      "prune_console_events", "order_notices", "subscribe_sweep",
-                                     "expiring_order_notices", "cart_reminders", "campaigns"}
+                                     "expiring_order_notices", "cart_reminders", "campaigns", "analytics_rollup"}
     assert runner.scheduler is not None
     intervals = {job.id: job.trigger.interval for job in runner.scheduler.get_jobs()}  # type: ignore[attr-defined]
     poll = timedelta(seconds=server.settings.messenger.outbox_poll_s)
