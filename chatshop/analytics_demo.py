@@ -97,8 +97,9 @@ def _visit(session: Session, pick: random.Random, skus: list[tuple[str, str, int
                                ref_id=None))
     if pick.random() > 0.85:
         return 0
-    _past_order(session, f"DEMO{placed:%Y%m%d%H%M%S}{n:05d}", openid, (sku_id, product_id, price, title), quantity,
-                placed)
+    # The store's own order-number form (UTC time + 6 digits), so the orders page opens these like any other.
+    order_no = f"{placed.astimezone(UTC):%Y%m%d%H%M%S}{n:06d}"
+    _past_order(session, order_no, openid, (sku_id, product_id, price, title), quantity, placed)
     return 1
 
 
