@@ -15,10 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from chatshop.analytics_demo import seed_demo_history
 from chatshop.commerce_cli import DEMO_CATALOG
 from commerce.catalog import import_catalog, load_catalog_file
+from commerce.models import Order
+from commerce.orders import get_order
 from staff.roles import Role
 from storage.db import transaction
 from tests.browser.test_console import LAPTOP, PASSWORD, SCREENSHOTS, add_person, open_page
@@ -107,6 +110,10 @@ def demo_store(server_factory: Callable[..., LiveServer]) -> LiveServer:
     with transaction(server.services.factory) as session:
         import_catalog(session, load_catalog_file(DEMO_CATALOG))
     assert seed_demo_history(server.services.factory, timezone="Asia/Shanghai") > 100
+    # the demo's orders are orders like any other: each one's page opens
+    with server.services.factory() as session:
+        for order_no in session.scalars(select(Order.order_no).limit(20)):
+            assert get_order(session, order_no=order_no).order_no == order_no
     return server
 
 
