@@ -18,7 +18,7 @@ from bot.analytics.models import AnalyticsEvent, EventKind, Source
 from bot.analytics.rollup import roll_up_recent
 from chatshop.database import migrated_database
 from chatshop.settings import Settings
-from commerce.models import Order, OrderItem, Product, Sku
+from commerce.models import Order, OrderEvent, OrderItem, Payment, Product, Sku
 from commerce.states import OrderStatus
 from storage.clock import utcnow
 from storage.db import transaction
@@ -119,6 +119,22 @@ def _past_order(session: Session, order_no: str, openid: str, sku: tuple[str, st
                       **done))
     session.add(OrderItem(order_no=order_no, sku_id=sku_id, product_id=product_id, title=title, specs={},
                           price_fen=price, quantity=quantity))
+    _past_history(session, order_no, openid, price * quantity, placed, paid, done)
+
+
+def _past_history(session: Session, order_no: str, openid: str, amount_fen: int, placed: datetime, paid: datetime,
+                  done: dict[str, datetime]) -> None:
+    """The payment and the timeline such an order would have, so its page reads like any other's."""
+    session.add(Payment(transaction_id=f"demo-{order_no}", order_no=order_no, amount_fen=amount_fen,
+                        payer_openid=openid, success_time=paid, source="notify", outcome="applied", recorded_at=paid))
+    moves = [(None, OrderStatus.PENDING_PAYMENT, "placed", "customer", placed),
+             (OrderStatus.PENDING_PAYMENT, OrderStatus.PAID, "paid", "wechatpay", paid)]
+    steps = [(OrderStatus.SHIPPED, "shipped", "staff"), (OrderStatus.DELIVERED, "delivered", "scheduler"),
+             (OrderStatus.COMPLETED, "completed", "scheduler")]
+    for (status, reason, actor), at in zip(steps, done.values(), strict=False):
+        moves.append((moves[-1][1], status, reason, actor, at))
+    session.add_all(OrderEvent(order_no=order_no, from_status=before.value if before else None, to_status=after.value,
+                               reason=reason, actor=actor, created_at=at) for before, after, reason, actor, at in moves)
 
 
 def seed_demo_numbers(settings: Settings) -> None:

@@ -21,7 +21,7 @@ from chatshop.analytics_demo import seed_demo_history
 from chatshop.commerce_cli import DEMO_CATALOG
 from commerce.catalog import import_catalog, load_catalog_file
 from commerce.models import Order
-from commerce.orders import get_order
+from commerce.orders import get_order, order_history
 from staff.roles import Role
 from storage.db import transaction
 from tests.browser.test_console import LAPTOP, PASSWORD, SCREENSHOTS, add_person, open_page
@@ -113,7 +113,10 @@ def demo_store(server_factory: Callable[..., LiveServer]) -> LiveServer:
     # the demo's orders are orders like any other: each one's page opens
     with server.services.factory() as session:
         for order_no in session.scalars(select(Order.order_no).limit(20)):
-            assert get_order(session, order_no=order_no).order_no == order_no
+            order = get_order(session, order_no=order_no)
+            assert order.order_no == order_no
+            history = [event.to_status for event in order_history(session, order_no=order_no)]
+            assert history[:2] == ["pending_payment", "paid"] and history[-1] == order.status
     return server
 
 
