@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 
 from commerce.catalog import import_catalog, load_catalog_file
+from commerce.models import Order
+from commerce.payments import apply_payment_notice
 from staff.roles import Role
 from storage.db import transaction
 from tests.browser.test_console import (
@@ -37,6 +39,7 @@ from tests.browser.test_sandbox_page import HAVE_PLAYWRIGHT
 from tests.support import LiveServer
 from tests.support.mp_client import Buyer, placed_order, sandbox_pays
 from tests.support.sandbox_client import SandboxCustomer
+from wechat.pay_notify import PaymentNotice
 
 if HAVE_PLAYWRIGHT:
     from playwright.sync_api import Browser, Page, expect
@@ -44,6 +47,11 @@ if HAVE_PLAYWRIGHT:
 from tests.browser.test_console import browser, problems  # noqa: F401  (fixtures)
 
 TALL = {"width": 1366, "height": 1100}
+
+
+def order_appid(server: LiveServer) -> str:
+    """The mini-program's app id, which the store's payments are made for."""
+    return server.services.settings.miniprogram.app_id
 
 
 @pytest.fixture
@@ -239,3 +247,31 @@ def test_an_agent_reads_an_order_but_cannot_move_it(
     expect(wang.locator("#order-title")).to_have_text(order_no)
     wang.goto(f"{shop.base_url}/console#orders/20260101000000000000")
     expect(wang.locator("#order-missing")).to_have_text("没有订单 20260101000000000000")
+
+
+def test_a_refund_wechat_pay_refuses_is_told_as_an_error_with_its_reason(
+    browser: Browser, shop: LiveServer, problems: list[str],  # noqa: F811
+) -> None:
+    # Given an order our records hold as paid (transaction 4200…) that WeChat Pay's sandbox never saw paid
+    order_no = bought(shop, "o_shop_wu", ("tee-basic-1-M", 1), paid=False)["order_no"]
+    with transaction(shop.services.factory) as session:
+        order = session.get(Order, order_no)
+        assert order is not None
+        apply_payment_notice(session, notice=PaymentNotice(
+            appid=order_appid(shop), mchid=shop.services.settings.pay.mchid, out_trade_no=order_no,
+            transaction_id="4200000000000000000000000001", trade_state="SUCCESS", amount_total=order.amount_fen,
+            payer_openid="o_shop_wu", success_time=order.created_at, notification_id="n-refused"),
+            expected_appid=order_appid(shop), expected_mchid=shop.services.settings.pay.mchid)
+    add_person(shop, "boss", "老板", role=Role.ADMIN, groups=("售前",))
+    boss = sign_in(browser, shop, problems, "boss")
+    boss.goto(f"{shop.base_url}/console#orders/{order_no}")
+    # When the admin refunds ¥10.00 of it
+    boss.click("#refund-order")
+    boss.locator("#refund-amount").fill("10")
+    boss.fill("#refund-reason", "少发赠品")
+    boss.click("#refund-submit")
+    # Then the console says WeChat Pay refused it, and why; the refund's row says so too
+    expect(boss.locator(".toast.error")).to_contain_text("微信支付拒绝了退款 ¥10.00：")
+    refund = boss.locator("#order-refunds tbody tr").first
+    expect(refund.locator(".badge")).to_have_text("退款失败")
+    expect(boss.locator("#order-money [data-money='refunded']")).to_have_text("¥0.00")

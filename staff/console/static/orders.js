@@ -203,7 +203,9 @@ function OrderPage({ orderNo, notify, showCustomer }) {
       const answer = await post(`/orders/${encodeURIComponent(orderNo)}/${path}`, body);
       setOrder(answer.order || answer);
       setDialog(null);
-      notify(done(answer), 'info');
+      const told = done(answer);
+      if (typeof told === 'string') notify(told, 'info');
+      else notify(told.text, told.kind);
       return null;
     } catch (error) {
       if (error.status === 401) return null;
@@ -332,8 +334,7 @@ function OrderPage({ orderNo, notify, showCustomer }) {
     ${dialog === 'ship' && html`<${ShipDialog} close=${() => setDialog(null)}
       ship=${(body) => move('ship', body, (a) => `已发货：${a.carrier} ${a.tracking_no}`)} />`}
     ${dialog === 'refund' && html`<${RefundDialog} order=${o} close=${() => setDialog(null)}
-      refund=${(body) => move('refund', body, (a) => (a.refund_status === 'pending'
-        ? `已记录退款 ${yuan(a.amount_fen)}，稍后提交微信支付` : `已提交退款 ${yuan(a.amount_fen)}，等待微信支付到账`))} />`}
+      refund=${(body) => move('refund', body, refundOutcome)} />`}
     ${dialog === 'decline' && html`<${DeclineDialog} order=${o} close=${() => setDialog(null)}
       decline=${(body) => move('decline-refund', body, () => '已拒绝退款申请')} />`}`;
 }
@@ -384,6 +385,19 @@ function ShipDialog({ close, ship }) {
         </div>
       </form>
     <//>`;
+}
+
+// What became of a refund just made: WeChat Pay may take it, leave it for the refunds job, or refuse it
+// at once (its reason is on the refund's row too).
+function refundOutcome(answer) {
+  const amount = yuan(answer.amount_fen);
+  if (answer.refund_status === 'pending') return `已记录退款 ${amount}，稍后提交微信支付`;
+  if (answer.refund_status === 'failed') {
+    const made = (answer.order.refunds || []).find((r) => r.out_refund_no === answer.out_refund_no);
+    return { text: `微信支付拒绝了退款 ${amount}：${(made && made.error) || '原因未知'}`, kind: 'error' };
+  }
+  if (answer.refund_status === 'succeeded') return `已退款 ${amount}`;
+  return `已提交退款 ${amount}，等待微信支付到账`;
 }
 
 function RefundDialog({ order, close, refund }) {
