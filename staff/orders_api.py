@@ -52,6 +52,7 @@ from web.json_api import COMMERCE_STATUS
 from web.schemas import LineOut
 
 ACTOR_LENGTH = 40  # order_events.actor
+MAX_FEN = 2**31 - 1  # orders.amount_fen is a 32-bit integer: a larger bound is a 422, not a database error
 CREATED_FROM = Query(None, description="placed on this day of the store or later")
 CREATED_TO = Query(None, description="placed on this day of the store or earlier")
 
@@ -217,9 +218,10 @@ def add_order_routes(router: APIRouter, api: OrdersBackend, auth: RoleCheck) -> 
         created_from: date | None = CREATED_FROM,
         created_to: date | None = CREATED_TO,
         openid: str | None = Query(None, min_length=1, max_length=64, description="the buyer's openid"),
-        customer_id: int | None = Query(None, ge=1, description="or a customer row: the orders of that person"),
-        min_fen: int | None = Query(None, ge=0, description="amount at least (fen)"),
-        max_fen: int | None = Query(None, ge=0, description="amount at most (fen)"),
+        customer_id: int | None = Query(None, ge=1, le=2**31 - 1,
+                                         description="or a customer row: the orders of that person"),
+        min_fen: int | None = Query(None, ge=0, le=MAX_FEN, description="amount at least (fen)"),
+        max_fen: int | None = Query(None, ge=0, le=MAX_FEN, description="amount at most (fen)"),
         order_no: str | None = Query(None, pattern=rf"^\d{{1,{ORDER_NO_LENGTH}}}$",
                                      description="the order number or its first digits"),
         limit: int = Query(20, ge=1, le=MAX_LIMIT),
