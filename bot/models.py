@@ -67,6 +67,7 @@ class InboundState(StrEnum):
 
 # Rows the outbox sweeper looks at; the partial index below covers exactly these.
 OUTBOX_PREDICATE = "delivery IN ('pending', 'sending')"
+QUESTIONS_PREDICATE = "direction = 'in' AND kind = 'text'"
 
 
 class Customer(Base):
@@ -102,6 +103,10 @@ class ConversationMessage(Base):
         Index("uq_conversation_messages_idempotency_key", "idempotency_key", unique=True,
               sqlite_where=text("idempotency_key IS NOT NULL"),
               postgresql_where=text("idempotency_key IS NOT NULL")),
+        # The numbers' roll-up counts a store day's questions (customers' texts) every few minutes: a range of
+        # this index, not a scan of every message ever kept.
+        Index("ix_conversation_messages_questions", "created_at",
+              sqlite_where=text(QUESTIONS_PREDICATE), postgresql_where=text(QUESTIONS_PREDICATE)),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

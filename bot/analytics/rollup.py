@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, distinct, func, insert, select
+from sqlalchemy import delete, distinct, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from bot.analytics.models import (
@@ -38,7 +38,7 @@ from bot.analytics.models import (
     Source,
 )
 from bot.handoff.models import Handoff, HandoffState
-from bot.models import ConversationMessage, Direction, UnansweredQuestion
+from bot.models import QUESTIONS_PREDICATE, ConversationMessage, UnansweredQuestion
 from commerce.models import Order, OrderItem, Refund
 from commerce.states import RefundStatus
 
@@ -269,10 +269,12 @@ def _write_sales(session: Session, span: StoreDay, steps: Sequence[Step], orders
 
 def _bot_figures(session: Session, span: StoreDay) -> dict[str, int]:
     """Customers' text messages (questions), those the bot fell back on, and conversations handed over."""
+    # The predicate as the partial index words it, in literals: SQLite uses a partial index only for a query
+    # whose WHERE holds its very terms, and never for bound parameters.
     questions = session.scalar(
-        select(func.count()).where(ConversationMessage.created_at >= span.start,
-                                   ConversationMessage.created_at < span.end,
-                                   ConversationMessage.direction == Direction.IN, ConversationMessage.kind == "text"))
+        select(func.count()).select_from(ConversationMessage)
+        .where(ConversationMessage.created_at >= span.start, ConversationMessage.created_at < span.end,
+               text(QUESTIONS_PREDICATE)))
     unanswered = session.scalar(
         select(func.count()).where(UnansweredQuestion.created_at >= span.start,
                                    UnansweredQuestion.created_at < span.end, UnansweredQuestion.outcome == "fallback"))

@@ -24,6 +24,7 @@ from bot.analytics.models import (
 )
 from bot.analytics.rollup import days_to_roll, roll_up_day, roll_up_recent
 from bot.analytics.tracking import record_added_to_cart, record_checkout
+from bot.models import Channel, ConversationMessage, Customer, Delivery, Direction
 from commerce.orders import place_order
 from commerce.payments import apply_payment_notice
 from storage.db import transaction
@@ -193,3 +194,27 @@ def test_the_page_reads_periods_against_the_ones_before(day_of_trade: sessionmak
         repeat = repeat_purchase(session, today=DAY + timedelta(days=8))
         assert repeat["repeat_7d"] == 0.5  # Ann bought again within 7 days, Cy did not
         assert repeat["repeat_30d"] is None  # nobody has had 30 days yet
+
+
+def test_a_store_day_counts_its_customers_questions(day_of_trade: sessionmaker[Session]) -> None:
+    # Given texts a customer sent on either side of the store day's midnights, an event, and the bot's answer
+    with transaction(day_of_trade) as session:
+        customer = Customer(channel=Channel.OA, openid="o_ana_questions")
+        session.add(customer)
+        session.flush()
+
+        def message(direction: Direction, kind: str, at: datetime) -> ConversationMessage:
+            return ConversationMessage(customer_id=customer.id, direction=direction, kind=kind, body={},
+                                       delivery=Delivery.RECEIVED, created_at=at)
+
+        session.add_all([
+            message(Direction.IN, "text", START - timedelta(seconds=1)),  # the day before
+            message(Direction.IN, "text", START),
+            message(Direction.IN, "text", START + timedelta(hours=23, minutes=59)),
+            message(Direction.IN, "event", START + timedelta(hours=1)),  # a follow or a menu tap: no question
+            message(Direction.OUT, "text", START + timedelta(hours=1)),  # the bot's answer
+        ])
+    # When the day is rolled up, then its two questions are counted
+    roll(day_of_trade)
+    day = sales(day_of_trade)
+    assert day is not None and day.questions == 2
