@@ -9,17 +9,17 @@ import io
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from bot.analytics.figures import Period, funnel, last_days, overview, repeat_purchase, sources
-from staff.backoffice import BackOffice
-from staff.roles import Principal, Role
+from staff.backoffice import BackOfficeBackend
+from staff.roles import Principal, Role, RoleCheck
 from storage.clock import utcnow
 from web.errors import ApiError
 
@@ -27,16 +27,6 @@ TABLE = Path(description="which of the page's tables")
 DAYS = Query(30, ge=1, le=366, description="the period: this many store days, ending today")
 
 
-class AnalyticsBackend(Protocol):
-    @property
-    def factory(self) -> sessionmaker[Session]: ...
-
-    @property
-    def backoffice(self) -> BackOffice | None: ...
-
-
-class RoleCheck(Protocol):
-    def requiring(self, *roles: Role) -> Any: ...
 
 
 class AnalyticsUnavailable(ApiError):
@@ -243,7 +233,7 @@ class Table(StrEnum):
 # ----- routes -----------------------------------------------------------------------------------------
 
 
-def add_analytics_routes(router: APIRouter, api: AnalyticsBackend, auth: RoleCheck) -> None:
+def add_analytics_routes(router: APIRouter, api: BackOfficeBackend, auth: RoleCheck) -> None:
     """Adds this page's routes to the staff router."""
     admins = auth.requiring(Role.ADMIN)
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.customers.tag_rules import TagRuleSource
 from bot.handoff.config import RoutingConfig
@@ -28,3 +31,13 @@ class BackOfficeUnavailable(ApiError):
 
     code = "BACKOFFICE_UNAVAILABLE"
     status = 503
+
+
+class BackOfficeBackend(Protocol):
+    """What the back office's route modules use of the StaffApi (declared here: staff_api imports them)."""
+
+    @property
+    def factory(self) -> sessionmaker[Session]: ...
+
+    @property
+    def backoffice(self) -> BackOffice | None: ...

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from fastapi import APIRouter, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
@@ -37,7 +37,7 @@ from bot.outreach.campaigns import (
 )
 from bot.outreach.models import Campaign, CampaignState
 from bot.outreach.templates import RULES, Purpose, Template, TemplateRegistry
-from staff.roles import Principal, Role
+from staff.roles import Principal, Role, RoleCheck
 from storage.clock import utcnow
 from storage.db import transaction
 from web.errors import ApiError
@@ -63,9 +63,6 @@ class CampaignBackend(Protocol):
     @property
     def campaigns(self) -> CampaignTools | None: ...
 
-
-class RoleCheck(Protocol):
-    def requiring(self, *roles: Role) -> Any: ...
 
 
 class CampaignsUnavailable(ApiError):

@@ -9,7 +9,7 @@ goes out in fen and comes in as yuan text ("259.90"), converted exactly.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
@@ -43,8 +43,8 @@ from commerce.catalog_io import (
 )
 from commerce.errors import NotFound
 from commerce.models import Product, Sku
-from staff.backoffice import BackOffice, BackOfficeUnavailable
-from staff.roles import Principal, Role
+from staff.backoffice import BackOfficeBackend, BackOfficeUnavailable
+from staff.roles import Principal, Role, RoleCheck
 from storage.clock import utcnow
 from storage.db import transaction
 from web.json_api import bounded_route, read_bounded
@@ -69,16 +69,6 @@ IMPORT_BODY = {
 }
 
 
-class CatalogBackend(Protocol):
-    @property
-    def factory(self) -> sessionmaker[Session]: ...
-
-    @property
-    def backoffice(self) -> BackOffice | None: ...
-
-
-class RoleCheck(Protocol):
-    def requiring(self, *roles: Role) -> Any: ...
 
 
 
@@ -205,20 +195,20 @@ class ImportReportOut(BaseModel):
 # ----- routes -----------------------------------------------------------------------------------------
 
 
-def add_catalog_routes(router: APIRouter, api: CatalogBackend, auth: RoleCheck) -> None:
+def add_catalog_routes(router: APIRouter, api: BackOfficeBackend, auth: RoleCheck) -> None:
     """Adds this page's routes to the staff router."""
     _add_product_routes(router, api, auth)
     _add_sku_routes(router, api, auth)
     _add_file_routes(router, api, auth)
 
 
-def _checked(api: CatalogBackend) -> sessionmaker[Session]:
+def _checked(api: BackOfficeBackend) -> sessionmaker[Session]:
     if api.backoffice is None:
         raise BackOfficeUnavailable("the back office is not set up on this service")
     return api.factory
 
 
-def _add_product_routes(router: APIRouter, api: CatalogBackend, auth: RoleCheck) -> None:
+def _add_product_routes(router: APIRouter, api: BackOfficeBackend, auth: RoleCheck) -> None:
     admins = auth.requiring(Role.ADMIN)
 
     @router.get("/catalog/products", response_model=ProductPage,
@@ -255,7 +245,7 @@ def _add_product_routes(router: APIRouter, api: CatalogBackend, auth: RoleCheck)
         return _read(api.factory, product_id)
 
 
-def _add_sku_routes(router: APIRouter, api: CatalogBackend, auth: RoleCheck) -> None:
+def _add_sku_routes(router: APIRouter, api: BackOfficeBackend, auth: RoleCheck) -> None:
     admins = auth.requiring(Role.ADMIN)
 
     @router.post("/catalog/products/{product_id}/skus", response_model=SkuOut, status_code=201,
@@ -283,7 +273,7 @@ def _add_sku_routes(router: APIRouter, api: CatalogBackend, auth: RoleCheck) -> 
         return _read_sku(api.factory, sku_id)
 
 
-def _add_file_routes(router: APIRouter, api: CatalogBackend, auth: RoleCheck) -> None:
+def _add_file_routes(router: APIRouter, api: BackOfficeBackend, auth: RoleCheck) -> None:
     admins = auth.requiring(Role.ADMIN)
 
     @router.get("/catalog/export", summary="The whole catalog as a spreadsheet (one row per SKU)",

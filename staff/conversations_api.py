@@ -33,7 +33,7 @@ from bot.handoff.views import (
 from bot.models import Channel, Delivery
 from staff.accounts import get_staff, list_staff
 from staff.models import StaffMember
-from staff.roles import CHAT_ROLES, Principal, Role, actor_of
+from staff.roles import CHAT_ROLES, Principal, Role, RoleCheck, actor_of
 from storage.clock import utcnow
 from web.errors import ApiError
 from web.schemas import StrictBody
@@ -48,11 +48,6 @@ class StaffBackend(Protocol):
     @property
     def handoff(self) -> HandoffDesk | None: ...
 
-
-class RoleCheck(Protocol):
-    """StaffAuth's `requiring`: the parameter default of a route that needs one of `roles`."""
-
-    def requiring(self, *roles: Role) -> Any: ...
 
 
 CONVERSATION_ID = Path(ge=1, description="the conversation's (handoff's) id")

@@ -18,11 +18,10 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session, sessionmaker
 
 from bot.gaps import unanswered_since
 from intents.errors import KnowledgeBaseError
@@ -45,8 +44,8 @@ from intents.kb_edit import (
 )
 from intents.kb_source import KnowledgeBaseSource, Signature, file_signature
 from intents.matcher import FaqMatcher
-from staff.backoffice import BackOffice
-from staff.roles import Principal, Role
+from staff.backoffice import BackOffice, BackOfficeBackend
+from staff.roles import Principal, Role, RoleCheck
 from storage.clock import utcnow
 from web.errors import ApiError
 from web.schemas import StrictBody
@@ -58,16 +57,6 @@ _TEXT = 500  # a phrasing, a question or a tried sentence (the webhook keeps 500
 _TRIED_MATCHERS = 4  # matchers of unsaved edits kept, so trying the same edit again is instant
 
 
-class BackOfficeSource(Protocol):
-    @property
-    def factory(self) -> sessionmaker[Session]: ...
-
-    @property
-    def backoffice(self) -> BackOffice | None: ...
-
-
-class RoleCheck(Protocol):
-    def requiring(self, *roles: Role) -> Any: ...
 
 
 class KbUnavailable(ApiError):
@@ -249,7 +238,7 @@ class GapsOut(BaseModel):
 # ----- routes -----------------------------------------------------------------------------------------
 
 
-def add_kb_routes(router: APIRouter, api: BackOfficeSource, auth: RoleCheck) -> None:
+def add_kb_routes(router: APIRouter, api: BackOfficeBackend, auth: RoleCheck) -> None:
     """Adds this page's routes to the staff router."""
     admins = auth.requiring(Role.ADMIN)
     tried = _TriedMatchers()

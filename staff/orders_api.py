@@ -43,8 +43,8 @@ from commerce.refunds import refund_and_submit, refundable_fen
 from commerce.states import REFUNDABLE, OrderStatus
 from staff.api import OrderEventOut, ReasonIn, RefundIn, ShipIn
 from staff.backoffice import BackOffice, BackOfficeUnavailable
-from staff.conversations_api import RoleCheck, buyers_of
-from staff.roles import Principal, Role, actor_of
+from staff.conversations_api import buyers_of
+from staff.roles import Principal, Role, RoleCheck, actor_of
 from storage.clock import utcnow
 from storage.db import transaction
 from web.errors import ApiError

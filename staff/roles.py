@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, Protocol
 
 from bot.handoff.operations import Actor
 from staff.errors import Forbidden
@@ -46,6 +47,12 @@ class Principal:
     role: Role
     groups: tuple[str, ...]
     via: str  # "session" or "token"
+
+
+class RoleCheck(Protocol):
+    """StaffAuth's `requiring`, as route modules see it (declared here: staff_api imports those modules)."""
+
+    def requiring(self, *roles: Role) -> Any: ...
 
 
 def require(principal: Principal, *roles: Role) -> Principal:

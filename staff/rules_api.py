@@ -9,7 +9,7 @@ environment) and change with a restart only.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from typing import Any, Protocol
+from typing import Protocol
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -18,16 +18,13 @@ from bot.customers.tag_rules import TagRule
 from bot.handoff.config import WEEKDAYS, Interval, RoutingConfig, SkillGroup
 from staff.backoffice import BackOffice
 from staff.kb_api import KB_RESPONSES, KbStatusOut, KbUnavailable, kb_status
-from staff.roles import Principal, Role
+from staff.roles import Principal, Role, RoleCheck
 
 
 class BackOfficeSource(Protocol):
     @property
     def backoffice(self) -> BackOffice | None: ...
 
-
-class RoleCheck(Protocol):
-    def requiring(self, *roles: Role) -> Any: ...
 
 
 class TagRuleOut(BaseModel):

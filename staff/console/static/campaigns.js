@@ -4,7 +4,7 @@
 // Routes live in the hash: #campaigns, #campaigns/new, #campaigns/<id>, #campaigns/<id>/edit.
 import { html, useCallback, useEffect, useRef, useState } from './vendor/htm-3.1.1/preact/standalone.module.js';
 import { ApiError, get, post, api } from './api.js';
-import { loadChart } from './charts.js';
+import { ChartBox } from './charts.js';
 import { CHANNEL, yuan } from './format.js';
 
 const COUNT_DELAY_MS = 300; // the audience is counted once typing pauses this long
@@ -582,8 +582,8 @@ function Results({ report }) {
         <${Tile} name="opens" label="打开小程序" value=${report.opens} note=${report.sent ? `打开率 ${percent((100 * report.opens) / report.sent)}` : ''} />
       </div>
       <div class="charts">
-        <${ChartBox} config=${outcome} label="发送结果" name="outcome" />
-        ${report.holdout.customers > 0 ? html`<${ChartBox} config=${lift} label="收到消息 vs 对照组" name="lift" />` : html`
+        <${ChartBox} box="chart-box" config=${outcome} label="发送结果" name="outcome" />
+        ${report.holdout.customers > 0 ? html`<${ChartBox} box="chart-box" config=${lift} label="收到消息 vs 对照组" name="lift" />` : html`
           <div class="chart-box chart-note" data-chart="lift">
             <p><strong>没有对照组，无法衡量提升</strong></p>
             <p class="muted">这个活动的对照组为 0%，所有受众都参与了发送。下次可设 5–10% 的对照组：这部分客户不收消息，
@@ -602,26 +602,3 @@ function Results({ report }) {
     </section>`;
 }
 
-function ChartBox({ config, label, name }) {
-  const canvas = useRef(null);
-  const chart = useRef(null);
-  const [problem, setProblem] = useState('');
-  const data = JSON.stringify(config.data);
-  useEffect(() => {
-    let gone = false;
-    loadChart().then((Chart) => {
-      if (gone || !canvas.current) return;
-      if (chart.current) {
-        chart.current.data = config.data;
-        chart.current.update();
-      } else {
-        chart.current = new Chart(canvas.current, config);
-      }
-    }, (error) => setProblem(error.message));
-    return () => { gone = true; };
-  }, [data]);
-  useEffect(() => () => { if (chart.current) chart.current.destroy(); }, []);
-  return html`<div class="chart-box" data-chart=${name}>
-    ${problem ? html`<p class="muted">${problem}</p>` : html`<canvas ref=${canvas} role="img" aria-label=${label}></canvas>`}
-  </div>`;
-}

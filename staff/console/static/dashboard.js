@@ -2,9 +2,9 @@
 // view to payment, where orders come from (sources, campaigns, reminders, the bot, agents) and repeat purchase.
 // Every figure comes from the daily aggregates through /staff/api/analytics/; every table downloads as CSV.
 // Routes: #data (overview), #data/funnel/<days>, #data/sources/<days>, #data/repeat.
-import { html, useEffect, useRef, useState } from './vendor/htm-3.1.1/preact/standalone.module.js';
+import { html, useEffect, useState } from './vendor/htm-3.1.1/preact/standalone.module.js';
 import { get, query } from './api.js';
-import { loadChart } from './charts.js';
+import { ChartBox } from './charts.js';
 import { clock, yuan } from './format.js';
 import { go, useHashRoute } from './route.js';
 
@@ -208,7 +208,7 @@ function FunnelFigures({ data, days }) {
         <div class="tile rate" data-rate="cart_to_paid"><div class="tile-value">${percent(overall.cart_to_paid)}</div>
           <div class="tile-label">加购-支付率</div><div class="tile-note">支付人数 ÷ 加购人数</div></div>
       </div>
-      <${ChartBox} config=${chart} name="funnel" label="转化漏斗：浏览、加购、下单、支付人数" />
+      <${ChartBox} box="dash-chart" config=${chart} name="funnel" label="转化漏斗：浏览、加购、下单、支付人数" />
     </div>
     <${Section} title="全店漏斗" table="funnel" days=${days}
       note="人数为每天去重后相加（同一位客户在两天里各浏览一次计 2 人）；未登录的浏览只计次数。">
@@ -275,7 +275,7 @@ function SourceFigures({ data, days }) {
             <td class="num" data-col="orders">${count(s.orders)}</td><td class="num" data-col="gmv">${yuan(s.gmv_fen)}</td>
             <td class="num">${count(s.customers)}</td></tr>`)}</tbody></table>
       <//>
-      <${ChartBox} config=${chart} name="sources" label="各来源 GMV" />
+      <${ChartBox} box="dash-chart" config=${chart} name="sources" label="各来源 GMV" />
     </div>
     <${Section} title="营销活动（对比对照组）" table="campaigns" days=${days}
       note="发送组与对照组：活动开始后 7 天内付款的人数与 GMV；归因订单：从活动消息打开商品页后下单。">
@@ -334,26 +334,3 @@ function Repeat({ notify }) {
 
 // ----- charts -----------------------------------------------------------------------------------------
 
-function ChartBox({ config, label, name }) {
-  const canvas = useRef(null);
-  const chart = useRef(null);
-  const [problem, setProblem] = useState('');
-  const data = JSON.stringify(config.data);
-  useEffect(() => {
-    let gone = false;
-    loadChart().then((Chart) => {
-      if (gone || !canvas.current) return;
-      if (chart.current) {
-        chart.current.data = config.data;
-        chart.current.update();
-      } else {
-        chart.current = new Chart(canvas.current, config);
-      }
-    }, (error) => setProblem(error.message));
-    return () => { gone = true; };
-  }, [data]);
-  useEffect(() => () => { if (chart.current) chart.current.destroy(); }, []);
-  return html`<div class="dash-chart" data-chart=${name}>
-    ${problem ? html`<p class="muted">${problem}</p>` : html`<canvas ref=${canvas} role="img" aria-label=${label}></canvas>`}
-  </div>`;
-}
