@@ -160,11 +160,19 @@ Features = dict[str, float]  # feature -> kind weight (before IDF)
 
 
 @dataclass(slots=True)
-class _Phrasing:
-    # A tuple of interned strings, not a set: at 10,000 FAQs a set per phrasing costs several
-    # times the memory, and scoring walks the phrasing's features anyway.
-    features: tuple[str, ...]
-    mass: float
+class _Phrasings:
+    """An FAQ's phrasings for scoring: which phrasings hold each feature, and each one's mass.
+
+    Scoring walks the message's few features through ``holding`` rather than every feature of every
+    phrasing: a dense FAQ has hundreds, a message a dozen, and the KB's calibration at load time scores
+    thousands of messages.
+    """
+
+    holding: dict[str, tuple[int, ...]]
+    masses: tuple[float, ...]
+
+    def __len__(self) -> int:
+        return len(self.masses)
 
 
 class FeatureExtractor:
@@ -332,18 +340,16 @@ class FaqMatcher:
         faq_features = [self._faq_features(faq) for faq in self._faqs]
         answers = [self._extract(faq.answer[:_ANSWER_CHARS]) for faq in self._faqs]
         # The answer's features that no phrasing of the FAQ has: they count _ANSWER times as much.
-        self._faq_answer = [tuple(f for f in answer if f not in union)
+        self._faq_answer = [frozenset(f for f in answer if f not in union)
                             for answer, (union, _) in zip(answers, faq_features, strict=True)]
         extractor.known = frozenset(
             f[2:] for features in (*(union for union, _ in faq_features), *answers) for f in features
             if f.startswith("w:")
         )
         self._idf, self._unseen_idf = _inverse_document_frequencies(union for union, _ in faq_features)
-        self._faq_union = [tuple(union) for union, _ in faq_features]
+        self._faq_union = [frozenset(union) for union, _ in faq_features]
         self._faq_number = {faq.id: number for number, faq in enumerate(self._faqs)}
-        self._phrasings: list[list[_Phrasing]] = [
-            [_Phrasing(tuple(f), self._mass(f)) for f in phrasings] for _, phrasings in faq_features
-        ]
+        self._phrasings = [self._scoring_phrasings(phrasings) for _, phrasings in faq_features]
         self._answer_weight = [min(_ANSWER_MAX, max(_ANSWER, _ANSWER_EVIDENCE / max(len(phrasings), 1)))
                                for phrasings in self._phrasings]
         self._postings = self._build_postings()
@@ -389,6 +395,14 @@ class FaqMatcher:
             for feature, kind in features.items():
                 union[feature] = max(kind, union.get(feature, 0.0))
         return union, phrasings
+
+    def _scoring_phrasings(self, phrasings: list[Features]) -> _Phrasings:
+        holding: dict[str, list[int]] = {}
+        for position, features in enumerate(phrasings):
+            for feature in features:
+                holding.setdefault(feature, []).append(position)
+        return _Phrasings({feature: tuple(positions) for feature, positions in holding.items()},
+                          tuple(self._mass(features) for features in phrasings))
 
     def _build_postings(self) -> dict[str, list[int]]:
         postings: dict[str, list[int]] = {}
@@ -475,16 +489,21 @@ class FaqMatcher:
         return heapq.nlargest(_SHORTLIST, partial, key=partial.__getitem__)
 
     def _score(self, number: int, query: dict[str, float], query_mass: float) -> float:
-        weight_of = query.get
-        covered = (
-            sum(weight_of(feature, 0.0) for feature in self._faq_union[number])
-            + self._answer_weight[number] * sum(weight_of(feature, 0.0) for feature in self._faq_answer[number])
-        ) / query_mass
-        best = 0.0
-        for phrasing in self._phrasings[number]:
-            shared = sum(weight_of(feature, 0.0) for feature in phrasing.features)
-            f_score = (1 + _BETA_SQUARED) * shared / (_BETA_SQUARED * phrasing.mass + query_mass)
-            best = max(best, f_score)
+        union, answer_only = self._faq_union[number], self._faq_answer[number]
+        phrasings = self._phrasings[number]
+        holding, masses = phrasings.holding, phrasings.masses
+        in_union = in_answer = 0.0
+        shared: dict[int, float] = {}
+        for feature, weight in query.items():
+            if feature in union:
+                in_union += weight
+                for position in holding.get(feature, ()):
+                    shared[position] = shared.get(position, 0.0) + weight
+            elif feature in answer_only:
+                in_answer += weight
+        covered = (in_union + self._answer_weight[number] * in_answer) / query_mass
+        best = max(((1 + _BETA_SQUARED) * overlap / (_BETA_SQUARED * masses[position] + query_mass)
+                    for position, overlap in shared.items()), default=0.0)
         return _PHRASING_SHARE * best + (1 - _PHRASING_SHARE) * covered
 
 
