@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-sqlite test-postgres lint bench bench-nlu bench-checkout bench-routing bench-console bench-campaign bench-dashboard clean
+.PHONY: install run test test-sqlite test-postgres lint bench bench-nlu bench-checkout bench-routing bench-console bench-campaign bench-dashboard bench-cluster clean
 
 install: $(STAMP)
 
@@ -75,6 +75,12 @@ bench-campaign: install
 # ARGS passes options through, e.g. make bench-dashboard ARGS="--orders 100000 --views 2000000".
 bench-dashboard: install
 	$(BIN)/python bench/dashboard.py $(ARGS)
+
+# `chatshop serve --workers 1|2|4` on PostgreSQL under bench/webhook.py's load, side by side, with the CPU of
+# chatshop, PostgreSQL and the load generator (resets the database it is given, chatshop_bench by default;
+# never `test`). ARGS passes options through, e.g. make bench-cluster ARGS="--workers 1,2 --duration 10".
+bench-cluster: install
+	$(BIN)/python bench/cluster.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

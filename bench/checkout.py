@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from scratch_keys import install_scratch_keys, scratch_key_environment
 from servers import Server, ServerError, ServerSpec
 from webhook import interrupt, positive_int, reset_database  # the webhook bench's own helpers
 
@@ -141,11 +142,14 @@ def server_environment(database_url: str, tmp: Path, app_port: int, sandbox_port
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("CHATSHOP__")},
+        **scratch_key_environment(),  # orders placed here directly are opened by the server
         "CHATSHOP__DATABASE__URL": database_url,
         "CHATSHOP__SERVER__PORT": str(app_port),
         "CHATSHOP__KB__PATH": str(DEMO_KB),
         "CHATSHOP__LOGGING__LEVEL": "WARNING",
         "CHATSHOP__SANDBOX__CREDENTIALS_PATH": str(tmp / "sandbox-credentials.json"),
+        # The whole flash sale comes from 127.0.0.1: the request rate limits would refuse most of it.
+        "CHATSHOP__RATE_LIMITS__ENABLED": "false",
         # WeChat and WeChat Pay are another process, as they are another company's servers.
         "CHATSHOP__WECHAT__API_BASE_URL": sandbox + "/api/",
         "CHATSHOP__PAY__API_BASE_URL": sandbox + "/pay/",
@@ -457,6 +461,7 @@ async def notification_storm(port: int, posted: list[Signed], concurrency: int) 
 
 
 def run(args: argparse.Namespace) -> tuple[SaleResult, NotifyResult]:
+    install_scratch_keys()  # phase 2's orders are placed here, their addresses sealed as the server's are
     with tempfile.TemporaryDirectory(prefix="chatshop-bench-checkout-") as tmp_name:
         tmp = Path(tmp_name)
         app_port, sandbox_port = two_free_ports()

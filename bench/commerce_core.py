@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from scratch_keys import install_scratch_keys
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -115,6 +116,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--duplicates", type=float, default=0.1)
     args = parser.parse_args()
+    install_scratch_keys()  # the orders' addresses are sealed at rest
     factory = reset(args.database_url)
     sale, sale_s = flash_sale(factory, args)
     paid, paid_s, delivered = notices(factory, args)

@@ -56,6 +56,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from scratch_keys import install_scratch_keys
 from webhook import command_line, cores, interrupt, positive_int, reset_database
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -172,6 +173,7 @@ class RunResult:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    install_scratch_keys()  # the parent reads the handoffs its workers wrote
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, interrupt)
     try:
@@ -319,6 +321,7 @@ def run_workers(plans: list[WorkerPlan], time_limit: float) -> list[WorkerReport
 
 def worker_main(plan: WorkerPlan, barrier: Any, results: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    install_scratch_keys()  # a spawned process: handoff summaries are sealed at rest, as in the parent
     engine = open_engine(plan.url)
     report = WorkerReport(plan.index)
     try:

@@ -12,6 +12,7 @@ and with --json a last line holding every figure as JSON. Progress goes to stder
 
     .venv/bin/python bench/webhook.py [--customers 100] [--duration 20] [--think 1.0] [--warmup 3]
         [--database-url postgresql://postgres@localhost:5432/bench [--reset-database]] [--json]
+        [--profile DIR]   (py-spy samples of chatshop in phase 2: see bench/sampling.py)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Any
 
 from loadgen import REQUEST_TIMEOUT_S, Connection, Customer, Phase, PhaseStats, classify, prebuild, pushes_needed
 from pushes import QUESTIONS, Account, PushFactory, verify_reply
+from sampling import ProfilerError, PySpy, read_stacks, thread_table, top
 from servers import Server, ServerError, ServerSpec, free_port
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; the servers are stopped", file=sys.stderr)
         return 130
-    except (BenchError, ServerError) as exc:
+    except (BenchError, ServerError, ProfilerError) as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 2
     print(report(results, args, load_at_start))
@@ -93,6 +95,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reset-database", action="store_true",
                         help="drop and recreate --database-url's schema (PostgreSQL) or file (SQLite) first")
     parser.add_argument("--json", action="store_true", help="end with a line holding every figure as JSON")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="sample chatshop with py-spy during phase 2 into DIR/chatshop-phase2.txt "
+                             "(costs the server CPU: compare only profiled runs with each other)")
     args = parser.parse_args(argv)
     if args.reset_database and not args.database_url:
         parser.error("--reset-database needs --database-url (the default database is always new)")
@@ -223,7 +228,9 @@ async def measure(server: Server, factory: PushFactory, account: Account, args: 
         phases = []
         for stats in (PhaseStats("phase 1", args.duration, args.think), PhaseStats("phase 2", args.duration, 0.0)):
             _prebuild(name, factory, customers, pushes_needed(len(customers), stats.duration_s, stats.think_s, rate))
-            phases.append(await run_phase(server, factory, customers, stats))
+            profiled = args.profile is not None and name == "chatshop" and stats.name == "phase 2"
+            profile = args.profile / f"{name}-phase2.txt" if profiled else None
+            phases.append(await run_phase(server, factory, customers, stats, profile=profile))
             rate = max(rate, _rate(stats))
     finally:
         for customer in customers:
@@ -251,14 +258,23 @@ async def smoke_test(connection: Connection, factory: PushFactory, account: Acco
             raise BenchError(f"{question.text!r} was answered wrongly: {problem}: {body[:300]!r}")
 
 
-async def run_phase(server: Server, factory: PushFactory, customers: list[Customer], stats: PhaseStats) -> PhaseStats:
+async def run_phase(
+    server: Server, factory: PushFactory, customers: list[Customer], stats: PhaseStats, *, profile: Path | None = None
+) -> PhaseStats:
+    """One timed phase; with `profile`, py-spy samples the server throughout it into that file."""
     if not stats.duration_s:
         return stats
     label = f"[{server.spec.name}] {stats.name}"
     print(f"{label}: {len(customers)} customers, {stats.duration_s:g} s, think {stats.think_s:g} s", file=sys.stderr)
     cpu_before = server.cpu_seconds()
-    await Phase(stats, factory, server.alive).run(customers, label)
+    spy = PySpy(server.pid, profile) if profile else None
+    with spy or contextlib.nullcontext():
+        await Phase(stats, factory, server.alive).run(customers, label)
     stats.server_cpu_s = server.cpu_seconds() - cpu_before
+    if spy is not None and profile is not None:
+        by_thread = json.loads(profile.with_suffix(".threads.json").read_text())
+        print(f"{label} profile, {profile}:\n{thread_table(by_thread, stats.completed)}\n\n"
+              f"{top(read_stacks(profile))}", file=sys.stderr)
     if stats.server_died:
         raise BenchError(f"{server.spec.name} exited during {stats.name}:\n{server.log_tail()}")
     return stats

@@ -1,7 +1,9 @@
 """Conversation bookkeeping around one inbound message: claim it once, log it, store the answer.
 
-This is the webhook's hot path, so it runs as Core statements through the group-commit writer:
-one short job to claim and log the message, one to store the answer.
+This is the webhook's hot path, so it runs through the group-commit writer: one short job to claim
+and log the message, one to store the answer. The statements every message runs are
+`DirectStatement`s (compiled once, run on the driver's cursor): SQLAlchemy's execution machinery
+cost more than the SQL.
 
 A claim is a lease: a retry of the push that finds the message still `processing` after the lease
 takes the claim over (the delivery that claimed it died), and only the current claimant's answer
@@ -38,6 +40,7 @@ from bot.outgoing import Outgoing, to_body
 from bot.windows import open_window
 from storage.clock import utcnow
 from storage.db import transaction
+from storage.direct import DirectStatement
 from storage.group_commit import GroupCommitWriter
 from storage.sql import dialect_name, insert_ignoring_conflicts
 
@@ -47,7 +50,9 @@ INBOUND = cast(Table, InboundMessage.__table__)
 
 # The hot path's statements, built once and run with parameter dicts: SQLAlchemy then reuses the
 # compiled SQL, where building a statement per message cost four times as much as running it.
-INSERT_MESSAGE = insert(MESSAGES)
+_MESSAGE_COLUMNS = ("customer_id", "direction", "kind", "body", "delivery", "created_at", "attempts")
+LOG_INBOUND = DirectStatement(insert(MESSAGES).returning(MESSAGES.c.id), (*_MESSAGE_COLUMNS, "wechat_msg_id"))
+LOG_PASSIVE_REPLY = DirectStatement(insert(MESSAGES), (*_MESSAGE_COLUMNS, "sent_at"))
 FIND_CUSTOMER = select(CUSTOMERS.c.id).where(
     CUSTOMERS.c.channel == bindparam("channel"), CUSTOMERS.c.openid == bindparam("openid")
 )
@@ -63,20 +68,27 @@ TAKE_OVER_CLAIM = update(INBOUND).where(
     INBOUND.c.state == InboundState.PROCESSING,
     INBOUND.c.received_at < bindparam("stale_before"),
 ).values(received_at=bindparam("claimed_at"))
-STORE_REPLY = update(INBOUND).where(
+STORE_REPLY = DirectStatement(update(INBOUND).where(
     INBOUND.c.dedupe_key == bindparam("key"),
     INBOUND.c.state == InboundState.PROCESSING,
     INBOUND.c.received_at == bindparam("claimed_at"),
-).values(state=InboundState.ANSWERED, reply_xml=bindparam("xml"))
+).values(state=InboundState.ANSWERED, reply_xml=bindparam("xml")), ("key", "claimed_at", "xml"))
+# Backdating the claim by its lease makes it stale for the next delivery; only if it is still ours.
+RELEASE_CLAIM = update(INBOUND).where(
+    INBOUND.c.dedupe_key == bindparam("key"),
+    INBOUND.c.state == InboundState.PROCESSING,
+    INBOUND.c.received_at == bindparam("claimed_at"),
+).values(received_at=bindparam("stale_at"))
 
 
 DEFAULT_CLAIM_LEASE = lease_for_budget(WebhookConfig.reply_budget_ms)
 
 
 @cache
-def _claim_statement(dialect: str) -> Insert:
+def _claim_statement(dialect: str) -> DirectStatement:
     # RETURNING tells whether this insert won the key: rowcount is unreliable with ON CONFLICT here.
-    return insert_ignoring_conflicts(dialect, INBOUND).returning(INBOUND.c.dedupe_key)
+    return DirectStatement(insert_ignoring_conflicts(dialect, INBOUND).returning(INBOUND.c.dedupe_key),
+                           ("dedupe_key", "state", "received_at"))
 
 
 @cache
@@ -123,11 +135,17 @@ class Conversations:
         self._clock = clock
         # Customers are never deleted, so an id once seen stays right; only the writer thread touches this.
         self._customer_ids: dict[tuple[str, str], int] = {}
+        # The claims this process holds and has not answered yet (dedupe key -> claimed_at), released on
+        # shutdown. Only the event loop's thread touches this.
+        self._held: dict[str, datetime] = {}
 
     async def receive(self, inbound: Inbound) -> Claimed | AlreadySeen:
         """Claim the message (dedupe that survives restarts), log it, and open the reply window."""
         now = self._clock()
-        return await self._writer.run_async(lambda connection: self._claim(connection, inbound, now))
+        seen = await self._writer.run_async(lambda connection: self._claim(connection, inbound, now))
+        if isinstance(seen, Claimed):
+            self._held[inbound.dedupe_key] = seen.claimed_at
+        return seen
 
     async def answer(
         self,
@@ -141,9 +159,24 @@ class Conversations:
         messages to send through the customer-service API. Returns the ids to deliver, or None
         when a retry has taken the claim over: then nothing is stored, the retry answers."""
         now = self._clock()
-        return await self._writer.run_async(
-            lambda connection: self._store_answer(connection, claimed, passive, passive_xml, queued, now)
-        )
+        try:
+            return await self._writer.run_async(
+                lambda connection: self._store_answer(connection, claimed, passive, passive_xml, queued, now)
+            )
+        finally:
+            self._held.pop(claimed.inbound.dedupe_key, None)
+
+    def release_claims(self) -> int:
+        """On shutdown, after the turns under way had their time: make this process's unanswered claims
+        stale at once, so WeChat's retry, wherever it lands, takes the message over and answers it instead
+        of getting `success` until the lease runs out. Returns how many were released."""
+        held, self._held = self._held, {}
+        released = 0
+        with transaction(self._factory) as session:
+            for key, claimed_at in held.items():
+                stale = {"key": key, "claimed_at": claimed_at, "stale_at": claimed_at - self._claim_lease}
+                released += _updated_one(session.execute(RELEASE_CLAIM, stale))
+        return released
 
     def forget_old_deliveries(self) -> int:
         """Drop dedupe records WeChat can no longer retry (it gives up within seconds)."""
@@ -158,7 +191,7 @@ class Conversations:
         customer_id = self._customer_id(connection, inbound.channel, inbound.openid)
         key = inbound.dedupe_key
         claim = {"dedupe_key": key, "state": InboundState.PROCESSING, "received_at": now}
-        if connection.execute(_claim_statement(connection.dialect.name), claim).first() is None:
+        if _claim_statement(connection.dialect.name).execute(connection, claim).first() is None:
             return self._claim_seen(connection, inbound, customer_id, now)
         message = self._log_arrival(connection, inbound, customer_id, now)
         handoff_id = owning_handoff(connection, customer_id=customer_id, kind=inbound.kind, now=now, message=message)
@@ -187,16 +220,15 @@ class Conversations:
         if inbound.kind in ("subscribe", "unsubscribe"):
             connection.execute(SET_FOLLOWING, {"customer": customer_id, "following": inbound.kind == "subscribe"})
         body = _inbound_body(inbound)
-        inserted = connection.execute(INSERT_MESSAGE, {
+        message_id = LOG_INBOUND.execute(connection, {
             "customer_id": customer_id, "direction": Direction.IN, "kind": inbound.kind,
             "body": body, "delivery": Delivery.RECEIVED, "created_at": now,
             "wechat_msg_id": inbound.msg_id, "attempts": 0,
-        })
+        }).scalar()
         action = inbound.window_action
         if action is not None:
             open_window(connection, customer_id=customer_id, action=action, rules=self._windows, now=now)
-        key = inserted.inserted_primary_key
-        return lambda: {"id": int(key[0]) if key else None, "channel": inbound.channel, "direction": Direction.IN,
+        return lambda: {"id": message_id, "channel": inbound.channel, "direction": Direction.IN,
                         "kind": inbound.kind, "text": message_text(inbound.kind, body),
                         "delivery": Delivery.RECEIVED, "created_at": now}
 
@@ -212,11 +244,11 @@ class Conversations:
         key = claimed.inbound.dedupe_key
         # First, so that a claimant whose claim was taken over writes nothing at all.
         store = {"key": key, "xml": passive_xml, "claimed_at": claimed.claimed_at}
-        if not _updated_one(connection.execute(STORE_REPLY, store)):
+        if STORE_REPLY.execute(connection, store).rowcount != 1:
             return None
         customer_id, channel = claimed.customer_id, claimed.inbound.channel
         if passive is not None:
-            connection.execute(INSERT_MESSAGE, {
+            LOG_PASSIVE_REPLY.execute(connection, {
                 "customer_id": customer_id, "direction": Direction.OUT, "kind": passive.kind,
                 "body": to_body(passive), "delivery": Delivery.PASSIVE, "created_at": now, "sent_at": now,
                 "attempts": 0,

@@ -25,10 +25,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import JSON, Connection, Engine, Index, Integer, String, Table, delete, func, insert, or_, select, text
+from sqlalchemy import Connection, Engine, Index, Integer, String, Table, delete, func, insert, or_, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from storage.db import Base, UTCDateTime
+from storage.sealing import SealedJSON
 from storage.sql import dialect_name
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class ConsoleEvent(Base):
     group: Mapped[str | None] = mapped_column(String(40))
     agent_id: Mapped[int | None] = mapped_column(Integer)
     handoff_id: Mapped[int | None] = mapped_column(Integer)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    data: Mapped[dict[str, Any]] = mapped_column(SealedJSON("console_events.data"))  # messages' text, notes
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

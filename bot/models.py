@@ -6,11 +6,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from storage.clock import utcnow
 from storage.db import Base, UTCDateTime
+from storage.sealing import SealedJSON, SealedText
 
 
 class Channel(StrEnum):
@@ -113,7 +114,7 @@ class ConversationMessage(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     direction: Mapped[Direction] = mapped_column(String(3))
     kind: Mapped[str] = mapped_column(String(32))
-    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    body: Mapped[dict[str, Any]] = mapped_column(SealedJSON("conversation_messages.body"))  # sealed: what people write
     delivery: Mapped[Delivery] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     wechat_msg_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -175,7 +176,7 @@ class InboundMessage(Base):
     dedupe_key: Mapped[str] = mapped_column(String(160), primary_key=True)
     state: Mapped[InboundState] = mapped_column(String(16))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    reply_xml: Mapped[str | None] = mapped_column(Text)
+    reply_xml: Mapped[str | None] = mapped_column(SealedText("inbound_messages.reply_xml"))  # may echo an address
 
 
 class UnansweredQuestion(Base):
@@ -188,7 +189,7 @@ class UnansweredQuestion(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel: Mapped[Channel] = mapped_column(String(8))
     openid: Mapped[str] = mapped_column(String(64))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(SealedText("unanswered_questions.text"))  # the customer's own words
     outcome: Mapped[str] = mapped_column(String(16))  # intents.kb.Outcome: fallback or suggest
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -208,10 +209,11 @@ class DialogueState(Base):
     )
 
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
-    slots: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Sealed: slots hold phone numbers and order numbers, the messages and events the customer's words.
+    slots: Mapped[dict[str, Any]] = mapped_column(SealedJSON("dialogue_states.slots"))
     active_loop: Mapped[str | None] = mapped_column(String(64))
-    latest_message: Mapped[dict[str, Any]] = mapped_column(JSON)
-    events: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    latest_message: Mapped[dict[str, Any]] = mapped_column(SealedJSON("dialogue_states.latest_message"))
+    events: Mapped[list[dict[str, Any]]] = mapped_column(SealedJSON("dialogue_states.events"))
     turns: Mapped[int] = mapped_column(Integer, default=0)
     handoff_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # set: a person should take over
     handoff_reason: Mapped[str | None] = mapped_column(String(32))  # asked | complaint | offered

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Insert, Table, bindparam, select
 from bot.models import Channel, Customer, DialogueState
 from intents.actions.domain import HANDOFF_AT, HANDOFF_REASON, initial_slots
 from storage.clock import utcnow
+from storage.direct import DirectStatement
 from storage.group_commit import GroupCommitWriter
 from storage.sql import dialect_insert, insert_ignoring_conflicts
 
@@ -37,12 +38,14 @@ CUSTOMERS = cast(Table, Customer.__table__)
 STATES = cast(Table, DialogueState.__table__)
 
 # A state's version (turns, updated_at) and the handoff columns: enough to tell whether a state
-# decoded earlier is still the stored one, without reading and decoding its JSON.
-LOAD_VERSION = (
+# decoded earlier is still the stored one, without reading and decoding its JSON. Read and written
+# every turn, so both run on the driver's cursor (storage.direct).
+LOAD_VERSION = DirectStatement(
     select(CUSTOMERS.c.id, STATES.c.turns, STATES.c.updated_at, STATES.c.handoff_requested_at,
            STATES.c.handoff_reason)
     .select_from(CUSTOMERS.outerjoin(STATES, STATES.c.customer_id == CUSTOMERS.c.id))
-    .where(CUSTOMERS.c.channel == bindparam("channel"), CUSTOMERS.c.openid == bindparam("openid"))
+    .where(CUSTOMERS.c.channel == bindparam("channel"), CUSTOMERS.c.openid == bindparam("openid")),
+    ("channel", "openid"),
 )
 LOAD_STATE = select(STATES.c.slots, STATES.c.active_loop, STATES.c.latest_message, STATES.c.events).where(
     STATES.c.customer_id == bindparam("customer_id")
@@ -184,22 +187,25 @@ class DatabaseTrackerStore:
                                       what="saving a dialogue state")
 
     def _read(self, connection: Connection, channel: Channel, openid: str) -> DialogueSnapshot:
-        row = connection.execute(LOAD_VERSION, {"channel": channel, "openid": openid}).first()
-        if row is None or row.turns is None:
-            return DialogueSnapshot(customer_id=None if row is None else int(row.id))
-        key, version = (channel, openid), (int(row.turns), row.updated_at)
+        row = LOAD_VERSION.execute(connection, {"channel": channel, "openid": openid}).first()
+        if row is None:
+            return DialogueSnapshot()
+        customer_id, turns, updated_at, handoff_requested_at, handoff_reason = row
+        if turns is None:
+            return DialogueSnapshot(customer_id=int(customer_id))
+        key, version = (channel, openid), (int(turns), updated_at)
         decoded = self._recall(key, version)
         if decoded is None:
-            state = connection.execute(LOAD_STATE, {"customer_id": row.id}).one()
+            state = connection.execute(LOAD_STATE, {"customer_id": customer_id}).one()
             decoded = DialogueSnapshot(state.slots, state.active_loop, state.latest_message, state.events,
-                                       int(row.turns), int(row.id))
+                                       int(turns), int(customer_id))
             self._remember(key, version, decoded)
         snapshot = decoded.copy()
-        snapshot.customer_id = int(row.id)
+        snapshot.customer_id = int(customer_id)
         snapshot.slots = {**initial_slots(), **snapshot.slots}
         # The columns are the truth for the handoff mark: whoever serves the customer may clear it.
-        snapshot.slots[HANDOFF_AT] = row.handoff_requested_at.isoformat() if row.handoff_requested_at else None
-        snapshot.slots[HANDOFF_REASON] = row.handoff_reason
+        snapshot.slots[HANDOFF_AT] = handoff_requested_at.isoformat() if handoff_requested_at else None
+        snapshot.slots[HANDOFF_REASON] = handoff_reason
         return snapshot
 
     def _recall(self, key: tuple[str, str], version: Version) -> DialogueSnapshot | None:
@@ -239,7 +245,7 @@ class DatabaseTrackerStore:
 def _write(connection: Connection, customer_id: int, snapshot: DialogueSnapshot, updated_at: datetime) -> bool:
     """Insert or update the state if the stored one is still the one the turn loaded; False if not."""
     handoff = snapshot.new_handoff
-    result = connection.execute(_upsert_statement(connection.dialect.name, handoff is not None), {
+    result = _upsert_statement(connection.dialect.name, handoff is not None).execute(connection, {
         "customer_id": customer_id, "base_turns": snapshot.base_turns,
         "slots": snapshot.slots, "active_loop": snapshot.active_loop, "latest_message": snapshot.latest_message,
         "events": snapshot.events, "turns": snapshot.turns, "updated_at": updated_at,
@@ -257,18 +263,19 @@ _HANDOFF_COLUMNS = ("handoff_requested_at", "handoff_reason")
 
 
 @cache
-def _upsert_statement(dialect: str, with_handoff: bool) -> Insert:
-    """Built once per dialect and run with parameters, so SQLAlchemy reuses the compiled SQL."""
+def _upsert_statement(dialect: str, with_handoff: bool) -> DirectStatement:
+    """Built and compiled once per dialect, run on the driver's cursor."""
     insert = dialect_insert(dialect, STATES).values(
         {name: bindparam(name) for name in ("customer_id", *_TURN_COLUMNS, *_HANDOFF_COLUMNS)}
     )
     updated = _TURN_COLUMNS + (_HANDOFF_COLUMNS if with_handoff else ())
     # Only over the state the turn started from: a row that moved on since is left as it is and
     # returns nothing.
-    return insert.on_conflict_do_update(
+    upsert = insert.on_conflict_do_update(
         index_elements=[STATES.c.customer_id], set_={name: insert.excluded[name] for name in updated},
         where=STATES.c.turns == bindparam("base_turns"),
     ).returning(STATES.c.customer_id)
+    return DirectStatement(upsert, ("customer_id", "base_turns", *_TURN_COLUMNS, *_HANDOFF_COLUMNS))
 
 
 @cache

@@ -14,11 +14,13 @@ import logging
 import time
 from collections.abc import Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
 
-from starlette.background import BackgroundTask
+from prometheus_client import Counter
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
+from starlette.types import Receive, Scope, Send
 from werobot.replies import Article as WeRoBotArticle
 from werobot.replies import ArticlesReply, TextReply, TransferCustomerServiceReply
 
@@ -32,13 +34,30 @@ from bot.messenger import Messenger
 from bot.models import Channel
 from bot.outgoing import PASSIVE_KINDS, News, Outgoing, Text, TransferToKf
 from bot.outreach.inbound import OutreachInbound
-from web.bodies import BodyOverLimit, read_limited
+from web.bodies import BodyOverLimit, read_limited_asgi
+from web.raw_routes import send_response
 from wechat.errors import PushRefusal, PushRefused
 from wechat.push import PushVerifier
 
 log = logging.getLogger(__name__)
 
 SUCCESS = "success"
+TEXT_PLAIN = b"text/plain; charset=utf-8"
+XML = b"application/xml"
+
+
+@dataclass(frozen=True)
+class WebhookReply:
+    """What a push is answered: status and body, and the messages to send through the API once it has left."""
+
+    status: int
+    body: bytes
+    content_type: bytes = TEXT_PLAIN
+    deliver: list[int] = field(default_factory=list)
+
+
+SUCCESS_REPLY = WebhookReply(200, SUCCESS.encode())
+FORBIDDEN_REPLY = WebhookReply(403, b"forbidden")
 
 
 @dataclass(frozen=True)
@@ -96,62 +115,81 @@ class WebhookEndpoint:
         self._config = config
         self._executor = executor
         self._turns: set[asyncio.Task[TurnResult]] = set()  # turns that outlive their request
+        # Labelled metrics resolved once per label value: `labels()` per push showed up in profiles.
+        self._latency = metrics.WEBHOOK_LATENCY.labels(channel=channel)
+        self._replies: dict[str, Counter] = {}
+        self._messages_in: dict[str, Counter] = {}
 
     async def verify_url(self, request: Request) -> Response:
         """WeChat's URL check: echo `echostr` byte for byte when the signature is right."""
         try:
             self._verifier.check_url_signature(request.query_params)
         except PushRefused as refused:
-            return self._refuse(refused, request)
+            refusal = self._refuse(refused, request.client.host if request.client else "?")
+            return PlainTextResponse(refusal.body.decode(), status_code=refusal.status)
         return PlainTextResponse(request.query_params.get("echostr", ""))
 
-    async def receive(self, request: Request) -> Response:
+    async def receive(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A push (POST), as a plain ASGI handler in front of the framework (`web.raw_routes`): it is
+        the hottest route and never raises, so it needs none of the framework's layers."""
         started = time.perf_counter()
+        query = _query_params(scope)
         try:
-            self._verifier.check_url_signature(request.query_params)
-            body = await _read_push(request, self._config.max_body_bytes)
-            response = await self._answer(body, request.query_params)
+            self._verifier.check_url_signature(query)
+            body = await _read_push(scope, receive, self._config.max_body_bytes)
+            reply = await self._answer(body, query)
         except PushRefused as refused:
-            response = self._refuse(refused, request)
+            reply = self._refuse(refused, _client_host(scope))
         except Exception:
             log.exception("%s webhook: the bot failed; answering success", self._channel)
             metrics.WEBHOOK_ERRORS.labels(channel=self._channel, reason="bot_error").inc()
-            response = PlainTextResponse(SUCCESS)
-        metrics.WEBHOOK_LATENCY.labels(channel=self._channel).observe(time.perf_counter() - started)
-        return response
+            reply = SUCCESS_REPLY
+        await send_response(send, reply.status, reply.content_type, reply.body)
+        self._latency.observe(time.perf_counter() - started)
+        if reply.deliver:
+            await self._deliver_after_reply(reply.deliver)
 
-    def _refuse(self, refused: PushRefused, request: Request) -> Response:
+    async def _deliver_after_reply(self, ids: list[int]) -> None:
+        """Messages that did not fit the passive reply, sent through the API once the reply has left."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._messenger.deliver, ids)
+        except Exception:  # recorded as pending: the outbox sweep sends them
+            log.exception("%s webhook: sending %d message(s) after the reply failed", self._channel, len(ids))
+
+    def _refuse(self, refused: PushRefused, client: str) -> WebhookReply:
         metrics.WEBHOOK_ERRORS.labels(channel=self._channel, reason=refused.reason).inc()
-        client = request.client.host if request.client else "?"
         log.warning("%s webhook refused a push from %s: %s (%s)", self._channel, client, refused.reason,
                     refused.message)
-        if refused.forbidden:
-            return PlainTextResponse("forbidden", status_code=403)
-        return PlainTextResponse(SUCCESS)
+        return FORBIDDEN_REPLY if refused.forbidden else SUCCESS_REPLY
 
-    async def _answer(self, body: bytes, query: Mapping[str, str]) -> Response:
+    def _count(self, counters: dict[str, Counter], metric: Counter, kind: str) -> None:
+        counter = counters.get(kind)
+        if counter is None:
+            counter = counters[kind] = metric.labels(channel=self._channel, kind=kind)
+        counter.inc()
+
+    async def _answer(self, body: bytes, query: Mapping[str, str]) -> WebhookReply:
         inbound = inbound_from_push(self._verifier.open(body, query), self._channel)
         seen = await self._conversations.receive(inbound)
         if isinstance(seen, AlreadySeen):
-            metrics.REPLIES.labels(channel=self._channel, kind="duplicate").inc()
+            self._count(self._replies, metrics.REPLIES, "duplicate")
             return self._reply(seen.reply_xml or "", inbound)
         if seen.taken_over:
             self._note_takeover(seen)
         else:  # a taken-over message was counted when it first came in
-            metrics.MESSAGES_IN.labels(channel=self._channel, kind=inbound.kind).inc()
+            self._count(self._messages_in, metrics.MESSAGES_IN, inbound.kind)
         turn = _ReplyDecision()
         task = asyncio.ensure_future(self._run_turn(seen, turn))
         done, _ = await asyncio.wait({task}, timeout=self._config.reply_budget_ms / 1000)
         if not done and turn.defer():
-            metrics.REPLIES.labels(channel=self._channel, kind="deferred").inc()
+            self._count(self._replies, metrics.REPLIES, "deferred")
             loop = asyncio.get_running_loop()
             turn.typing = loop.run_in_executor(self._executor, self._messenger.start_typing, seen.customer_id)
             self._keep_running(task)
-            return PlainTextResponse(SUCCESS)
+            return SUCCESS_REPLY
         result = await task
-        metrics.REPLIES.labels(channel=self._channel, kind=result.passive_kind or "none").inc()
-        deliver = BackgroundTask(self._messenger.deliver, result.queued_ids) if result.queued_ids else None
-        return self._reply(result.reply_xml, inbound, background=deliver)
+        self._count(self._replies, metrics.REPLIES, result.passive_kind or "none")
+        return self._reply(result.reply_xml, inbound, deliver=result.queued_ids)
 
     async def _run_turn(self, claimed: Claimed, turn: _ReplyDecision) -> TurnResult:
         """The bot's answer, stored; it may outlive the HTTP request when the bot is slow."""
@@ -200,6 +238,19 @@ class WebhookEndpoint:
                     claimed.inbound.dedupe_key)
         metrics.WEBHOOK_ERRORS.labels(channel=self._channel, reason="stale_claim").inc()
 
+    async def finish_turns(self, timeout_s: float) -> int:
+        """On shutdown: let the turns that outlived their request store and send their replies, for up to
+        `timeout_s`; the rest are cancelled (their claims are then released). Returns how many were."""
+        if not self._turns:
+            return 0
+        _, late = await asyncio.wait(set(self._turns), timeout=timeout_s)
+        for task in late:
+            task.cancel()
+        if late:
+            log.warning("%s webhook: %d deferred repl(ies) unfinished at shutdown; a retry answers them",
+                        self._channel, len(late))
+        return len(late)
+
     def _keep_running(self, task: asyncio.Task[TurnResult]) -> None:
         """Hold a reference to a turn that outlives its request, and log it if it fails."""
         self._turns.add(task)
@@ -211,11 +262,11 @@ class WebhookEndpoint:
 
         task.add_done_callback(finished)
 
-    def _reply(self, reply_xml: str, inbound: Inbound, background: BackgroundTask | None = None) -> Response:
+    def _reply(self, reply_xml: str, inbound: Inbound, deliver: list[int] | None = None) -> WebhookReply:
         if not reply_xml:
-            return PlainTextResponse(SUCCESS, background=background)
+            return WebhookReply(200, SUCCESS.encode(), deliver=deliver or [])
         sealed = self._verifier.seal(reply_xml, encrypt=inbound.encrypted)
-        return Response(sealed, media_type="application/xml", background=background)
+        return WebhookReply(200, sealed.encode(), XML, deliver=deliver or [])
 
 
 def _passive_candidate(replies: list[Outgoing], channel: Channel) -> Outgoing | None:
@@ -256,8 +307,18 @@ def _cdata_safe(text: str) -> str:
     return text.replace("]]>", "]]]]><![CDATA[>")
 
 
-async def _read_push(request: Request, limit: int) -> bytes:
+async def _read_push(scope: Scope, receive: Receive, limit: int) -> bytes:
     try:
-        return await read_limited(request, limit)
+        return await read_limited_asgi(scope, receive, limit)
     except BodyOverLimit as exc:
         raise PushRefused(PushRefusal.OVERSIZED, str(exc)) from None
+
+
+def _query_params(scope: Scope) -> dict[str, str]:
+    # As Starlette reads a query string: latin-1 bytes, %-decoded as UTF-8; a repeated name keeps its last value.
+    return dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+
+
+def _client_host(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "?"

@@ -11,12 +11,13 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import cast
 
-from sqlalchemy import Connection, Insert, Table, or_, update
+from sqlalchemy import Connection, Table, or_, update
 from sqlalchemy.orm import Session
 
 from bot.config import WindowRule
 from bot.errors import OutsideReplyWindow, QuotaExhausted
 from bot.models import ReplyWindow, WindowAction
+from storage.direct import DirectStatement
 from storage.sql import dialect_insert, dialect_name
 
 WINDOWS = cast(Table, ReplyWindow.__table__)
@@ -32,7 +33,7 @@ def open_window(
 ) -> None:
     """Reset the customer's window to the rule of the action they just took (one upsert)."""
     rule = rules[action]
-    connection.execute(_upsert_window(dialect_name(connection)), {
+    _upsert_window(dialect_name(connection)).execute(connection, {
         "customer_id": customer_id,
         "opened_by": action,
         "opened_at": now,
@@ -43,13 +44,14 @@ def open_window(
 
 
 @cache
-def _upsert_window(dialect: str) -> Insert:
-    # Built once and run with parameters: rebuilding a statement per message costs more than running it.
+def _upsert_window(dialect: str) -> DirectStatement:
+    # Built once and run on the driver's cursor: every inbound message resets the window (hot path).
     upsert = dialect_insert(dialect, WINDOWS)
     reset = ("opened_by", "opened_at", "expires_at", "quota", "used")
-    return upsert.on_conflict_do_update(
+    statement = upsert.on_conflict_do_update(
         index_elements=[WINDOWS.c.customer_id], set_={column: upsert.excluded[column] for column in reset}
     )
+    return DirectStatement(statement, ("customer_id", *reset))
 
 
 def spend_window(session: Session, *, customer_id: int, now: datetime) -> None:

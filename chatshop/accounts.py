@@ -34,7 +34,7 @@ def window_rules(m: MessengerSettings) -> dict[WindowAction, WindowRule]:
 def token_store(settings: Settings, factory: sessionmaker[Session]) -> SessionStorage:
     """Where every process finds the accounts' access tokens: Redis when configured, else the database."""
     if settings.redis.url:
-        return RedisTokenStore(settings.redis.url)
+        return RedisTokenStore(settings.redis.url, prefix=f"{settings.redis.key_prefix}wechat:")
     return DatabaseTokenStore(factory)
 
 

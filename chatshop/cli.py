@@ -13,7 +13,10 @@ from pathlib import Path
 from chatshop.actions_cli import add_actions_commands
 from chatshop.analytics_demo import seed_demo_numbers
 from chatshop.commerce_cli import add_commerce_commands, seed_demo_catalog
+from chatshop.data_keys import install_data_keys
 from chatshop.kb_cli import add_kb_commands
+from chatshop.keys_cli import add_keys_commands
+from chatshop.logs import configure_service_logging
 from chatshop.nlu_cli import add_nlu_commands
 from chatshop.outreach_cli import add_outreach_commands
 from chatshop.settings import Settings, SettingsError, load_settings
@@ -38,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_service_logging(settings)
     try:
+        if getattr(args, "needs_data_keys", True):  # `keys new` makes them: it cannot need them
+            install_data_keys(settings)
         result: int = args.run(settings, args)
         return result
     except SettingsError as exc:
@@ -56,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", parents=[common], help="migrate the database and serve HTTP")
     serve.add_argument("--host", help="listen address (default: server.host)")
     serve.add_argument("--port", type=int, help="listen port (default: server.port)")
+    serve.add_argument("--workers", type=_worker_count,
+                       help="worker processes sharing the port (default: server.workers)")
     serve.set_defaults(run=_serve)
 
     db = commands.add_parser("db", parents=[common], help="database maintenance")
@@ -71,47 +78,50 @@ def _parser() -> argparse.ArgumentParser:
     add_staff_commands(commands, common)  # staff add/list/disable/token
     add_tags_commands(commands, common)  # tags check
     add_outreach_commands(commands, common)  # campaign ..., report reminders, outreach templates
+    add_keys_commands(commands, common)  # keys new/status/rotate: the keys sealing personal data
     return parser
-
-
-def configure_service_logging(settings: Settings) -> None:
-    """Log to stderr with every configured secret masked, in our lines and the libraries'."""
-    from chatshop.logs import configure_logging
-
-    accounts = (settings.wechat, settings.miniprogram)
-    secrets = [
-        secret.get_secret_value()
-        for account in accounts
-        for secret in (account.app_secret, account.token, account.encoding_aes_key)
-    ] + [settings.pay.apiv3_key.get_secret_value(), settings.admin.api_key.get_secret_value()]
-    configure_logging(settings.logging.level, secrets)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from chatshop.app import create_app
+    from chatshop.workers import check_workers, exit_cleanly_after_shutdown, serve_workers
 
-    server = settings.server.model_copy(
-        update={"host": args.host or settings.server.host, "port": args.port or settings.server.port}
-    )
+    server = settings.server.model_copy(update={
+        "host": args.host or settings.server.host, "port": args.port or settings.server.port,
+        "workers": args.workers or settings.server.workers,
+    })
     settings = settings.model_copy(update={"server": server})
-    _db_upgrade(settings, args)
+    check_workers(settings, server.workers)
+    _db_upgrade(settings, args)  # once, here: the workers find the schema up to date
     _require_kb(settings)
     try:
         listening = _listen(server.host, server.port)
     except OSError as exc:
         print(f"chatshop: {_cannot_listen(server.host, server.port, exc)}", file=sys.stderr)
         return 1
-    app = create_app(settings)
     where = "the WeChat sandbox" if settings.sandbox_enabled else settings.api_base_url
-    log.info("serving on http://%s:%s (WeChat API: %s)", server.host, server.port, where)
+    log.info("serving on http://%s:%s with %d worker process(es) (WeChat API: %s)", server.host, server.port,
+             server.workers, where)
     if settings.sandbox_enabled:
         log.info("chat as a customer at %s/sandbox", settings.local_base_url)
+    if server.workers > 1:
+        return serve_workers(settings, listening, server.workers)
+    app = create_app(settings)
     # log_config=None: uvicorn's loggers go through our handler, which masks secrets in URLs.
-    config = uvicorn.Config(app, host=server.host, port=server.port, log_config=None, access_log=True)
+    config = uvicorn.Config(app, host=server.host, port=server.port, log_config=None, access_log=True,
+                            timeout_graceful_shutdown=server.graceful_shutdown_s)
+    exit_cleanly_after_shutdown()
     uvicorn.Server(config).run(sockets=[listening])
     return 0
+
+
+def _worker_count(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError("must be 1 to 64")
+    return value
 
 
 def _listen(host: str, port: int) -> socket.socket:

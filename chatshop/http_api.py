@@ -14,6 +14,7 @@ from bot.models import Channel
 from bot.pay_webhook import PayNotifyEndpoints, build_pay_router
 from chatshop.analytics_wiring import view_tracker
 from chatshop.commerce_wiring import orders_config
+from chatshop.limits_wiring import rate_limits
 from chatshop.pay_wiring import build_notification_verifier
 from chatshop.services import Services
 from chatshop.staff_wiring import staff_config
@@ -32,6 +33,7 @@ from staff.config import AdminConfig
 from staff.console import mount_console
 from staff.staff_api import StaffApi, StaffAuth, build_staff_router
 from storage.db import transaction
+from web.rate_limits import RateLimits
 from wechat.pay import WeChatPay
 from wechat.pay_notify import PaymentNotice, RefundNotice
 
@@ -46,7 +48,8 @@ def add_http_apis(app: FastAPI, services: Services, terms: SearchTerms,
     settings = services.settings
     wechat_calls = ThreadPoolExecutor(settings.mp_api.wechat_workers, thread_name_prefix="mp-wechat")
     pay = services.pay
-    mp_api = _mp_api(services, pay, wechat_calls, terms)
+    limits = rate_limits(settings)  # one set of counts for the mini-program's and the staff's routes
+    mp_api = _mp_api(services, pay, wechat_calls, terms, limits)
     mp_router = build_mp_router(mp_api)
     if services.outreach is not None:
         add_subscription_routes(mp_router, mp_api, services.outreach.registry)
@@ -54,7 +57,8 @@ def add_http_apis(app: FastAPI, services: Services, terms: SearchTerms,
     app.include_router(build_admin_router(_admin_api(services, pay)))
     staff_api = StaffApi(factory=services.factory, config=staff_config(settings),
                          max_body_bytes=settings.mp_api.max_body_bytes, handoff=services.handoff, live=services.live,
-                         campaigns=_campaign_tools(services), backoffice=_backoffice(services, pay, kb))
+                         campaigns=_campaign_tools(services), backoffice=_backoffice(services, pay, kb),
+                         limits=limits)
     app.include_router(build_staff_router(staff_api))
     mount_console(app, StaffAuth(staff_api))  # the staff console's pages (/console), for signed-in staff
     endpoints = _pay_endpoints(services, pay)
@@ -81,7 +85,8 @@ def _backoffice(services: Services, pay: WeChatPay | None, kb: KnowledgeBaseSour
                       timezone=settings.routing.timezone)
 
 
-def _mp_api(services: Services, pay: WeChatPay | None, wechat_calls: Executor, terms: SearchTerms) -> MpApi:
+def _mp_api(services: Services, pay: WeChatPay | None, wechat_calls: Executor, terms: SearchTerms,
+            limits: RateLimits) -> MpApi:
     settings = services.settings
     return MpApi(
         factory=services.factory,
@@ -93,6 +98,7 @@ def _mp_api(services: Services, pay: WeChatPay | None, wechat_calls: Executor, t
         orders=orders_config(settings),
         card_opened=services.tags.card_opened if services.tags else None,
         track_view=view_tracker(settings, services.writer),
+        limits=limits,
     )
 
 

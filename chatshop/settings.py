@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from bot.handoff.config import HandoffMode, parse_hours
+from storage.sealing import SealingError, decode_key, parse_keys
 from wechat.client import PRODUCTION_API_BASE_URL
 from wechat.push import MessageMode
 
@@ -39,6 +40,8 @@ SECRET_KEYS = {
     ("miniprogram", "encoding_aes_key"),
     ("pay", "apiv3_key"),
     ("admin", "api_key"),
+    ("data", "keys"),
+    ("data", "index_key"),
 }
 
 
@@ -60,6 +63,8 @@ class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     public_base_url: str = ""
+    workers: int = Field(1, ge=1, le=64)  # processes sharing the port (`chatshop serve --workers N`)
+    graceful_shutdown_s: int = Field(10, ge=1, le=300)  # on SIGTERM, for requests under way, then deferred replies
 
 
 class DatabaseSettings(_Section):
@@ -69,6 +74,7 @@ class DatabaseSettings(_Section):
 
 class RedisSettings(_Section):
     url: str = ""
+    key_prefix: str = Field("chatshop:", min_length=1, max_length=64)  # deployments sharing one Redis differ here
 
 
 class LoggingSettings(_Section):
@@ -231,6 +237,20 @@ class StaffSettings(_Section):
     login_window_s: int = Field(900, gt=0)  # the sliding window both limits count in
     max_chats_limit: int = Field(20, ge=1, le=500)  # the most concurrent conversations an account may take
     min_password_length: int = Field(10, ge=8, le=128)
+
+
+class RateLimitsSettings(_Section):
+    """Requests per window_s to login and checkout, from one client address and for one customer or staff
+    username (0: no limit); in Redis when redis.url is set, else per process. Over: 429 with Retry-After."""
+
+    enabled: bool = True
+    window_s: int = Field(60, ge=1, le=86400)
+    mp_login_per_address: int = Field(60, ge=0)  # POST /mp/login
+    mp_login_per_customer: int = Field(10, ge=0)  # ... for the openid the code logs in
+    checkout_per_address: int = Field(60, ge=0)  # POST /mp/checkout
+    checkout_per_customer: int = Field(10, ge=0)
+    staff_login_per_address: int = Field(30, ge=0)  # POST /staff/api/login (before staff.login_max_failures)
+    staff_login_per_username: int = Field(10, ge=0)
 
 
 class OrdersSettings(_Section):
@@ -404,6 +424,33 @@ class MediaSettings(_Section):
         return self
 
 
+class DataSettings(_Section):
+    """Customers' personal data sealed at rest (chatshop.data_keys). Both are secrets: environment only."""
+
+    keys: SecretStr = SecretStr("")  # "k2:<base64 32 bytes>,k1:<base64>": the first seals, every one opens
+    index_key: SecretStr = SecretStr("")  # base64 of 32 bytes: keys the hash that phone search looks up
+
+    @field_validator("keys")
+    @classmethod
+    def _keys_shape(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value():
+            try:
+                parse_keys(value.get_secret_value())
+            except SealingError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("index_key")
+    @classmethod
+    def _index_key_shape(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value():
+            try:
+                decode_key(value.get_secret_value(), what="the index key")
+            except SealingError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+
 class SandboxSettings(_Section):
     credentials_path: Path = Path("var/sandbox-credentials.json")
     # The sandbox's WeChat Pay platform key; generated under var/ when unset.
@@ -426,6 +473,7 @@ class Settings(_Section):
     mp_api: MpApiSettings = MpApiSettings()
     admin: AdminSettings = AdminSettings()
     staff: StaffSettings = StaffSettings()
+    rate_limits: RateLimitsSettings = RateLimitsSettings()
     orders: OrdersSettings = OrdersSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     media: MediaSettings = MediaSettings()
@@ -435,6 +483,7 @@ class Settings(_Section):
     outreach: OutreachSettings = OutreachSettings()
     reminders: RemindersSettings = RemindersSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
+    data: DataSettings = DataSettings()
     sandbox: SandboxSettings = SandboxSettings()
 
     @property

@@ -36,6 +36,8 @@ MAX_DESCRIPTION = 2000
 MAX_SPECS = 10  # a SKU's named specs (颜色, 尺码 ...)
 MAX_SPEC_NAME = 20
 YUAN = re.compile(r"^\d{1,7}(\.\d{1,2})?$")
+# Characters no spreadsheet (the catalog's export) and no mini-program page can show; tab and newline pass.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class StockBelowReserved(InvalidInput):
@@ -64,6 +66,8 @@ def clean_text(value: Any, field: str, *, limit: int, required: bool = True) -> 
         raise InvalidInput(f"{field} 不能为空", field=field)
     if len(text) > limit:
         raise InvalidInput(f"{field} 最多 {limit} 个字", field=field)
+    if CONTROL_CHARACTERS.search(text):
+        raise InvalidInput(f"{field} 含有不可见的控制字符", field=field)
     return text
 
 

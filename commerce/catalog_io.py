@@ -523,6 +523,7 @@ def export_catalog_csv(session: Session) -> bytes:
 
 def export_catalog_xlsx(session: Session) -> bytes:
     from openpyxl import Workbook
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     workbook = Workbook()
     sheet = workbook.active
@@ -530,6 +531,8 @@ def export_catalog_xlsx(session: Session) -> bytes:
     sheet.title = "catalog"
     for number, row in enumerate(catalog_table(session), start=1):
         for column, value in enumerate(row, start=1):
+            if isinstance(value, str):
+                value = ILLEGAL_CHARACTERS_RE.sub("", value)  # control characters a spreadsheet cannot hold
             cell = sheet.cell(number, column, value)
             if isinstance(value, str) and value.startswith("="):
                 cell.data_type = "s"  # a title starting with = is text, not a formula to run

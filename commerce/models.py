@@ -17,11 +17,13 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from storage.clock import utcnow
 from storage.db import Base, UTCDateTime
+from storage.sealing import SealedJSON
 
+from .personal import phone_index
 from .states import OrderStatus, RefundStatus
 
 IN_FLIGHT_REFUNDS = (RefundStatus.PENDING.value, RefundStatus.PROCESSING.value)
@@ -94,7 +96,10 @@ class Order(Base):
     resume_status: Mapped[str | None] = mapped_column(String(20))
     amount_fen: Mapped[int] = mapped_column(Integer)
     refunded_fen: Mapped[int] = mapped_column(Integer, default=0)
-    address: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Name, phone and where to ship: sealed at rest (storage.sealing); found by phone through phone_hash.
+    address: Mapped[dict[str, Any]] = mapped_column(SealedJSON("orders.address"))
+    # The keyed hash of the address's phone number (commerce.personal.phone_index), kept with the address.
+    phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     description: Mapped[str] = mapped_column(String(127))  # what WeChat Pay shows the payer
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -116,6 +121,13 @@ class Order(Base):
     @property
     def state(self) -> OrderStatus:
         return OrderStatus(self.status)
+
+    @validates("address")
+    def _hash_phone(self, _key: str, address: dict[str, Any]) -> dict[str, Any]:
+        # Wherever an address is set, its phone's search hash follows: the two never disagree.
+        phone = address.get("phone") if isinstance(address, dict) else None
+        self.phone_hash = phone_index(phone) if isinstance(phone, str) and phone else None
+        return address
 
     @property
     def refunds_in_flight(self) -> list[Refund]:

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,8 +42,10 @@ from miniprogram.schemas import LoginRequest, LoginResponse, Me
 from storage.clock import utcnow
 from storage.db import transaction
 from web.errors import PaymentUnavailable
-from web.json_api import ERROR_RESPONSES, bounded_route
+from web.json_api import ERROR_RESPONSES, ErrorBody, bounded_route
+from web.rate_limits import RateLimits, client_address, rate_limit_response
 from web.schemas import (
+    MAX_INT,
     CartItemIn,
     CartOut,
     CartQuantityIn,
@@ -115,6 +117,7 @@ class MpApi:
     # Queues a product view for the numbers without waiting (None: nothing is tracked, cart and checkout
     # included); cart and checkout events are written in the request's own transaction.
     track_view: Callable[[ProductView], None] | None = None
+    limits: RateLimits | None = None  # request rate limits on login and checkout (None: none)
 
     async def call_wechat(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.outbound, partial(call, *args, **kwargs))
@@ -146,15 +149,29 @@ def build_mp_router(api: MpApi) -> APIRouter:
     return router
 
 
+# What a login may answer besides the common refusals: WeChat's own refusals of the code (401 above) included.
+LOGIN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **rate_limit_response("RATE_LIMITED: too many logins from this address or for this customer "
+                          "(rate_limits.mp_login_*), `retry_after` seconds, also in Retry-After; LOGIN_REFUSED "
+                          "with `wechat_errcode` 45011: WeChat's own limit"),
+    403: {"model": ErrorBody, "description": "LOGIN_REFUSED, `wechat_errcode` 40226: WeChat flagged the user"},
+    502: {"model": ErrorBody, "description": "WECHAT_UNAVAILABLE: WeChat's jscode2session failed; retry"},
+}
+
+
 def _add_session_routes(router: APIRouter, api: MpApi) -> None:
     @router.post("/login", response_model=LoginResponse, summary="Exchange a wx.login() code for a token",
-                 description=LOGIN_DESCRIPTION)
-    async def login(body: LoginRequest) -> LoginResponse:
+                 description=LOGIN_DESCRIPTION, responses=LOGIN_RESPONSES)
+    async def login(body: LoginRequest, request: Request) -> LoginResponse:
+        address = client_address(request)
+        await run_in_threadpool(_check_limit, api, "mp_login", address=address)  # before WeChat is asked
         try:
             wechat = await api.call_wechat(api.exchange_code, body.code)
         except Exception:
             LOGINS.labels(result="refused").inc()
             raise
+        # The customer is known once WeChat has said whose code it is; their count is kept apart.
+        await run_in_threadpool(_check_limit, api, "mp_login", openid=wechat.openid)
         return await run_in_threadpool(_record_login, api, wechat)
 
     @router.post("/logout", status_code=204, summary="Revoke this token")
@@ -167,6 +184,17 @@ def _add_session_routes(router: APIRouter, api: MpApi) -> None:
     def me(token: str = TOKEN) -> Me:
         with api.customer(token) as (_, openid):
             return Me(openid=openid)
+
+
+def _check_limit(api: MpApi, rule: str, *, address: str | None = None, openid: str | None = None,
+                 token: str | None = None) -> None:
+    """Counted on a worker thread: with Redis it is a network round trip. With `token`, the customer is the
+    token's (an unknown token is refused as such first)."""
+    if api.limits is None:
+        return
+    if token is not None:
+        openid = api.openid_of(token)
+    api.limits.check(rule, address=address, subject=openid)
 
 
 def _record_login(api: MpApi, wechat: CodeSession) -> LoginResponse:
@@ -186,7 +214,7 @@ def _add_catalog_routes(router: APIRouter, api: MpApi) -> None:
         category: str | None = Query(None, max_length=40, description="a category (女装) or a kind of product the "
                                      "titles name (连衣裙)"),
         limit: int = Query(20, ge=1, le=100),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=MAX_INT),
     ) -> ProductPage:
         with api.factory() as session:
             if q and q.strip():
@@ -263,9 +291,13 @@ def _add_order_routes(router: APIRouter, api: MpApi) -> None:
     @router.post("/checkout", response_model=CheckoutOut, status_code=201,
                  summary="Order the cart or chosen items (stock reserved) and get the params for "
                          "wx.requestPayment",
-                 description=CHECKOUT_DESCRIPTION)
-    async def checkout(body: CheckoutIn, token: str = TOKEN) -> CheckoutOut:
+                 description=CHECKOUT_DESCRIPTION,
+                 responses=rate_limit_response("RATE_LIMITED: too many checkouts from this address or by this "
+                                               "customer (rate_limits.checkout_*); `retry_after` seconds, also "
+                                               "in Retry-After"))
+    async def checkout(body: CheckoutIn, request: Request, token: str = TOKEN) -> CheckoutOut:
         pay = api.wechat_pay()
+        await run_in_threadpool(_check_limit, api, "checkout", address=client_address(request), token=token)
         try:
             placed, openid = await run_in_threadpool(_place_order, api, token, body)
         except Exception:
@@ -288,7 +320,7 @@ def _add_order_routes(router: APIRouter, api: MpApi) -> None:
     def orders(
         status: OrderStatus | None = None,
         limit: int = Query(20, ge=1, le=100),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=MAX_INT),
         token: str = TOKEN,
     ) -> OrderPage:
         with api.customer(token) as (session, openid):

@@ -27,7 +27,7 @@ from storage.clock import utcnow
 from storage.db import transaction
 from web.errors import PaymentUnavailable
 from web.json_api import ERROR_RESPONSES, bounded_route
-from web.schemas import OrderOut, StrictBody
+from web.schemas import MAX_INT, OrderOut, StrictBody
 from web.views import order_view
 from wechat.pay import WeChatPay
 
@@ -121,7 +121,8 @@ def build_admin_router(api: AdminApi) -> APIRouter:
 def _add_order_routes(router: APIRouter, api: AdminApi) -> None:
     @router.get("/orders", response_model=AdminOrderPage, summary="Orders by status, newest first")
     def orders(
-        status: OrderStatus | None = None, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0)
+        status: OrderStatus | None = None, limit: int = Query(50, ge=1, le=200),
+        offset: int = Query(0, ge=0, le=MAX_INT),
     ) -> AdminOrderPage:
         with api.factory() as session:
             found = _orders_by_status(session, status, limit, offset)

@@ -41,9 +41,9 @@ from staff.roles import Principal, Role, RoleCheck
 from storage.clock import utcnow
 from storage.db import transaction
 from web.errors import ApiError
-from web.schemas import StrictBody
+from web.schemas import MAX_INT, StrictBody
 
-CAMPAIGN_ID = Path(ge=1, description="the campaign's id")
+CAMPAIGN_ID = Path(ge=1, le=MAX_INT, description="the campaign's id")
 PURPOSE = Query(None, description="e.g. `marketing`; omit: every template")
 LIST_LIMIT = 100
 

@@ -33,10 +33,11 @@ from bot.live import ConsoleEvent, LiveFeed, LiveKind, LiveRow, events_after, la
 from commerce.catalog import list_products, search_products
 from staff.errors import NotSignedIn, StaffError
 from staff.models import CannedReply, StaffMember
+from staff.personal_data import masked_for
 from staff.roles import ALL_GROUPS_ROLES, Principal, Role
 from storage.clock import utcnow
 from storage.db import transaction
-from web.schemas import StrictBody
+from web.schemas import MAX_INT, StrictBody
 
 HEARTBEAT_S = 15.0
 REAUTH_EVERY = 4  # heartbeats between checks that the session is still good (a minute)
@@ -122,7 +123,8 @@ def _add_event_route(router: APIRouter, api: ConsoleBackend, auth: Auth) -> None
                 response_class=StreamingResponse,
                 responses={200: {"content": {"text/event-stream": {}},
                                  "description": "events: hello, handoff, message, delivery, note, agent, csat"}})
-    async def events(request: Request, after: int | None = Query(None, ge=0, description="resume after this id"),
+    async def events(request: Request,
+                     after: int | None = Query(None, ge=0, le=MAX_INT, description="resume after this id"),
                      principal: Principal = chat_staff) -> StreamingResponse:
         resume = _resume_point(request, after)
         start = resume if resume is not None else await run_in_threadpool(_newest_id, api.factory)
@@ -159,7 +161,7 @@ async def _stream(request: Request, api: ConsoleBackend, auth: Auth, principal: 
             last = row.id
             sent.add(row.id)
             if sees(row):
-                yield _sse(row.kind, row.data, row.id)
+                yield _sse(row.kind, masked_for(principal, row.data), row.id)
         if len(missed) < EVENTS_PER_READ:
             break
     quiet = 0
@@ -180,7 +182,7 @@ async def _stream(request: Request, api: ConsoleBackend, auth: Auth, principal: 
             sent.add(row.id)
             last = max(last, row.id)
             if sees(row):
-                yield _sse(row.kind, row.data, row.id)
+                yield _sse(row.kind, masked_for(principal, row.data), row.id)
         if len(sent) > SENT_KEPT:
             sent = {event_id for event_id in sent if event_id > last - SENT_KEPT}
         quiet = 0 if rows else quiet + 1
@@ -250,12 +252,12 @@ def _add_canned_routes(router: APIRouter, api: ConsoleBackend, auth: Auth) -> No
         return _save_canned(api.factory, None, body, principal)
 
     @router.put("/canned-replies/{reply_id}", response_model=CannedReplyOut, summary="Change a canned reply")
-    def change_canned_reply(body: CannedReplyIn, reply_id: int = Path(ge=1),
+    def change_canned_reply(body: CannedReplyIn, reply_id: int = Path(ge=1, le=MAX_INT),
                             principal: Principal = managers) -> CannedReplyOut:
         return _save_canned(api.factory, reply_id, body, principal)
 
     @router.delete("/canned-replies/{reply_id}", status_code=204, summary="Remove a canned reply")
-    def remove_canned_reply(reply_id: int = Path(ge=1), principal: Principal = managers) -> Response:
+    def remove_canned_reply(reply_id: int = Path(ge=1, le=MAX_INT), principal: Principal = managers) -> Response:
         with transaction(api.factory) as session:
             session.delete(_canned(session, reply_id))
         return Response(status_code=204)

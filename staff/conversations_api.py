@@ -33,10 +33,11 @@ from bot.handoff.views import (
 from bot.models import Channel, Delivery
 from staff.accounts import get_staff, list_staff
 from staff.models import StaffMember
+from staff.personal_data import masked_for
 from staff.roles import CHAT_ROLES, Principal, Role, RoleCheck, actor_of
 from storage.clock import utcnow
 from web.errors import ApiError
-from web.schemas import StrictBody
+from web.schemas import MAX_INT, StrictBody
 
 
 class StaffBackend(Protocol):
@@ -50,7 +51,7 @@ class StaffBackend(Protocol):
 
 
 
-CONVERSATION_ID = Path(ge=1, description="the conversation's (handoff's) id")
+CONVERSATION_ID = Path(ge=1, le=MAX_INT, description="the conversation's (handoff's) id")
 
 
 class HandoffUnavailable(ApiError):
@@ -281,14 +282,15 @@ def _add_reading_routes(router: APIRouter, api: StaffBackend, chat_staff: Any) -
         mine: bool = Query(False, description="1: only those assigned to me"),
         tag: str | None = Query(None, max_length=30, description="only customers with this live tag"),
         limit: int = Query(50, ge=1, le=200),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=MAX_INT),
         principal: Principal = chat_staff,
     ) -> ConversationPage:
         with api.factory() as session:
             items, total = list_handoffs(session, actor=actor_of(principal), state=state, group=group, mine=mine,
                                          tag=tag, limit=limit, offset=offset)
             out = conversation_views(session, items)
-        return ConversationPage(conversations=out, total=total, limit=limit, offset=offset)
+        page = ConversationPage(conversations=out, total=total, limit=limit, offset=offset)
+        return ConversationPage.model_validate(masked_for(principal, page.model_dump()))
 
     @router.get("/conversations/counts", response_model=TabCountsOut,
                 summary="How many conversations each console tab holds (one query)")
@@ -303,7 +305,8 @@ def _add_reading_routes(router: APIRouter, api: StaffBackend, chat_staff: Any) -
                 summary="One conversation: messages of every channel, notes, timeline, the customer, the window")
     def conversation(
         handoff_id: int = CONVERSATION_ID,
-        before_message_id: int | None = Query(None, ge=1, description="page back: messages before this one"),
+        before_message_id: int | None = Query(None, ge=1, le=MAX_INT,
+                                              description="page back: messages before this one"),
         limit: int = Query(100, ge=1, le=500, description="how many messages"),
         principal: Principal = chat_staff,
     ) -> ConversationDetailOut:
@@ -315,7 +318,7 @@ def _add_reading_routes(router: APIRouter, api: StaffBackend, chat_staff: Any) -
             detail = handoff_detail(session, actor=actor, handoff_id=handoff_id, buyer_openids=buyers, now=utcnow(),
                                     before_message_id=before_message_id, limit=limit)
             item = conversation_views(session, [detail.handoff])[0]
-        return ConversationDetailOut(
+        return ConversationDetailOut.model_validate(masked_for(principal, ConversationDetailOut(
             conversation=item,
             customer=ChannelOut.model_validate(detail.customer),
             other_channels=[ChannelOut.model_validate(row) for row in detail.other_channels],
@@ -325,7 +328,7 @@ def _add_reading_routes(router: APIRouter, api: StaffBackend, chat_staff: Any) -
             events=[EventOut.model_validate(row) for row in detail.events],
             context=CustomerContextOut.model_validate(detail.context),
             reply_window=ReplyWindowOut.model_validate(detail.reply_window),
-        )
+        ).model_dump()))
 
 
 def _add_move_routes(router: APIRouter, api: StaffBackend, chat_staff: Any) -> None:

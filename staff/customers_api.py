@@ -32,13 +32,14 @@ from staff.conversations_api import (
     buyers_of,
     conversation_views,
 )
+from staff.personal_data import masked_for
 from staff.roles import Principal, Role, actor_of
 from storage.clock import utcnow
 from storage.db import transaction
 from web.errors import ApiError
-from web.schemas import StrictBody
+from web.schemas import MAX_INT, StrictBody
 
-CUSTOMER_ID = Path(ge=1, description="a customer row's id (one channel of a person)")
+CUSTOMER_ID = Path(ge=1, le=MAX_INT, description="a customer row's id (one channel of a person)")
 RECENT_CONVERSATIONS = 10
 
 
@@ -109,7 +110,7 @@ def add_customer_routes(router: APIRouter, api: StaffBackend, auth: RoleCheck) -
     def customers(
         tags: str = Query(min_length=1, max_length=MAX_EXPRESSION_CHARS, description="a tag expression"),
         limit: int = Query(50, ge=1, le=500),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=MAX_INT),
         principal: Principal = customer_staff,
     ) -> CustomerPage:
         with api.factory() as session:
@@ -130,7 +131,7 @@ def add_customer_routes(router: APIRouter, api: StaffBackend, auth: RoleCheck) -
             people = customer_conversations(session, customer_id)
             handoffs = customer_handoffs(session, actor=actor_of(principal), customer_ids=[p.id for p in people],
                                          limit=RECENT_CONVERSATIONS)
-            return CustomerDetailOut(
+            detail = CustomerDetailOut(
                 **CustomerOut.model_validate(row).model_dump(),
                 channels=[ChannelOut(customer_id=p.id, channel=Channel(p.channel), openid=p.openid,
                                      subscribed=bool(p.subscribed)) for p in people],
@@ -142,6 +143,7 @@ def add_customer_routes(router: APIRouter, api: StaffBackend, auth: RoleCheck) -
                     customer_context(session, customer_id=customer_id, buyer_openids=buyers, now=now)),
                 conversations=conversation_views(session, handoffs),
             )
+        return CustomerDetailOut.model_validate(masked_for(principal, detail.model_dump()))
 
     @router.get("/customers/{customer_id}/tags", response_model=list[TagOut], summary="A customer's live tags")
     def tags_of(customer_id: int = CUSTOMER_ID, principal: Principal = customer_staff) -> list[TagOut]:

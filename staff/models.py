@@ -100,3 +100,22 @@ class CannedReply(Base):
     text: Mapped[str] = mapped_column(String(2000))
     updated_by: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PiiReveal(Base):
+    """One look at a customer's personal data in full (name, phone, address): who, when, whose, which, why.
+
+    The console shows masked values; every reveal is written here, in the transaction that reads the data.
+    """
+
+    __tablename__ = "pii_reveals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    username: Mapped[str] = mapped_column(String(64))  # as it was then
+    role: Mapped[str] = mapped_column(String(16))
+    order_no: Mapped[str | None] = mapped_column(String(32), index=True)
+    customer_id: Mapped[int | None] = mapped_column(Integer, index=True)  # the bot's customer row (no foreign key)
+    fields: Mapped[list[str]] = mapped_column(JSON)  # which fields were shown in full: name, phone, detail …
+    reason: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

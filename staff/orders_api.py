@@ -2,14 +2,18 @@
 full (items, payments, refunds, its timeline, the customer and their latest conversation), and the admins'
 moves: ship, refund all or part, decline a refund request.
 
-Agents and supervisors read (it helps a chat); only admins move an order. Each move is the commerce core's
-operation with the staff member as its actor (`staff:<username>` on the order's timeline). A move the
-order's state does not allow is the core's refusal (409, its code kept), retold in the console's words.
+Agents and supervisors read (it helps a chat); only admins move an order. The buyer's name, phone and
+address are masked for everyone (138****0000, 张*, the district without the door); supervisors and admins
+reveal them in full, one order at a time, each reveal written to `pii_reveals` (staff.personal_data).
+Each move is the commerce core's operation with the staff member as its actor (`staff:<username>` on the
+order's timeline). A move the order's state does not allow is the core's refusal (409, its code kept),
+retold in the console's words.
 Money is fen; days are the store's (`BackOffice.timezone`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -39,17 +43,21 @@ from commerce.order_search import (
     store_days,
 )
 from commerce.orders import decline_refund, get_order, order_history, ship_order
+from commerce.personal import masked_address
 from commerce.refunds import refund_and_submit, refundable_fen
 from commerce.states import REFUNDABLE, OrderStatus
 from staff.api import OrderEventOut, ReasonIn, RefundIn, ShipIn
 from staff.backoffice import BackOffice, BackOfficeUnavailable
 from staff.conversations_api import buyers_of
+from staff.personal_data import REVEAL_ROLES, may_reveal, recent_reveals, record_reveal
 from staff.roles import Principal, Role, RoleCheck, actor_of
 from storage.clock import utcnow
 from storage.db import transaction
 from web.errors import ApiError
 from web.json_api import COMMERCE_STATUS
 from web.schemas import LineOut
+
+log = logging.getLogger(__name__)
 
 ACTOR_LENGTH = 40  # order_events.actor
 MAX_FEN = 2**31 - 1  # orders.amount_fen is a 32-bit integer: a larger bound is a 422, not a database error
@@ -185,7 +193,9 @@ class OrderDetailOut(BaseModel):
     carrier: str | None
     tracking_no: str | None
     refund_reason: str | None = Field(description="the customer's, when they asked for a refund")
-    address: dict[str, str]
+    address: dict[str, str] = Field(description="masked: name 张*, phone 138****0000, detail ****; "
+                                                "POST …/address/reveal for the whole of it")
+    may_reveal: bool = Field(description="whether I may reveal the address in full (supervisors and admins)")
     items: list[LineOut]
     payments: list[PaymentOut]
     refunds: list[RefundRowOut]
@@ -194,6 +204,32 @@ class OrderDetailOut(BaseModel):
     customer: BuyerOut | None = Field(description="the buyer as the bot knows them; None: they never wrote")
     moves: MovesOut
     timezone: str
+
+
+class RevealIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=200, description="why the whole address is needed (kept in "
+                                                                  "the audit log)")
+
+
+class RevealedOut(BaseModel):
+    order_no: str
+    address: dict[str, str] = Field(description="in full: name, phone, province … detail")
+    revealed_at: datetime
+
+
+class RevealOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    role: str
+    order_no: str | None
+    customer_id: int | None
+    fields: list[str]
+    reason: str
+    at: datetime
 
 
 class RefundDoneOut(BaseModel):
@@ -210,6 +246,7 @@ class RefundDoneOut(BaseModel):
 def add_order_routes(router: APIRouter, api: OrdersBackend, auth: RoleCheck) -> None:
     """Adds this page's routes to the staff router."""
     readers = auth.requiring(Role.AGENT, Role.SUPERVISOR)
+    revealers = auth.requiring(*REVEAL_ROLES)
     admin = auth.requiring(Role.ADMIN)
 
     @router.get("/orders", response_model=OrderPageOut, summary="Orders, filtered, newest first, with the total")
@@ -224,6 +261,8 @@ def add_order_routes(router: APIRouter, api: OrdersBackend, auth: RoleCheck) -> 
         max_fen: int | None = Query(None, ge=0, le=MAX_FEN, description="amount at most (fen)"),
         order_no: str | None = Query(None, pattern=rf"^\d{{1,{ORDER_NO_LENGTH}}}$",
                                      description="the order number or its first digits"),
+        phone: str | None = Query(None, min_length=5, max_length=24,
+                                  description="the buyer's phone number in the address, whole (found by its hash)"),
         limit: int = Query(20, ge=1, le=MAX_LIMIT),
         offset: int = Query(0, ge=0, le=MAX_OFFSET),
         principal: Principal = readers,
@@ -232,7 +271,7 @@ def add_order_routes(router: APIRouter, api: OrdersBackend, auth: RoleCheck) -> 
         start, end = store_days(created_from, created_to, zone)
         where = OrderFilter(status=status, created_from=start, created_before=end,
                             openids=_buyers(api, openid, customer_id), min_fen=min_fen, max_fen=max_fen,
-                            order_no=order_no)
+                            order_no=order_no, phone=phone)
         with api.factory() as session:
             found, total = search_orders(session, where=where, limit=limit, offset=offset)
             rows = [_row(order) for order in found]
@@ -242,6 +281,26 @@ def add_order_routes(router: APIRouter, api: OrdersBackend, auth: RoleCheck) -> 
                 summary="One order: items, payments, refunds, timeline, address, the customer, what I may do")
     def order(order_no: str, principal: Principal = readers) -> OrderDetailOut:
         return _detail(api, order_no, principal)
+
+    @router.post("/orders/{order_no}/address/reveal", response_model=RevealedOut,
+                 summary="The buyer's name, phone and address in full (supervisors and admins; audited)",
+                 description="Written to the audit log (who, when, which order, which fields, why) in the same "
+                             "transaction that reads it. Agents get 403.")
+    def reveal(order_no: str, body: RevealIn, principal: Principal = revealers) -> RevealedOut:
+        now = utcnow()
+        with _told(api, order_no, "read"), transaction(api.factory) as session:
+            address = dict(get_order(session, order_no=order_no).address)
+            record_reveal(session, principal=principal, order_no=order_no, fields=sorted(address),
+                          reason=body.reason, now=now)
+        log.info("staff %s revealed the address of order %s", principal.username, order_no)
+        return RevealedOut(order_no=order_no, address=address, revealed_at=now)
+
+    @router.get("/pii-reveals", response_model=list[RevealOut],
+                summary="Who saw customers' personal data in full, newest first (admins)")
+    def reveals(order_no: str | None = Query(None, pattern=rf"^\d{{{ORDER_NO_LENGTH}}}$"),
+                limit: int = Query(50, ge=1, le=MAX_LIMIT), principal: Principal = admin) -> list[RevealOut]:
+        with api.factory() as session:
+            return [RevealOut.model_validate(row) for row in recent_reveals(session, limit=limit, order_no=order_no)]
 
     @router.post("/orders/{order_no}/ship", response_model=OrderDetailOut, summary="Ship a paid order (admins)")
     def ship(order_no: str, body: ShipIn, principal: Principal = admin) -> OrderDetailOut:
@@ -316,7 +375,8 @@ def _detail(api: OrdersBackend, order_no: str, principal: Principal) -> OrderDet
             created_at=order.created_at, expires_at=order.expires_at, paid_at=order.paid_at,
             shipped_at=order.shipped_at, delivered_at=order.delivered_at, completed_at=order.completed_at,
             cancelled_at=order.cancelled_at, cancel_reason=order.cancel_reason, carrier=order.carrier,
-            tracking_no=order.tracking_no, refund_reason=order.refund_reason, address=dict(order.address),
+            tracking_no=order.tracking_no, refund_reason=order.refund_reason,
+            address=masked_address(order.address), may_reveal=may_reveal(principal),
             items=[LineOut.model_validate(item, from_attributes=True) for item in order.items],
             payments=[PaymentOut.model_validate(p) for p in order_payments(session, order_no=order_no)],
             refunds=[RefundRowOut.model_validate(r) for r in order.refunds],

@@ -36,6 +36,7 @@ from staff.sessions import authenticate, check_session, check_token, close_sessi
 from storage.clock import utcnow
 from storage.db import transaction
 from web.json_api import ERROR_RESPONSES, ErrorBody, bounded_route
+from web.rate_limits import RateLimits, client_address, rate_limit_response
 from web.schemas import StrictBody
 
 SESSION_COOKIE = "chatshop_staff"
@@ -72,6 +73,7 @@ class StaffApi:
     live: LiveFeed | None = None  # wakes the console's event streams (None: they poll every second)
     campaigns: CampaignTools | None = None  # templates and campaign progress (None: campaign routes answer 503)
     backoffice: BackOffice | None = None  # orders, catalog, KB, rules and numbers (None: those routes answer 503)
+    limits: RateLimits | None = None  # request rate limits on login (None: none)
 
 
 class LoginIn(StrictBody):
@@ -162,9 +164,15 @@ def build_staff_router(api: StaffApi) -> APIRouter:
 def _add_login_routes(router: APIRouter, api: StaffApi, auth: StaffAuth) -> None:
     signed_in = auth.signed_in()
 
-    @router.post("/login", response_model=LoginOut, summary="Sign in; sets the session cookie")
+    @router.post("/login", response_model=LoginOut, summary="Sign in; sets the session cookie",
+                 responses=rate_limit_response("RATE_LIMITED: too many login requests from this address or for "
+                                               "this username (rate_limits.staff_login_*); LOGIN_THROTTLED: too "
+                                               "many failed logins. `retry_after` seconds, also in Retry-After"))
     def login(body: LoginIn, request: Request, response: Response) -> LoginOut:
-        now, address = utcnow(), _client_address(request)
+        now, address = utcnow(), client_address(request)
+        if api.limits is not None:
+            api.limits.check("staff_login", address=address, subject=body.username.strip().lower(),
+                             subject_kind="username")
         refused: BadCredentials | None = None
         with transaction(api.factory) as session:
             try:
@@ -240,7 +248,3 @@ def _bearer_token(request: Request) -> str | None:
         return value.strip()
     return None
 
-
-def _client_address(request: Request) -> str:
-    # The peer's address (uvicorn rewrites it from X-Forwarded-For only for its trusted proxies).
-    return request.client.host if request.client else "unknown"

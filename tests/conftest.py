@@ -13,11 +13,31 @@ from sqlalchemy import text
 
 from chatshop.database import upgrade_database
 from storage.db import open_engine
-from tests.support import LiveServer, empty_tables, start_server
+from storage.sealing import Sealer, install_sealer
+from tests.support import TEST_DATA_KEYS, TEST_INDEX_KEY, LiveServer, empty_tables, sealer_for_tests, start_server
 
 # WeChat Pay (merchant keys, the sandbox's pay gateway, a notification receiver), the commerce core's
 # session factory and small catalog, and a live shop with WeChat Pay (tests/support/*_fixtures.py).
 pytest_plugins = ["tests.support.pay_fixtures", "tests.support.commerce_fixtures", "tests.support.shop_fixtures"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_keys() -> Iterator[Sealer]:
+    """Personal data is sealed at rest: every test runs with the tests' keys installed (a server a test
+    starts installs the same ones)."""
+    sealer = sealer_for_tests()
+    previous = install_sealer(sealer)
+    # Commands run in-process (chatshop.cli.main) or as child processes read the same keys from the environment.
+    keys = {"CHATSHOP__DATA__KEYS": TEST_DATA_KEYS, "CHATSHOP__DATA__INDEX_KEY": TEST_INDEX_KEY}
+    before = {name: os.environ.get(name) for name in keys}
+    os.environ.update(keys)
+    yield sealer
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    install_sealer(previous)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,8 @@ again as it streams, so an oversized body is never held in memory."""
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive, Scope
 
 
 class BodyOverLimit(Exception):
@@ -24,3 +25,23 @@ async def read_limited(request: Request, limit: int) -> bytes:
             raise BodyOverLimit(limit, f"body over {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def read_limited_asgi(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """`read_limited` for a plain ASGI handler (web.raw_routes)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise BodyOverLimit(limit, f"Content-Length {value.decode()} > {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyOverLimit(limit, f"body over {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)

@@ -37,6 +37,14 @@ class PaymentUnavailable(ApiError):
         self.order_no = order_no
 
 
+class UnstorableText(ApiError):
+    """A NUL character (U+0000) in a parameter or a JSON body: PostgreSQL text cannot hold one, so it is refused
+    before any work, on every database alike."""
+
+    code = "INVALID_INPUT"
+    status = 422
+
+
 class BodyTooLarge(ApiError):
     code = "BODY_TOO_LARGE"
     status = 413

@@ -18,12 +18,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 from starlette.types import Message
 
 from commerce.errors import CommerceError
 from foundation.errors import ChatshopError
 from web.bodies import BodyOverLimit, read_limited
-from web.errors import ApiError, BodyTooLarge, PaymentUnavailable
+from web.errors import ApiError, BodyTooLarge, PaymentUnavailable, UnstorableText
 from wechat.errors import PayError
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,10 @@ def refusal_response(exc: Exception) -> JSONResponse | None:
     """The response for a known refusal; None for anything else (a bug: it propagates as a 500)."""
     if isinstance(exc, RequestValidationError):
         return validation_response(exc.errors())
+    if isinstance(exc, HTTPException) and exc.status_code == 400:
+        # FastAPI's own refusal of a body it could not read as JSON (bytes that are not UTF-8): told like a body
+        # that is not JSON, in the APIs' error shape.
+        return error_response(422, "INVALID_INPUT", "body: not JSON text (UTF-8)", "body")
     if isinstance(exc, ApiError):
         log.info("refused: %s (%s)", exc.code, exc.message)
         return error_response(exc.status, exc.code, exc.message, exc.field, exc.details())
@@ -143,7 +148,8 @@ def refusal_response(exc: Exception) -> JSONResponse | None:
 
 
 class JsonApiRoute(APIRoute):
-    """A route whose refusals are all mapped here, with a limit on the request body's size."""
+    """A route whose refusals are all mapped here, with a limit on the request body's size; a parameter or JSON
+    body holding a NUL character is refused before the handler (422)."""
 
     max_body_bytes = 16384
 
@@ -168,6 +174,20 @@ def bounded_route(max_body_bytes: int) -> type[JsonApiRoute]:
     return type("BoundedJsonApiRoute", (JsonApiRoute,), {"max_body_bytes": max_body_bytes})
 
 
+def _refuse_nul(parameters: list[tuple[str, Any]]) -> None:
+    for name, value in parameters:
+        if "\x00" in name or "\x00" in str(value):
+            raise UnstorableText(f"{name}: text cannot hold the NUL character (%00)", field=name.replace("\x00", ""))
+
+
+def _json_with_nul(content_type: str, body: bytes) -> bool:
+    if "json" in content_type:
+        return b"\\u0000" in body or b"\x00" in body
+    # Without a type FastAPI still reads JSON for a body model; but it may be a file upload, which can hold any
+    # byte (hardly that escape, though).
+    return not content_type and b"\\u0000" in body
+
+
 async def read_bounded(request: Request, limit: int) -> bytes:
     """The request body, refused unread past `limit` bytes (the webhook's reader: Content-Length
     first, then as it streams)."""
@@ -178,9 +198,12 @@ async def read_bounded(request: Request, limit: int) -> bytes:
 
 
 async def _with_bounded_body(request: Request, limit: int) -> Request:
+    _refuse_nul(request.query_params.multi_items() + list(request.path_params.items()))
     if request.method in ("GET", "HEAD", "DELETE"):
         return request
     body = await read_bounded(request, limit)
+    if _json_with_nul(request.headers.get("content-type", ""), body):
+        raise UnstorableText("body: text cannot hold the NUL character (\\u0000)", field="body")
     sent = False
 
     async def replay() -> Message:

@@ -7,6 +7,10 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Row ids are 32-bit integer columns: a larger id, offset or count in a request is refused (422), never passed
+# to the database (SQLite cannot even bind past 64 bits: a 500).
+MAX_INT = 2**31 - 1
+
 
 class StrictBody(BaseModel):
     # Unknown members are refused: a misspelt field must not be silently ignored.

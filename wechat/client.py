@@ -9,9 +9,11 @@ the sandbox. As in wechatpy, the calls are grouped by API: `client.customer_serv
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import requests
@@ -26,6 +28,7 @@ from .login import LoginApi
 from .media import MediaApi
 from .subscribe import SubscribeApi
 from .tags import TagsApi
+from .tokens import SharedLock
 from .users import UsersApi
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,7 @@ HTTP_POOL_SIZE = 32  # kept connections to WeChat; more than the threads that ca
 # How long a token read from the shared store is reused before reading it again. WeChat keeps an old
 # token valid for 5 minutes after a new one is fetched, so a copy this young is never one it refuses.
 TOKEN_REUSE_S = 2.0
+LOCK_POLL_S = 0.05  # how often a process waiting for another's token refresh looks again
 T = TypeVar("T")
 
 
@@ -49,6 +53,7 @@ class _RecentTokens(SessionStorage):  # type: ignore[misc]
     def __init__(self, store: SessionStorage, reuse_s: float = TOKEN_REUSE_S) -> None:
         self._store, self._reuse_s = store, reuse_s
         self._lock = threading.Lock()
+        self._refreshes = threading.Lock()
         self._recent: dict[str, tuple[Any, float]] = {}
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -73,10 +78,41 @@ class _RecentTokens(SessionStorage):  # type: ignore[misc]
         with self._lock:
             self._recent.pop(key, None)
 
+    def fresh(self, key: str) -> Any:
+        """The shared store's value now, not this process's copy."""
+        with self._lock:
+            self._recent.pop(key, None)
+        return self.get(key)
+
+    @contextmanager
+    def refreshing(self, key: str, lease_s: float) -> Iterator[None]:
+        """Hold the right to fetch `key` anew: one thread of this process, and, where the store has a
+        shared lock, one process of all; the others wait here, then find the new value in the store."""
+        with self._refreshes:
+            store = self._store
+            if not isinstance(store, SharedLock):
+                yield
+                return
+            holder = secrets.token_hex(8)
+            deadline = time.monotonic() + lease_s + 1
+            while not store.try_lock(key, holder, lease_s):
+                if time.monotonic() > deadline:  # never reached while the holder lives: its lease ends first
+                    log.warning("no lock on %s after %.0f s; fetching without it", key, lease_s)
+                    break
+                time.sleep(LOCK_POLL_S)
+            try:
+                yield
+            finally:
+                store.unlock(key, holder)
+
 
 class _RelocatedClient(_LibraryClient):  # type: ignore[misc]
-    def __init__(self, app_id: str, secret: str, base_url: str, session: SessionStorage, timeout: float):
+    def __init__(self, app_id: str, secret: str, base_url: str, session: _RecentTokens, timeout: float):
         super().__init__(app_id, secret, session=session, timeout=timeout, auto_retry=True)
+        self._tokens = session
+        self._refused = threading.local()  # the token of the call WeChat just refused (40001/42001)
+        # A fetch holding the lock longer than this is taken to have died (wechatpy's fetch has no timeout).
+        self._refresh_lease_s = 2 * timeout + 5
         # requests keeps 10 connections per host by default; the bot's, the messenger's and the
         # mini-program API's threads call WeChat at once, and a full pool drops connections.
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=HTTP_POOL_SIZE)
@@ -95,11 +131,34 @@ class _RelocatedClient(_LibraryClient):  # type: ignore[misc]
             kwargs["api_base_url"] = self._relocate(kwargs["api_base_url"])
         return super()._request(method, self._relocate(url_or_endpoint), **kwargs)
 
+    def _handle_result(self, res: Any, method: Any = None, url: Any = None, result_processor: Any = None,
+                       **kwargs: Any) -> Any:
+        # wechatpy refreshes from in here when WeChat refuses the token: note which token that was.
+        params = kwargs.get("params")
+        self._refused.token = params.get("access_token") if isinstance(params, dict) else None
+        try:
+            return super()._handle_result(res, method, url, result_processor, **kwargs)
+        finally:
+            self._refused.token = None
+
     def fetch_access_token(self) -> Any:
-        return self._fetch_access_token(
-            url=self._base_url + "cgi-bin/token",
-            params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
-        )
+        """A new token, fetched by one process of all: each fetch retires the token before it, so processes
+        that each fetched their own would keep invalidating one another's. Under the shared lock, a token
+        in the store other than the one WeChat just refused is one another process fetched meanwhile."""
+        refused = getattr(self._refused, "token", None)
+        with self._tokens.refreshing(self.access_token_key, self._refresh_lease_s):
+            current = self._tokens.fresh(self.access_token_key)
+            if current and current != refused:
+                result: Any = {"access_token": current}
+            else:
+                result = self._fetch_access_token(
+                    url=self._base_url + "cgi-bin/token",
+                    params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+                )
+        # The store's entry, which runs out a little before WeChat's, says when to fetch again, the same
+        # for every process; wechatpy's own per-process expiry would have each one refresh on its own.
+        self.expires_at = None
+        return result
 
 
 class WeChatClient:

@@ -1,15 +1,17 @@
 """Access-token storage shared by every process (wechatpy's SessionStorage contract).
 
-WeChat issues one access token per account and a new fetch retires the old one, so processes
-must share it: in Redis when the deployment has one, otherwise in the database.
+WeChat issues one access token per account and a new fetch retires the old one (it stays valid for
+5 minutes more), so processes must share it: in Redis when the deployment has one, otherwise in the
+database. Each store also offers a lock shared by every process (`try_lock` / `unlock`), so that when
+the token runs out one process fetches the next and the others wait for it and reuse it.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast, runtime_checkable
 
-from sqlalchemy import String, Table, Text, delete
+from sqlalchemy import String, Table, Text, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from wechatpy.session import SessionStorage
 
@@ -30,6 +32,16 @@ class CacheEntry(Base):
 
 # Refresh a little early so a token never expires between our check and WeChat's.
 EXPIRY_MARGIN_S = 120
+
+
+@runtime_checkable
+class SharedLock(Protocol):
+    """A lock every process of the deployment sees, held for at most `lease_s` (a holder that dies
+    mid-refresh blocks the others no longer than that)."""
+
+    def try_lock(self, name: str, holder: str, lease_s: float) -> bool: ...
+
+    def unlock(self, name: str, holder: str) -> None: ...
 
 
 class DatabaseTokenStore(SessionStorage):  # type: ignore[misc]
@@ -63,6 +75,25 @@ class DatabaseTokenStore(SessionStorage):  # type: ignore[misc]
         with transaction(self._factory) as session:
             session.execute(delete(CacheEntry).where(CacheEntry.key == self._prefix + key))
 
+    def try_lock(self, name: str, holder: str, lease_s: float) -> bool:
+        """Take the lock row if it is free or its lease has passed: one upsert decides, on SQLite (whose
+        writers queue) and on PostgreSQL (a second upsert waits for the first, then finds it unexpired)."""
+        key, now = self._prefix + "lock:" + name, utcnow()
+        until = now + timedelta(seconds=lease_s)
+        with transaction(self._factory) as session:
+            upsert = dialect_insert(session, cast(Table, CacheEntry.__table__)).values(
+                key=key, value=holder, expires_at=until)
+            session.execute(upsert.on_conflict_do_update(
+                index_elements=[CacheEntry.key], set_={"value": holder, "expires_at": until},
+                where=CacheEntry.expires_at <= now,
+            ))
+            return session.scalar(select(CacheEntry.value).where(CacheEntry.key == key)) == holder
+
+    def unlock(self, name: str, holder: str) -> None:
+        with transaction(self._factory) as session:
+            session.execute(delete(CacheEntry).where(CacheEntry.key == self._prefix + "lock:" + name,
+                                                     CacheEntry.value == holder))
+
 
 class RedisTokenStore(SessionStorage):  # type: ignore[misc]
     def __init__(self, url: str, prefix: str = "chatshop:wechat:") -> None:
@@ -83,3 +114,16 @@ class RedisTokenStore(SessionStorage):  # type: ignore[misc]
 
     def delete(self, key: str) -> None:
         self._redis.delete(self._prefix + key)
+
+    def try_lock(self, name: str, holder: str, lease_s: float) -> bool:
+        return bool(self._redis.set(self._prefix + "lock:" + name, holder, nx=True, px=max(1, int(lease_s * 1000))))
+
+    def unlock(self, name: str, holder: str) -> None:
+        # Only the holder's own lock: one whose lease passed may be another process's by now.
+        self._redis.eval(UNLOCK_SCRIPT, 1, self._prefix + "lock:" + name, holder)
+
+
+UNLOCK_SCRIPT = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""

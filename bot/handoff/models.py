@@ -12,10 +12,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.db import Base, UTCDateTime
+from storage.sealing import SealedJSON, SealedText
 
 
 class HandoffState(StrEnum):
@@ -92,7 +93,7 @@ class Handoff(Base):
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Why, what the bot understood, the unanswered question, the last messages, tags, cart, orders.
-    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    summary: Mapped[dict[str, Any]] = mapped_column(SealedJSON("handoffs.summary"))  # sealed: the last messages
     first_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # for response-time figures
     first_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # an agent's first answer
     csat_score: Mapped[int | None] = mapped_column(Integer)  # the customer's 1-5 rating after resolution
@@ -125,7 +126,7 @@ class HandoffNote(Base):
     handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id"), index=True)
     staff_id: Mapped[int] = mapped_column(Integer)
     author: Mapped[str] = mapped_column(String(64))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(SealedText("handoff_notes.text"))  # sealed: notes name customers' details
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -18,15 +18,17 @@ from bot.handoff.models import OPEN_PREDICATE, Handoff
 from bot.handoff.summary import message_text
 from bot.live import LiveEvent, LiveKind, publish
 from bot.models import ConversationMessage
+from storage.direct import DirectStatement
 
 HANDOFFS = cast(Table, Handoff.__table__)
 
 # Kinds that are the customer speaking (an event such as a menu click or entering the session is not).
 SPOKEN_KINDS = frozenset({"text", "image", "voice", "video", "shortvideo", "location", "link", "miniprogrampage"})
 
-OPEN_HANDOFF = select(HANDOFFS.c.id, HANDOFFS.c.group, HANDOFFS.c.agent_id).where(
+# Asked of every inbound message: run on the driver's cursor (storage.direct).
+OPEN_HANDOFF = DirectStatement(select(HANDOFFS.c.id, HANDOFFS.c.group, HANDOFFS.c.agent_id).where(
     HANDOFFS.c.customer_id == bindparam("customer_id"), text(OPEN_PREDICATE)
-)
+), ("customer_id",))
 NOTE_CUSTOMER_SPOKE = update(HANDOFFS).where(HANDOFFS.c.id == bindparam("handoff_id")).values(
     last_customer_at=bindparam("now"),
     awaiting_since=func.coalesce(HANDOFFS.c.awaiting_since, bindparam("now")),
@@ -40,17 +42,18 @@ def owning_handoff(
     """The id of the customer's open handoff (a person owns the conversation), or None (the bot does).
     A message the customer wrote is noted on it, so timeouts know who waits for whom, and published to
     the console."""
-    owner = connection.execute(OPEN_HANDOFF, {"customer_id": customer_id}).first()
+    owner = OPEN_HANDOFF.execute(connection, {"customer_id": customer_id}).first()
     if owner is None:
         return None
+    handoff_id, group, agent_id = owner
     if kind in SPOKEN_KINDS:
-        connection.execute(NOTE_CUSTOMER_SPOKE, {"handoff_id": owner.id, "now": now})
+        connection.execute(NOTE_CUSTOMER_SPOKE, {"handoff_id": handoff_id, "now": now})
     if message is not None:
         publish(connection, LiveEvent(LiveKind.MESSAGE, {
-            "handoff_id": owner.id, "customer_id": customer_id, "group": owner.group, "agent_id": owner.agent_id,
+            "handoff_id": handoff_id, "customer_id": customer_id, "group": group, "agent_id": agent_id,
             "message": message(),
-        }, now, group=owner.group, agent_id=owner.agent_id, handoff_id=owner.id))
-    return int(owner.id)
+        }, now, group=group, agent_id=agent_id, handoff_id=handoff_id))
+    return int(handoff_id)
 
 
 def publish_message(session: Session, handoff: Handoff, row: ConversationMessage, now: datetime) -> None:

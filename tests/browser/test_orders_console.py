@@ -24,6 +24,7 @@ import pytest
 from commerce.catalog import import_catalog, load_catalog_file
 from commerce.models import Order
 from commerce.payments import apply_payment_notice
+from staff.personal_data import recent_reveals
 from staff.roles import Role
 from storage.db import transaction
 from tests.browser.test_console import (
@@ -242,6 +243,10 @@ def test_an_agent_reads_an_order_but_cannot_move_it(
     # Read-only: no 发货, 退款 or 拒绝退款 for an agent, whatever the state allows
     expect(wang.locator(".order-actions")).to_have_count(0)
     expect(wang.locator("#ship-order, #refund-order, #decline-refund")).to_have_count(0)
+    # The buyer's name, phone and door masked, with no way to reveal them
+    expect(wang.locator("#address-name")).to_have_text("张* 138****8000")
+    expect(wang.locator("#address-place")).to_have_text("广东省 广州市 天河区 ****")
+    expect(wang.locator("#reveal-address")).to_have_count(0)
     # A link to an order opens it directly (the hash keeps the page)
     wang.goto(f"{shop.base_url}/console#orders/{order_no}")
     expect(wang.locator("#order-title")).to_have_text(order_no)
@@ -275,3 +280,43 @@ def test_a_refund_wechat_pay_refuses_is_told_as_an_error_with_its_reason(
     refund = boss.locator("#order-refunds tbody tr").first
     expect(refund.locator(".badge")).to_have_text("退款失败")
     expect(boss.locator("#order-money [data-money='refunded']")).to_have_text("¥0.00")
+
+
+def test_a_supervisor_finds_an_order_by_phone_and_reveals_the_address_saying_why(
+    browser: Browser, shop: LiveServer, problems: list[str],  # noqa: F811
+) -> None:
+    bought(shop, "o_shop_other_phone", ("tee-basic-1-M", 1))
+    buyer = Buyer(shop, "o_shop_reveal")
+    assert buyer.post("/mp/cart/items", json={"sku_id": "skirt-pleated-1-M", "quantity": 1}).status_code == 200
+    address = {"name": "欧阳娜娜", "phone": "13912345678", "province": "浙江省", "city": "杭州市", "district": "西湖区",
+               "detail": "文三路 90 号"}
+    order_no = buyer.post("/mp/checkout", json={"address": address}).json()["order_no"]
+    add_person(shop, "zhou", "周主管", role=Role.SUPERVISOR, groups=())
+    zhou = sign_in(browser, shop, problems, "zhou")
+    open_orders(zhou)
+    # Not a number: told so; a part of one finds nothing (addresses are sealed: only the whole number's hash is
+    # looked up); the whole number, however spaced, finds the order
+    zhou.fill("#filter-phone", "138 abc")
+    zhou.click("#apply-filters")
+    expect(zhou.locator("#filter-problem")).to_contain_text("完整号码")
+    zhou.fill("#filter-phone", "1391234")
+    zhou.click("#apply-filters")
+    expect(zhou.locator(".order-list tbody")).to_contain_text("没有符合条件的订单")
+    zhou.fill("#filter-phone", "139 1234 5678")
+    zhou.click("#apply-filters")
+    expect(rows(zhou)).to_have_count(1)
+    rows(zhou).first.click()
+    expect(zhou.locator("#order-title")).to_have_text(order_no)
+    expect(zhou.locator("#address-name")).to_have_text("欧*** 139****5678")
+    # Revealing asks why, then shows it whole and says the look was recorded
+    zhou.click("#reveal-address")
+    zhou.click("#reveal-submit")
+    expect(zhou.locator(".modal .field-error")).to_contain_text("查看原因")
+    zhou.fill("#reveal-reason", "客户来电核对地址")
+    zhou.click("#reveal-submit")
+    expect(zhou.locator("#address-name")).to_have_text("欧阳娜娜 13912345678")
+    expect(zhou.locator("#address-place")).to_have_text("浙江省 杭州市 西湖区 文三路 90 号")
+    expect(zhou.locator("#address-revealed")).to_be_visible()
+    with shop.services.factory() as session:
+        [reveal] = recent_reveals(session, limit=5, order_no=order_no)
+    assert (reveal.username, reveal.reason) == ("zhou", "客户来电核对地址")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from chatshop.cli import configure_service_logging, main
-from chatshop.logs import RedactSecrets
+from chatshop.cli import main
+from chatshop.logs import RedactSecrets, configure_service_logging
 from chatshop.sandbox_wiring import with_sandbox_credentials
 from chatshop.settings import DEFAULT_CONFIG_PATH, SettingsError, load_settings
 from wechat.client import PRODUCTION_API_BASE_URL

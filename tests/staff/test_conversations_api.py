@@ -27,7 +27,7 @@ from storage.db import transaction
 from tests.staff.test_staff_api import log_in, make_staff, token_for
 from tests.support import DEMO_KB, LiveServer
 from tests.support.mp_client import error_of
-from tests.support.sandbox_client import SandboxCustomer
+from tests.support.sandbox_client import SandboxCustomer, wait_until
 
 TEXTS = HandoffTexts()
 STORE_ZONE = ZoneInfo("Asia/Shanghai")
@@ -348,3 +348,29 @@ def test_the_openapi_document_lists_the_conversation_routes(desk: LiveServer) ->
     reply = paths[f"{base}/{{handoff_id}}/reply"]["post"]
     assert reply["summary"] and {"201", "401", "403", "404", "409", "422"} <= set(reply["responses"])
     assert reply["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/ReplyIn")
+
+
+def test_agents_see_the_mobile_numbers_customers_type_masked_and_supervisors_see_them_whole(
+    desk: LiveServer, clients: list[httpx.Client],
+) -> None:
+    make_staff(desk, "wang", groups=("售前",))
+    make_staff(desk, "boss", Role.SUPERVISOR, groups=())
+    wang, boss = by_token(desk, clients, "wang"), by_token(desk, clients, "boss")
+    go_online(wang)
+    customer = SandboxCustomer(desk, "o_masked_13912345678")
+    asks_for_a_person(customer)
+    handoff_id = only_conversation(wang, "mine=1")["id"]
+    customer.says("我的电话是13912345678，收件人改成王五")
+    url = f"/staff/api/conversations/{handoff_id}"
+
+    def texts(http: httpx.Client) -> list[str]:
+        return [m["text"] for m in http.get(url).json()["messages"] if m["direction"] == "in"]
+
+    said = wait_until(lambda: texts(boss), lambda got: any("王五" in t for t in got))
+    assert "我的电话是13912345678，收件人改成王五" in said
+    assert "我的电话是139****5678，收件人改成王五" in texts(wang)
+    detail = wang.get(url).json()
+    shown = json.dumps([detail["messages"], detail["conversation"]], ensure_ascii=False)
+    assert "13912345678" not in shown.replace("o_masked_13912345678", "")
+    # Identifiers are not text: the openid stays as it is, for the links that use it
+    assert detail["customer"]["openid"] == "o_masked_13912345678"

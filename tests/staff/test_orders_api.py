@@ -220,7 +220,10 @@ def test_the_order_page_has_everything_staff_need(shop: LiveServer, as_staff: di
         "paid", 2 * 15900 + 7900, 0, 2 * 15900 + 7900)
     assert [(i["sku_id"], i["title"], i["price_fen"], i["quantity"]) for i in order["items"]] == [
         ("lipstick-velvet-999", "丝绒哑光口红", 15900, 2), ("tee-basic-white-M", "纯棉圆领T恤", 7900, 1)]
-    assert order["address"]["name"] == "张三" and order["address"]["detail"] == "体育西路 100 号 8 楼"
+    # The buyer's name, phone and door masked: the full address is a supervisor's or admin's audited reveal
+    assert order["address"] == {"name": "张*", "phone": "138****8000", "province": "广东省", "city": "广州市",
+                                "district": "天河区", "detail": "****"}
+    assert order["may_reveal"] is False and detail(zhou, order_no)["may_reveal"] is True
     [row] = listed(wang, order_no=order_no)["orders"]
     assert (row["description"], row["lines"], row["quantity"]) == ("丝绒哑光口红 等3件", 2, 3)
     # The payment WeChat Pay's signed notification reported
@@ -456,5 +459,70 @@ def test_the_openapi_document_lists_the_order_routes(shop: LiveServer) -> None:
     listing = paths["/staff/api/orders"]["get"]
     assert listing["summary"] and "422" in listing["responses"]
     assert [p["name"] for p in listing["parameters"]] == [
-        "status", "created_from", "created_to", "openid", "customer_id", "min_fen", "max_fen", "order_no", "limit",
-        "offset"]
+        "status", "created_from", "created_to", "openid", "customer_id", "min_fen", "max_fen", "order_no", "phone",
+        "limit", "offset"]
+    assert set(paths["/staff/api/orders/{order_no}/address/reveal"]) == {"post"}
+
+
+# ----- personal data ---------------------------------------------------------------------------------
+
+
+def checked_out_to(shop: LiveServer, openid: str, address: dict[str, str]) -> str:
+    buyer = Buyer(shop, openid)
+    assert buyer.post("/mp/cart/items", json={"sku_id": TEE[0], "quantity": 1}).status_code == 200
+    answer = buyer.post("/mp/checkout", json={"address": address})
+    assert answer.status_code == 201, answer.text
+    order_no: str = answer.json()["order_no"]
+    return order_no
+
+
+def test_the_full_address_is_revealed_to_supervisors_and_admins_only_and_each_reveal_is_audited(
+    shop: LiveServer, as_staff: dict[str, httpx.Client],
+) -> None:
+    boss, wang, zhou, mei = as_staff["boss"], as_staff["wang"], as_staff["zhou"], as_staff["mei"]
+    address = {"name": "欧阳娜娜", "phone": "13912345678", "province": "浙江省", "city": "杭州市",
+               "district": "西湖区", "detail": "文三路 90 号 2 单元"}
+    order_no = checked_out_to(shop, "o_pii_reveal", address)
+    reveal = f"/staff/api/orders/{order_no}/address/reveal"
+    # An agent sees it masked and may not reveal it (nor may a marketer); nothing is audited
+    assert detail(wang, order_no)["address"]["phone"] == "139****5678"
+    refused(wang.post(reveal, json={"reason": "顾客要改地址"}), 403, "FORBIDDEN")
+    assert mei.post(reveal, json={"reason": "x"}).status_code == 403
+    # A reveal says why: without a reason it is refused
+    assert zhou.post(reveal, json={}).status_code == 422
+    # A supervisor reveals it, then an admin: each gets it in full and each is a row of the audit log
+    for who, reason in ((zhou, "顾客来电核对地址"), (boss, "安排发货")):
+        answer = who.post(reveal, json={"reason": reason})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["address"] == address
+    audit = boss.get("/staff/api/pii-reveals", params={"order_no": order_no})
+    assert audit.status_code == 200, audit.text
+    assert [(row["username"], row["role"], row["order_no"], row["reason"], row["fields"]) for row in audit.json()] == [
+        ("boss", "admin", order_no, "安排发货", sorted(address)),
+        ("zhou", "supervisor", order_no, "顾客来电核对地址", sorted(address)),
+    ]
+    # Only admins read the audit log
+    assert zhou.get("/staff/api/pii-reveals").status_code == 403
+
+
+def test_orders_are_found_by_the_buyers_whole_phone_number_through_its_hash(
+    shop: LiveServer, as_staff: dict[str, httpx.Client],
+) -> None:
+    wang = as_staff["wang"]
+    mine = checked_out_to(shop, "o_pii_phone", {**_address("13700001111"), "phone": "+86 137-0000-1111"})
+    other = checked_out_to(shop, "o_pii_phone_other", _address("13700002222"))
+    # However the number was written at checkout or in the search, the whole number finds the order
+    assert numbers(listed(wang, phone="13700001111")) == [mine]
+    assert numbers(listed(wang, phone="137 0000 1111")) == [mine]
+    assert numbers(listed(wang, phone="13700002222")) == [other]
+    # A part of a number finds nothing (the addresses are sealed, not searched); a non-number is refused
+    assert listed(wang, phone="0000111")["total"] == 0
+    refused(wang.get("/staff/api/orders", params={"phone": "call me"}), 422, "INVALID_INPUT")
+    # The hash is what the database holds beside the sealed address
+    with shop.services.factory() as session:
+        hashes = set(session.scalars(select(Order.phone_hash).where(Order.order_no.in_([mine, other]))))
+    assert len(hashes) == 2 and all(len(h or "") == 64 for h in hashes)
+
+
+def _address(phone: str) -> dict[str, str]:
+    return {"name": "李四", "phone": phone, "city": "上海市", "detail": "南京西路 1 号"}

@@ -6,6 +6,7 @@ independent of the werobot code the server uses, so a bug on one side cannot hid
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 import secrets
@@ -30,11 +31,21 @@ from chatshop.sandbox_wiring import with_sandbox_credentials
 from chatshop.services import Services
 from chatshop.settings import DEFAULT_CONFIG_PATH, Settings, load_settings
 from storage.db import open_engine
+from storage.sealing import Sealer, parse_keys
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 DEMO_KB = Path(__file__).parent.parent.parent / "chatshop" / "demo" / "kb.yaml"
 DEMO_TAG_RULES = DEMO_KB.with_name("tag_rules.yaml")
 _msg_ids = itertools.count(int(time.time() * 1000) * 1000)
+# The keys the tests seal personal data with, in this process and in every server they start (fixed, so
+# rows written before a server starts open in it). Not secrets: nothing real is sealed with them.
+TEST_DATA_KEYS = "test1:" + base64.b64encode(b"chatshop-test-data-key-000000001").decode()
+TEST_INDEX_KEY = base64.b64encode(b"chatshop-test-index-key-00000001").decode()
+
+
+def sealer_for_tests() -> Sealer:
+    keys, current = parse_keys(TEST_DATA_KEYS)
+    return Sealer(keys, current=current, index_key=base64.b64decode(TEST_INDEX_KEY))
 
 
 def fixture_path(relative: str) -> Path:
@@ -129,6 +140,11 @@ def settings_for_test(database_url: str, tmp_path: Path, overrides: Mapping[str,
         "CHATSHOP__OUTREACH__TEMPLATES_PATH": str(DEMO_KB.with_name("subscribe_templates.yaml")),
         "CHATSHOP__SANDBOX__CREDENTIALS_PATH": str(tmp_path / "sandbox-credentials.json"),
         "CHATSHOP__LOGGING__LEVEL": "WARNING",
+        # Every test client comes from 127.0.0.1, and a module logs in more customers a minute than a real
+        # address would: the tests of the limits turn them on (tests/chatshop/test_rate_limits.py).
+        "CHATSHOP__RATE_LIMITS__ENABLED": "false",
+        "CHATSHOP__DATA__KEYS": TEST_DATA_KEYS,
+        "CHATSHOP__DATA__INDEX_KEY": TEST_INDEX_KEY,
         **overrides,
     }
     settings = load_settings(DEFAULT_CONFIG_PATH, environ=environ)

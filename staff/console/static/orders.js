@@ -1,6 +1,8 @@
 // 订单: every customer's orders (filters, search by order number, pages) and one order's page (items, amounts,
 // payments, refunds, timeline, address, the customer and their conversation). Admins ship, refund (all or
 // part) and decline refund requests from it; agents and supervisors read. Money is fen in the API, yuan here.
+// The buyer's name, phone and address come masked; supervisors and admins reveal them (显示完整信息), saying
+// why, and the server writes each reveal to its audit log.
 // Routes live in the hash: #orders, #orders/<order_no>.
 import { html, useCallback, useEffect, useState } from './vendor/htm-3.1.1/preact/standalone.module.js';
 import { ApiError, get, post, query } from './api.js';
@@ -10,7 +12,9 @@ import { CHANNEL, ORDER_STATUS, yuan } from './format.js';
 import { go, useHashRoute } from './route.js';
 
 const PAGE_SIZE = 20;
-const NO_FILTERS = { order_no: '', status: '', from: '', to: '', customer: '', min: '', max: '' };
+const NO_FILTERS = { order_no: '', status: '', from: '', to: '', customer: '', phone: '', min: '', max: '' };
+// A whole phone number (the server finds it by its hash: a part of one finds nothing).
+const PHONE = /^\+?[0-9][0-9 -]{4,23}$/;
 
 const REFUND_STATUS = { pending: '待提交', processing: '退款中', succeeded: '已退款', failed: '退款失败' };
 const PAYMENT_OUTCOME = { applied: '已入账', late_reserved: '超时后到账，已重新占库存', late_refunded: '超时后到账，已原路退回' };
@@ -86,6 +90,9 @@ function queryOf(filters) {
   const customer = filters.customer.trim();
   if (/^\d+$/.test(customer)) params.customer_id = customer;
   else params.openid = customer;
+  const phone = filters.phone.trim();
+  if (phone && !PHONE.test(phone)) return { problem: '手机号请输入完整号码，如 13800138000' };
+  params.phone = phone;
   for (const [name, key] of [['min', 'min_fen'], ['max', 'max_fen']]) {
     if (!filters[name].trim()) continue;
     const fen = fenOf(filters[name]);
@@ -148,6 +155,8 @@ function OrderList({ filters, setFilters, offset, setOffset, notify }) {
       </label>
       <input id="filter-customer" placeholder="客户 openid 或客户编号" value=${draft.customer} onInput=${set('customer')}
         aria-label="客户" />
+      <input id="filter-phone" class="mono" type="search" inputmode="tel" placeholder="收货手机号（完整）"
+        value=${draft.phone} onInput=${set('phone')} aria-label="收货手机号" />
       <label class="filter-range">金额 ¥
         <input id="filter-min" class="money" inputmode="decimal" placeholder="最低" value=${draft.min} onInput=${set('min')}
           aria-label="最低金额（元）" />
@@ -190,7 +199,8 @@ function OrderList({ filters, setFilters, offset, setOffset, notify }) {
 function OrderPage({ orderNo, notify, showCustomer }) {
   const [order, setOrder] = useState(null);
   const [missing, setMissing] = useState('');
-  const [dialog, setDialog] = useState(null); // 'ship' | 'refund' | 'decline'
+  const [dialog, setDialog] = useState(null); // 'ship' | 'refund' | 'decline' | 'reveal'
+  const [revealed, setRevealed] = useState(null); // the whole address, once revealed (never kept elsewhere)
   const load = useCallback(() => get(`/orders/${encodeURIComponent(orderNo)}`).then(setOrder, (error) => {
     if (error.status === 404) setMissing(error.message);
     else if (error.status !== 401) notify(`读取订单失败：${error.message}`);
@@ -214,13 +224,25 @@ function OrderPage({ orderNo, notify, showCustomer }) {
     }
   };
 
+  // Revealing is the server's audited act: the whole address is shown only from its answer.
+  const reveal = async (body) => {
+    try {
+      const answer = await post(`/orders/${encodeURIComponent(orderNo)}/address/reveal`, body);
+      setRevealed(answer.address);
+      setDialog(null);
+      return null;
+    } catch (error) {
+      return error.status === 401 ? null : error.message;
+    }
+  };
+
   if (missing) return html`<div class="page-head"><h2>订单 ${orderNo}</h2><a href="#orders" class="back-link">全部订单</a></div>
     <p class="muted" id="order-missing">${missing}</p>`;
   if (!order) return html`<p class="muted">载入中…</p>`;
   const o = order;
   const zone = o.timezone;
   const inFlight = o.amount_fen - o.refunded_fen - o.refundable_fen;
-  const addr = o.address;
+  const addr = revealed || o.address;
   return html`
     <div class="page-head">
       <h2>订单 <span class="mono" id="order-title">${o.order_no}</span> <${OrderBadge} status=${o.status} /></h2>
@@ -261,9 +283,12 @@ function OrderPage({ orderNo, notify, showCustomer }) {
       </section>
       <section class="form-card" id="order-address">
         <h3>收货地址</h3>
-        <p>${addr.name} <span class="muted">${addr.phone}</span></p>
-        <p>${[addr.province, addr.city, addr.district, addr.detail].filter(Boolean).join(' ')}
+        <p id="address-name">${addr.name} <span class="muted" id="address-phone">${addr.phone}</span></p>
+        <p id="address-place">${[addr.province, addr.city, addr.district, addr.detail].filter(Boolean).join(' ')}
           ${addr.postal_code && html`<span class="muted"> ${addr.postal_code}</span>`}</p>
+        ${revealed
+          ? html`<p class="muted" id="address-revealed">完整信息（本次查看已记录）</p>`
+          : o.may_reveal && html`<button class="link" id="reveal-address" onClick=${() => setDialog('reveal')}>显示完整信息</button>`}
         ${o.carrier && html`<p id="order-shipping">物流：${o.carrier} <code>${o.tracking_no}</code>
           <span class="muted">${storeTime(o.shipped_at, zone)} 发货</span></p>`}
       </section>
@@ -336,7 +361,8 @@ function OrderPage({ orderNo, notify, showCustomer }) {
     ${dialog === 'refund' && html`<${RefundDialog} order=${o} close=${() => setDialog(null)}
       refund=${(body) => move('refund', body, refundOutcome)} />`}
     ${dialog === 'decline' && html`<${DeclineDialog} order=${o} close=${() => setDialog(null)}
-      decline=${(body) => move('decline-refund', body, () => '已拒绝退款申请')} />`}`;
+      decline=${(body) => move('decline-refund', body, () => '已拒绝退款申请')} />`}
+    ${dialog === 'reveal' && html`<${RevealDialog} close=${() => setDialog(null)} reveal=${reveal} />`}`;
 }
 
 // ----- dialogs --------------------------------------------------------------------------------------
@@ -462,6 +488,34 @@ function DeclineDialog({ order, close, decline }) {
         <div class="row-end">
           <button type="button" class="secondary" onClick=${close}>取消</button>
           <button id="decline-submit" type="submit" class="danger-fill" disabled=${busy}>拒绝退款</button>
+        </div>
+      </form>
+    <//>`;
+}
+
+function RevealDialog({ close, reveal }) {
+  const [reason, setReason] = useState('');
+  const [checked, setChecked] = useState(false);
+  const { busy, error, submit } = useSubmit(reveal);
+  const problem = !reason.trim() ? '请填写查看原因（会记入查看记录）' : reason.trim().length > 200 ? '原因最多 200 个字' : '';
+  const onSubmit = (e) => {
+    e.preventDefault();
+    setChecked(true);
+    if (problem) return;
+    submit({ reason: reason.trim() });
+  };
+  return html`
+    <${Modal} title="显示完整信息" close=${close}>
+      <form class="stack" onSubmit=${onSubmit} novalidate>
+        <p class="muted">客户的姓名、手机号和详细地址只在需要时查看；每次查看都会记录查看人、时间和原因。</p>
+        <label for="reveal-reason">查看原因</label>
+        <input id="reveal-reason" maxlength="200" value=${reason} onInput=${(e) => setReason(e.currentTarget.value)}
+          placeholder="如：客户来电核对收货地址" />
+        ${checked && problem && html`<p class="field-error">${problem}</p>`}
+        ${error && html`<p class="form-error" id="dialog-error" role="alert">${error}</p>`}
+        <div class="row-end">
+          <button type="button" class="secondary" onClick=${close}>取消</button>
+          <button id="reveal-submit" type="submit" class="primary" disabled=${busy}>显示</button>
         </div>
       </form>
     <//>`;

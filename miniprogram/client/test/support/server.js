@@ -62,6 +62,8 @@ async function startServer() {
     CHATSHOP__MEDIA__IMAGES_DIR: path.join(dir, 'images'),
     CHATSHOP__SANDBOX__CREDENTIALS_PATH: path.join(dir, 'sandbox-credentials.json'),
     CHATSHOP__LOGGING__LEVEL: 'WARNING',
+    // Every test's logins and checkouts come from 127.0.0.1, faster than a customer's: no request rate limits.
+    CHATSHOP__RATE_LIMITS__ENABLED: 'false',
   });
   execFileSync(CHATSHOP, ['seed'], { env, cwd: dir, stdio: 'ignore' });
   const log = fs.openSync(path.join(dir, 'serve.log'), 'a');
