@@ -27,6 +27,8 @@ from bot.tracker import DatabaseTrackerStore
 from chatshop.cards_wiring import image_library
 from chatshop.settings import Settings
 from commerce.catalog import product_titles
+from foundation import fast_yaml
+from foundation.memo import Memo
 from intents.actions import ActionTexts, FaqLookup, SizeChart, build_actions
 from intents.kb import Outcome
 from intents.kb_source import KnowledgeBaseSource
@@ -120,16 +122,31 @@ def catalog_names(factory: sessionmaker[Session], fallback: Path) -> Callable[[]
 
 
 def catalog_file_names(path: Path) -> list[str]:
-    """Titles in a catalog YAML file (a missing or unreadable file gives none, and is logged)."""
+    """Titles in a catalog YAML file (a missing or unreadable file gives none, and is logged). Asked for
+    at every refresh of the product names while the catalog table is empty: read again only when the
+    file changes."""
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        stat = path.stat()
+    except OSError as exc:
         log.warning("no product names from %s: %s", path, exc)
         return []
+    key = f"{path.resolve()}|{stat.st_mtime_ns}|{stat.st_size}"
+    return list(_CATALOG_FILE_NAMES.get(key, lambda: _read_catalog_file_names(path)))
+
+
+_CATALOG_FILE_NAMES: Memo[tuple[str, ...]] = Memo(kept=4)
+
+
+def _read_catalog_file_names(path: Path) -> tuple[str, ...]:
+    try:
+        document = fast_yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        log.warning("no product names from %s: %s", path, exc)
+        return ()
     products = document.get("products", []) if isinstance(document, dict) else document
     if not isinstance(products, list):
-        return []
-    return [str(p["title"]) for p in products if isinstance(p, dict) and p.get("title")]
+        return ()
+    return tuple(str(p["title"]) for p in products if isinstance(p, dict) and p.get("title"))
 
 
 def unanswered_recorder(writer: GroupCommitWriter) -> Callable[[Inbound, Outcome], None]:

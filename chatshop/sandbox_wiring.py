@@ -77,25 +77,32 @@ def _new_sandbox_account(kind: str) -> dict[str, str]:
 
 
 def with_sandbox_pay(settings: Settings) -> Settings:
-    """Fill unset pay settings with the sandbox merchant's (generated once under var/)."""
+    """Fill unset pay settings with the sandbox merchant's (generated once under var/, and only when a
+    setting needs it: a store that set its own merchant gets no sandbox keys made)."""
     var = settings.sandbox.credentials_path.parent
-    merchant = _load_or_create_sandbox_merchant(var)
     pay = settings.pay
+    merchant: dict[str, str] = {}
+
+    def sandbox_merchant(key: str) -> str:
+        if not merchant:
+            merchant.update(_load_or_create_sandbox_merchant(var))
+        return merchant[key]
+
     update: dict[str, Any] = {}
     for key in ("mchid", "merchant_cert_serial_no", "platform_public_key_id"):
         if not getattr(pay, key):
-            update[key] = merchant[key]
+            update[key] = sandbox_merchant(key)
     if not pay.apiv3_key.get_secret_value():
-        update["apiv3_key"] = SecretStr(merchant["apiv3_key"])
+        update["apiv3_key"] = SecretStr(sandbox_merchant("apiv3_key"))
     if pay.merchant_private_key_path is None:
-        update["merchant_private_key_path"] = var / merchant["merchant_private_key_file"]
+        update["merchant_private_key_path"] = var / sandbox_merchant("merchant_private_key_file")
     if pay.platform_public_key_path is None:
-        update["platform_public_key_path"] = var / merchant["platform_public_key_file"]
+        update["platform_public_key_path"] = var / sandbox_merchant("platform_public_key_file")
     if not pay.api_base_url:
         update["api_base_url"] = settings.local_base_url + SANDBOX_GATEWAY_PATH
     sandbox = settings.sandbox
     if sandbox.pay_platform_private_key_path is None:
-        platform_key = var / merchant["platform_private_key_file"]
+        platform_key = var / sandbox_merchant("platform_private_key_file")
         sandbox = sandbox.model_copy(update={"pay_platform_private_key_path": platform_key})
     return settings.model_copy(update={"pay": pay.model_copy(update=update), "sandbox": sandbox})
 

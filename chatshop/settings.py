@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from bot.handoff.config import HandoffMode, parse_hours
+from foundation import fast_yaml
 from storage.sealing import SealingError, decode_key, parse_keys
 from wechat.client import PRODUCTION_API_BASE_URL
 from wechat.push import MessageMode
@@ -527,7 +528,7 @@ def load_settings(
 
 def _read_config_file(path: Path) -> dict[str, Any]:
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = fast_yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SettingsError(f"config file {path} does not exist") from None
     except yaml.YAMLError as exc:

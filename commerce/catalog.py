@@ -19,6 +19,7 @@ import yaml
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from foundation import fast_yaml
 from storage.clock import utcnow
 from storage.sql import affected_rows
 
@@ -80,8 +81,8 @@ def load_catalog_file(path: Path) -> list[dict[str, Any]]:
 
 def _parse_yaml(text: str) -> tuple[list[dict[str, Any]], Locator]:
     try:
-        loaded = yaml.safe_load(text)
-        root = yaml.compose(text)
+        loaded = fast_yaml.safe_load(text)
+        root = fast_yaml.compose(text)
     except yaml.YAMLError as exc:
         raise InvalidInput(f"not valid YAML: {' '.join(str(exc).split())}") from None
     products = loaded.get("products") if isinstance(loaded, dict) else loaded

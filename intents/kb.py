@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from foundation import fast_yaml
 from intents.errors import KnowledgeBaseError
 from intents.text import normalise
 
@@ -298,16 +299,11 @@ def read_text(path: Path) -> str:
         raise KnowledgeBaseError(f"{path}: cannot read knowledge base file ({exc})") from exc
 
 
-# libyaml's safe loader when PyYAML was built with it (ten times faster on a KB of thousands of phrasings),
-# else the pure-Python one; both build the same data and the same node marks.
-FAST_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def yaml_entries(source: str, text: str) -> list[RawEntry]:
     """The `faqs:` entries with the line each starts on (from the YAML node tree)."""
     try:
-        document = yaml.load(text, Loader=FAST_SAFE_LOADER)
-        root = yaml.compose(text, Loader=FAST_SAFE_LOADER)
+        document = fast_yaml.safe_load(text)
+        root = fast_yaml.compose(text)
     except yaml.YAMLError as exc:
         raise KnowledgeBaseError(f"{source}: invalid YAML: {exc}") from exc
     if not isinstance(document, Mapping) or "faqs" not in document:

@@ -39,11 +39,11 @@ import hashlib
 import heapq
 import math
 import re
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from sys import intern
 
+from foundation.memo import Memo
 from intents.kb import (
     DEFAULT_ANSWER_THRESHOLD,
     DEFAULT_SUGGEST_THRESHOLD,
@@ -290,8 +290,7 @@ class FeatureExtractor:
 # Calibration levels of KBs built before in this process, by a digest of everything the level depends on
 # (every FAQ's features, as this tokeniser extracts them): a process that builds the same matcher again
 # (a reload of an unchanged file, another app in the same process) does not score its phrasings again.
-_LEVELS: OrderedDict[str, float] = OrderedDict()
-_LEVELS_KEPT = 8
+_LEVELS: Memo[float] = Memo(kept=8)
 
 
 def _features_digest(faq_features: list[tuple[Features, list[Features]]], answers: list[Features]) -> str:
@@ -301,16 +300,6 @@ def _features_digest(faq_features: list[tuple[Features, list[Features]]], answer
             digest.update(repr(sorted(features.items())).encode())
         digest.update(b"|")
     return digest.hexdigest()
-
-
-def _remembered_level(key: str, compute: Callable[[], float]) -> float:
-    if key in _LEVELS:
-        _LEVELS.move_to_end(key)
-        return _LEVELS[key]
-    level = _LEVELS[key] = compute()
-    while len(_LEVELS) > _LEVELS_KEPT:
-        _LEVELS.popitem(last=False)
-    return level
 
 
 class FaqMatcher:
@@ -354,7 +343,7 @@ class FaqMatcher:
                                for phrasings in self._phrasings]
         self._postings = self._build_postings()
         self._max_postings = max(_MIN_POSTINGS_CAP, int(len(self._faqs) * _MAX_POSTINGS_SHARE))
-        self._impostor = _remembered_level(_features_digest(faq_features, answers), self._impostor_level)
+        self._impostor = _LEVELS.get(_features_digest(faq_features, answers), self._impostor_level)
         # Only now: the calibration reads the KB's own phrasings as they were written (typos a store
         # stored on purpose included), so typo correction leaves a KB's impostor level as it was.
         extractor.use_corrector()

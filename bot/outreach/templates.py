@@ -22,6 +22,7 @@ import yaml
 
 from bot.models import Channel
 from bot.outreach.errors import InvalidTemplateData, TemplatesError, UnknownTemplate
+from foundation import fast_yaml
 
 ELLIPSIS = "…"
 CJK = "\u4e00-\u9fff\u3400-\u4dbf"
@@ -210,7 +211,7 @@ class TemplateRegistry:
 
 def load_templates(path: Path) -> TemplateRegistry:
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+        raw = fast_yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise TemplatesError([f"{path}: {exc}"]) from None
     return parse_templates(raw, source=str(path))

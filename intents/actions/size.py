@@ -22,6 +22,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from foundation import fast_yaml
 from intents.actions.domain import (
     ACTION_ASK_HEIGHT,
     ACTION_ASK_WEIGHT,
@@ -67,7 +68,7 @@ class SizeChart:
     @classmethod
     def load(cls, path: Path) -> SizeChart:
         try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+            document = fast_yaml.safe_load(path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as exc:
             raise SizeChartError(f"{path}: cannot read the size chart ({exc})") from None
         entries = document.get("sizes") if isinstance(document, dict) else None

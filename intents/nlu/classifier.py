@@ -10,12 +10,15 @@ unseen phrasings, so a threshold on it separates "sure" from "not sure".
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+
+from foundation.memo import Memo
 
 Featuriser = Callable[[str, Iterable[str]], list[str]]
 
@@ -50,6 +53,9 @@ class IntentClassifier:
                  bias: NDArray[np.float64]) -> None:
         self.intents = tuple(intents)
         self._vocabulary = vocabulary
+        # Read-only: one trained model may serve every parser of the process (see `train`).
+        weights.flags.writeable = False
+        bias.flags.writeable = False
         self._weights = weights
         self._bias = bias
 
@@ -59,6 +65,11 @@ class IntentClassifier:
     ) -> IntentClassifier:
         """Train on (feature names, intent) pairs."""
         options = options or TrainingOptions()
+        # Training is seeded, so the same samples always give the same model: build it once per process.
+        return _TRAINED.get(_samples_digest(samples, options), lambda: cls._fit_new(samples, options))
+
+    @classmethod
+    def _fit_new(cls, samples: Sequence[tuple[list[str], str]], options: TrainingOptions) -> IntentClassifier:
         intents = sorted({intent for _, intent in samples})
         if len(intents) < 2:
             raise ValueError("training data needs at least two intents")
@@ -78,6 +89,17 @@ class IntentClassifier:
         probabilities = _softmax(logits[None, :])[0]
         order = np.argsort(-probabilities, kind="stable")
         return [IntentScore(self.intents[i], float(probabilities[i])) for i in order]
+
+
+_TRAINED: Memo[IntentClassifier] = Memo(kept=4)
+
+
+def _samples_digest(samples: Sequence[tuple[list[str], str]], options: TrainingOptions) -> str:
+    digest = hashlib.blake2b(repr(options).encode(), digest_size=16)
+    for features, intent in samples:
+        digest.update("\x1f".join((intent, *features)).encode())
+        digest.update(b"\x1e")
+    return digest.hexdigest()
 
 
 def _encode(features: Iterable[str], vocabulary: dict[str, int]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:

@@ -415,6 +415,9 @@ def test_the_reply_box_turns_off_with_the_reason_when_the_window_closes(
     go_online(wang)
     expect(wang.locator("#reply-text")).to_be_enabled()
     expect(wang.locator("#reply-window")).to_contain_text("还可发送")
+    # The greeting's delivery is the last event that makes the page fetch the conversation again: once
+    # it shows, the page holds the window it will send against.
+    expect(wang.get_by_role("list", name="消息")).to_contain_text("已发送")
     # Given WeChat's 48 hours have run out since the customer last wrote
     with transaction(shop.services.factory) as session:
         customer_id = session.scalar(select(Customer.id).where(Customer.openid == "o_console_window"))

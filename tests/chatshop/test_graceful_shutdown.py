@@ -32,6 +32,7 @@ from storage.db import open_engine
 from tests.support import (
     DEMO_KB,
     DEMO_TAG_RULES,
+    LOCAL_TLS,
     TEST_DATA_KEYS,
     TEST_INDEX_KEY,
     Account,
@@ -140,7 +141,7 @@ def cluster(empty_database: str, tmp_path: Path,
 
 def _answers(port: int) -> bool:
     try:
-        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", verify=LOCAL_TLS, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -169,7 +170,8 @@ def push(content: str, openid: str) -> Push:
 
 
 def post(port: int, pushed: Push) -> httpx.Response:
-    return httpx.post(f"http://127.0.0.1:{port}/wechat", params=pushed.params, content=pushed.body, timeout=20)
+    return httpx.post(f"http://127.0.0.1:{port}/wechat", params=pushed.params, content=pushed.body,
+                      verify=LOCAL_TLS, timeout=20)
 
 
 def start_slow_post(port: int, pushed: Push) -> tuple[socket.socket, bytes]:

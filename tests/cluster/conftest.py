@@ -44,6 +44,7 @@ from tests.staff.test_staff_api import PASSWORD
 from tests.support import (
     DEMO_KB,
     DEMO_TAG_RULES,
+    LOCAL_TLS,
     Account,
     LiveSandbox,
     empty_tables,
@@ -133,7 +134,7 @@ class Process:
 
     def answers(self) -> bool:
         try:
-            return httpx.get(f"{self.base_url}/healthz", timeout=2).status_code == 200
+            return httpx.get(f"{self.base_url}/healthz", verify=LOCAL_TLS, timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -197,19 +198,19 @@ class Cluster:
         return self.client(self.sandbox_url)
 
     def client(self, base_url: str) -> httpx.Client:
-        http = httpx.Client(base_url=base_url, timeout=20)
+        http = httpx.Client(base_url=base_url, verify=LOCAL_TLS, timeout=20)
         self._clients.append(http)
         return http
 
     def calls(self, api: str, *, after: int = 0) -> list[dict[str, Any]]:
         """WeChat's record of the Official Account's calls to `api`, in order (those after sequence number `after`)."""
         params = {"api": api, "account": self.settings.wechat.app_id}
-        answer = httpx.get(f"{self.sandbox_url}/control/calls", params=params, timeout=10)
+        answer = httpx.get(f"{self.sandbox_url}/control/calls", params=params, verify=LOCAL_TLS, timeout=10)
         return [call for call in answer.json() if call["seq"] > after]
 
     def last_call(self) -> int:
         """The sequence number of WeChat's latest recorded call (0: none yet)."""
-        answer = httpx.get(f"{self.sandbox_url}/control/calls", timeout=10)
+        answer = httpx.get(f"{self.sandbox_url}/control/calls", verify=LOCAL_TLS, timeout=10)
         return max((call["seq"] for call in answer.json()), default=0)
 
     def asks_for_a_person(self, openid: str, via: Process) -> None:

@@ -21,6 +21,7 @@ from storage.clock import utcnow
 from storage.db import transaction
 from tests.cluster.conftest import TEMPLATES, Cluster
 from tests.staff.test_conversations_api import go_online
+from tests.support import LOCAL_TLS
 from tests.support.sandbox_client import wait_until
 
 CUSTOMERS = 6
@@ -48,7 +49,8 @@ def test_agent_replies_through_both_processes_reach_wechat_once_each(cluster: Cl
     mine = cluster.conversations(agents[0])
     # Given WeChat failing some first attempts with -1 (busy: retried later by the sweeper)
     fault = {"api": "cgi-bin/message/custom/send", "errcode": -1, "times": 5, "account": "oa"}
-    assert httpx.post(f"{cluster.sandbox_url}/control/faults", json=fault, timeout=10).status_code == 200
+    injected = httpx.post(f"{cluster.sandbox_url}/control/faults", json=fault, verify=LOCAL_TLS, timeout=10)
+    assert injected.status_code == 200
 
     # When the agent replies to everyone several times, through both processes at once
     def reply(job: tuple[int, int]) -> int:
@@ -90,7 +92,7 @@ def test_a_campaign_sent_while_both_processes_run_reaches_each_customer_once(clu
             tag_customer(session, customer.id, name=TAG, source=TagSource.STAFF, set_by="staff:test", now=now)
             record_consents(session, customer_id=customer.id, results={ARRIVAL: ConsentResult.ACCEPT},
                             source="mp_request", registry=registry, now=now)
-    with httpx.Client(base_url=cluster.sandbox_url, timeout=10) as sandbox:
+    with httpx.Client(base_url=cluster.sandbox_url, verify=LOCAL_TLS, timeout=10) as sandbox:
         for openid in openids:
             body = {"account": "mp", "openid": openid, "template_id": ARRIVAL}
             assert sandbox.post("/control/consent", json=body).status_code == 200

@@ -13,6 +13,7 @@ from sqlalchemy import delete
 
 from tests.cluster.conftest import REDIS_URL, Cluster
 from tests.staff.test_conversations_api import go_online
+from tests.support import LOCAL_TLS
 from wechat.client import TOKEN_REUSE_S
 from wechat.tokens import CacheEntry
 
@@ -69,7 +70,8 @@ def test_both_processes_use_one_token_and_refresh_it_once_when_it_runs_out(clust
     assert len(first) == CUSTOMERS and len(tokens_used(first)) == 1, first
 
     # Given that token expired, when both processes meet 42001 at the same moment
-    expired = httpx.post(f"{cluster.sandbox_url}/control/expire-tokens", json={"account": "oa"}, timeout=10)
+    expired = httpx.post(f"{cluster.sandbox_url}/control/expire-tokens", json={"account": "oa"},
+                         verify=LOCAL_TLS, timeout=10)
     assert expired.json()["expired"] >= 1
     start = cluster.last_call()
     reply_to_all(agents, handoffs, "已经帮您查到了")

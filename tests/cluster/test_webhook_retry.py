@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from bot.models import ConversationMessage, Customer, Direction
 from tests.cluster.conftest import Cluster, Process
-from tests.support import Push, make_push, next_msg_id, open_reply, render_fixture
+from tests.support import LOCAL_TLS, Push, make_push, next_msg_id, open_reply, render_fixture
 
 
 def customer_push(cluster: Cluster, openid: str, content: str) -> Push:
@@ -24,7 +24,7 @@ def customer_push(cluster: Cluster, openid: str, content: str) -> Push:
 
 
 def deliver(process: Process, push: Push) -> httpx.Response:
-    return httpx.post(f"{process.base_url}/wechat", params=push.params, content=push.body, timeout=15)
+    return httpx.post(f"{process.base_url}/wechat", params=push.params, content=push.body, verify=LOCAL_TLS, timeout=15)
 
 
 def logged(cluster: Cluster, openid: str) -> dict[str, int]:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.support import DEMO_KB, free_port
+from tests.support import DEMO_KB, LOCAL_TLS, free_port
 
 ROOT = Path(__file__).parents[2]
 DEMO_FAQS = {faq["id"]: faq for faq in yaml.safe_load(DEMO_KB.read_text(encoding="utf-8"))["faqs"]}
@@ -45,7 +45,7 @@ def _wait_until_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
             output = process.stdout.read().decode() if process.stdout else ""
             raise RuntimeError(f"action server exited: {output}")
         try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
+            if httpx.get(base + "/health", verify=LOCAL_TLS, timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             time.sleep(0.1)

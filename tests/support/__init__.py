@@ -10,7 +10,10 @@ import base64
 import hashlib
 import itertools
 import secrets
+import shutil
 import socket
+import ssl
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -27,7 +30,7 @@ from wechatpy.crypto import WeChatCrypto
 
 from chatshop.app import create_app
 from chatshop.database import all_metadata
-from chatshop.sandbox_wiring import with_sandbox_credentials
+from chatshop.sandbox_wiring import with_sandbox_credentials, with_sandbox_pay
 from chatshop.services import Services
 from chatshop.settings import DEFAULT_CONFIG_PATH, Settings, load_settings
 from storage.db import open_engine
@@ -36,6 +39,9 @@ from storage.sealing import Sealer, parse_keys
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 DEMO_KB = Path(__file__).parent.parent.parent / "chatshop" / "demo" / "kb.yaml"
 DEMO_TAG_RULES = DEMO_KB.with_name("tag_rules.yaml")
+# Every test talks plain HTTP to 127.0.0.1, and httpx reads the system's CA bundle for each client it makes
+# (tens of milliseconds, thousands of clients a run): this one context, read once, serves them all.
+LOCAL_TLS = ssl.create_default_context()
 _msg_ids = itertools.count(int(time.time() * 1000) * 1000)
 # The keys the tests seal personal data with, in this process and in every server they start (fixed, so
 # rows written before a server starts open in it). Not secrets: nothing real is sealed with them.
@@ -125,7 +131,7 @@ class LiveServer:
         )
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=15)
+        return httpx.Client(base_url=self.base_url, verify=LOCAL_TLS, timeout=15)
 
     def stop(self) -> None:
         stop_serving(self._server, self._thread)
@@ -148,7 +154,33 @@ def settings_for_test(database_url: str, tmp_path: Path, overrides: Mapping[str,
         **overrides,
     }
     settings = load_settings(DEFAULT_CONFIG_PATH, environ=environ)
-    return with_sandbox_credentials(settings) if settings.sandbox_enabled else settings
+    if not settings.sandbox_enabled:
+        return settings
+    seed_sandbox_merchant(settings.sandbox.credentials_path.parent)
+    return with_sandbox_credentials(settings)
+
+
+_MERCHANT_TEMPLATE: list[Path] = []
+
+
+def seed_sandbox_merchant(var: Path) -> None:
+    """Give a test server's var/ the sandbox's WeChat Pay merchant, made once per test process: its two
+    RSA keys take a fifth of a second to generate, for each of hundreds of servers otherwise. The server
+    still reads them from var/ as it does its own."""
+    if (var / "sandbox-pay.json").exists():
+        return
+    if not _MERCHANT_TEMPLATE:
+        template = Path(tempfile.mkdtemp(prefix="chatshop-test-merchant-"))
+        with_sandbox_pay(settings_for_template(template))
+        _MERCHANT_TEMPLATE.append(template)
+    var.mkdir(parents=True, exist_ok=True)
+    for file in _MERCHANT_TEMPLATE[0].glob("sandbox-pay*"):
+        shutil.copy2(file, var / file.name)
+
+
+def settings_for_template(var: Path) -> Settings:
+    environ = {"CHATSHOP__SANDBOX__CREDENTIALS_PATH": str(var / "sandbox-credentials.json")}
+    return load_settings(DEFAULT_CONFIG_PATH, environ=environ)
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.support import LiveServer
+from tests.support import LOCAL_TLS, LiveServer
 
 _nonces = itertools.count(1)
 
@@ -71,7 +71,7 @@ def placed_order(buyer: Buyer, *items: tuple[str, int]) -> dict[str, Any]:
 
 def sandbox_pays(server: LiveServer, order_no: str) -> dict[str, Any]:
     """The customer pays in WeChat; the sandbox sends its signed notification (first try) before answering."""
-    with httpx.Client(base_url=server.base_url, timeout=20) as http:
+    with httpx.Client(base_url=server.base_url, verify=LOCAL_TLS, timeout=20) as http:
         answer = http.post(f"/sandbox/control/pay/{order_no}/pay")
     assert answer.status_code == 200, answer.text
     paid: dict[str, Any] = answer.json()

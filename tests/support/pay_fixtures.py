@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.support import LOCAL_TLS
 from tests.support.pay import Merchant, NotifyReceiver, PaySandbox, build_sandbox_app, new_merchant
 from tests.support.sandbox import ServerThread, free_port
 
@@ -41,7 +42,7 @@ def pay_sandbox(
     merchant: Merchant, notify_receiver: tuple[NotifyReceiver, str], pay_sandbox_server: str
 ) -> Iterator[PaySandbox]:
     receiver, receiver_url = notify_receiver
-    with httpx.Client(base_url=pay_sandbox_server, timeout=15, trust_env=False) as http:
+    with httpx.Client(base_url=pay_sandbox_server, verify=LOCAL_TLS, timeout=15, trust_env=False) as http:
         http.post("/control/reset").raise_for_status()
         http.post("/control/pay/reset").raise_for_status()
         receiver.clear()

@@ -8,13 +8,13 @@ from typing import Any
 
 import httpx
 
-from tests.support import LiveServer
+from tests.support import LOCAL_TLS, LiveServer
 
 
 class SandboxCustomer:
     def __init__(self, server: LiveServer | str, openid: str, account: str = "oa") -> None:
         base = server if isinstance(server, str) else server.base_url + "/sandbox"
-        self._http = httpx.Client(base_url=base, timeout=20)
+        self._http = httpx.Client(base_url=base, verify=LOCAL_TLS, timeout=20)
         self.openid = openid
         self.account = account
 

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from wechatpy import WeChatClient
 
+from tests.support import LOCAL_TLS
 from tests.support.sandbox import (
     ACCOUNTS,
     PUSH_TIMEOUT_S,
@@ -58,7 +59,7 @@ def receiver(receiver_server: tuple[Receiver, str]) -> Receiver:
 @pytest.fixture(scope="session")
 def http(sandbox_url: str) -> Iterator[httpx.Client]:
     # One client for the session: building an httpx client (its SSL context) costs ~50 ms.
-    with httpx.Client(base_url=sandbox_url, timeout=15) as client:
+    with httpx.Client(base_url=sandbox_url, verify=LOCAL_TLS, timeout=15) as client:
         yield client
 
 

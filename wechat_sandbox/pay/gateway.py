@@ -6,6 +6,7 @@ body, run the operation, answer WeChat Pay's JSON signed with the platform key, 
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import time
@@ -77,8 +78,11 @@ class Gateway:
         config = pay.config
         self.signer = PlatformSigner(config.platform_private_key, config.platform_public_key_id)
         self.merchant_key = load_public_key(config.merchant_public_key)
-        # Signs the answers of the bad_signature fault: valid RSA, wrong key.
-        self.impostor = PlatformSigner(new_rsa_key_pem()[0], config.platform_public_key_id)
+
+    @functools.cached_property
+    def impostor(self) -> PlatformSigner:
+        """Signs the answers of the bad_signature fault: valid RSA, wrong key (made when first needed)."""
+        return PlatformSigner(new_rsa_key_pem()[0], self.pay.config.platform_public_key_id)
 
     def dispatch(self, call: PayCall, operation: Operation) -> Response:
         signer = self.signer

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 import secrets
@@ -50,7 +51,10 @@ def public_key_pem_of(private_pem: str) -> str:
     ).decode("ascii")
 
 
+@functools.lru_cache(maxsize=16)
 def _private_key(pem: str) -> rsa.RSAPrivateKey:
+    # Loading checks the key's arithmetic (tens of milliseconds); a key object is immutable, so every app
+    # the process builds with the same key shares one.
     key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("expected an RSA private key")

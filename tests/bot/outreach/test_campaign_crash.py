@@ -32,7 +32,7 @@ from bot.outreach.models import Campaign, ConsentResult, SendState, SubscribeMes
 from bot.outreach.templates import load_templates
 from storage.clock import utcnow
 from storage.db import make_session_factory, open_engine, transaction
-from tests.support import DEMO_KB, DEMO_TAG_RULES, free_port
+from tests.support import DEMO_KB, DEMO_TAG_RULES, LOCAL_TLS, free_port
 from tests.support.sandbox_client import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -95,7 +95,7 @@ def chatshop() -> list[str]:
 
 def _answers(base: str) -> bool:
     try:
-        return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+        return httpx.get(f"{base}/healthz", verify=LOCAL_TLS, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -154,7 +154,7 @@ def test_a_sender_killed_mid_send_and_restarted_sends_nobody_the_campaign_twice(
 ) -> None:
     sender_env = environ | {"CHATSHOP__WECHAT__API_BASE_URL": f"{wechat}/sandbox/api/"}
     log = tmp_path / "send.log"
-    with httpx.Client(base_url=f"{wechat}/sandbox", timeout=20) as sandbox:
+    with httpx.Client(base_url=f"{wechat}/sandbox", verify=LOCAL_TLS, timeout=20) as sandbox:
         # Given 400 customers who consented (40 of them twice) and a campaign scheduled for now
         audience(engine, sandbox)
         campaign_id = scheduled_campaign(engine)
