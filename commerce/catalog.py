@@ -81,8 +81,7 @@ def load_catalog_file(path: Path) -> list[dict[str, Any]]:
 
 def _parse_yaml(text: str) -> tuple[list[dict[str, Any]], Locator]:
     try:
-        loaded = fast_yaml.safe_load(text)
-        root = fast_yaml.compose(text)
+        loaded, root = fast_yaml.load_with_node(text)
     except yaml.YAMLError as exc:
         raise InvalidInput(f"not valid YAML: {' '.join(str(exc).split())}") from None
     products = loaded.get("products") if isinstance(loaded, dict) else loaded

@@ -15,5 +15,11 @@ def safe_load(text: str) -> Any:
     return yaml.load(text, Loader=SAFE_LOADER)
 
 
-def compose(text: str) -> Any:
-    return yaml.compose(text, Loader=SAFE_LOADER)
+def load_with_node(text: str) -> tuple[Any, Any]:
+    """The data and its node tree (for line numbers) from one parse rather than two."""
+    loader = SAFE_LOADER(text)
+    try:
+        node = loader.get_single_node()
+        return (loader.construct_document(node) if node is not None else None), node
+    finally:
+        loader.dispose()

@@ -302,8 +302,7 @@ def read_text(path: Path) -> str:
 def yaml_entries(source: str, text: str) -> list[RawEntry]:
     """The `faqs:` entries with the line each starts on (from the YAML node tree)."""
     try:
-        document = fast_yaml.safe_load(text)
-        root = fast_yaml.compose(text)
+        document, root = fast_yaml.load_with_node(text)
     except yaml.YAMLError as exc:
         raise KnowledgeBaseError(f"{source}: invalid YAML: {exc}") from exc
     if not isinstance(document, Mapping) or "faqs" not in document:

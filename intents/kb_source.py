@@ -18,7 +18,7 @@ from intents.kb import (
     load_knowledge_base,
 )
 from intents.matcher import FaqMatcher
-from intents.text import Tokeniser
+from intents.text import Tokeniser, shared_tokeniser
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class KnowledgeBaseSource:
         if suggest_threshold is None:
             suggest_threshold = min(DEFAULT_SUGGEST_THRESHOLD, answer_threshold)
         self._suggest_threshold = suggest_threshold
-        self._tokeniser = tokeniser or Tokeniser(user_words=user_words)
+        self._tokeniser = tokeniser or shared_tokeniser(user_words)
         self._clock = clock
         self._background = background
         self._check_image = check_image
@@ -111,7 +111,7 @@ class KnowledgeBaseSource:
                         last_error=failed[0] if failed else None, failed=failed[1] if failed else None)
 
     def _build_matcher(self, kb: KnowledgeBase) -> FaqMatcher:
-        return FaqMatcher(
+        return FaqMatcher.shared(
             kb, self._tokeniser, answer_threshold=self._answer_threshold, suggest_threshold=self._suggest_threshold
         )
 

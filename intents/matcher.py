@@ -291,6 +291,7 @@ class FeatureExtractor:
 # (every FAQ's features, as this tokeniser extracts them): a process that builds the same matcher again
 # (a reload of an unchanged file, another app in the same process) does not score its phrasings again.
 _LEVELS: Memo[float] = Memo(kept=8)
+_MATCHERS: Memo[FaqMatcher] = Memo(kept=4)
 
 
 def _features_digest(faq_features: list[tuple[Features, list[Features]]], answers: list[Features]) -> str:
@@ -347,6 +348,16 @@ class FaqMatcher:
         # Only now: the calibration reads the KB's own phrasings as they were written (typos a store
         # stored on purpose included), so typo correction leaves a KB's impostor level as it was.
         extractor.use_corrector()
+
+    @classmethod
+    def shared(cls, kb: KnowledgeBase, tokeniser: Tokeniser, *, answer_threshold: float,
+               suggest_threshold: float) -> FaqMatcher:
+        """The matcher for this KB, cut by a tokeniser like this one, built once per process: a reload of
+        an unchanged file or another app of the process takes the same (its caches are only caches)."""
+        digest = hashlib.blake2b(repr(kb.faqs).encode(), digest_size=16).hexdigest()
+        key = f"{digest}|{tokeniser.key}|{answer_threshold!r}|{suggest_threshold!r}"
+        return _MATCHERS.get(key, lambda: cls(kb, tokeniser, answer_threshold=answer_threshold,
+                                                suggest_threshold=suggest_threshold))
 
     def _impostor_level(self) -> float:
         """The median raw score that the best *other* FAQ reaches for the KB's own phrasings.

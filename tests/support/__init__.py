@@ -208,6 +208,19 @@ def stop_serving(server: uvicorn.Server, thread: threading.Thread) -> None:
     """Stop as uvicorn does on SIGTERM: the app's shutdown (its jobs stopped) always runs."""
     server.should_exit = True
     thread.join(timeout=15)
+    _forget_stopped_apps()
+
+
+def _forget_stopped_apps() -> None:
+    """FastAPI remembers whether each dependency it has seen is a coroutine or a generator in module-level
+    caches of 4096 entries each; the callables remembered keep a stopped app (about 25 MB) alive until
+    newer ones push them out, so a test run would grow by gigabytes. Nothing else holds a stopped app."""
+    from fastapi.dependencies import models
+
+    for name in ("_is_gen_callable_cached", "_is_async_gen_callable_cached", "_is_coroutine_callable_cached"):
+        cache = getattr(models, name, None)
+        if cache is not None and hasattr(cache, "cache_clear"):
+            cache.cache_clear()
 
 
 def _serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
