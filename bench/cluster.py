@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import webhook
 from pushes import Account, PushFactory
 from servers import Server, ServerError, free_port
 from sqlalchemy import create_engine, text
@@ -39,6 +40,7 @@ from sqlalchemy.engine import make_url
 from webhook import (
     AppResult,
     BenchError,
+    Row,
     _non_negative_float,
     _positive_float,
     _run_async,
@@ -328,18 +330,10 @@ class DatabaseProcesses:
 
 # --- the report -------------------------------------------------------------------------------------
 
-Row = tuple[str, str, str]
-PHASE1_ROWS: list[Row] = [
-    ("throughput (replies/s)", "throughput_per_s", "{:.1f}"),
-    ("p50 latency (ms)", "p50_ms", "{:.1f}"),
-    ("p99 latency (ms)", "p99_ms", "{:.1f}"),
-    ("errors", "errors", "{:.0f}"),
-]
+# bench/webhook.py's rows for the replies, then where the CPU went (with the database's and the machine's).
+PHASE1_ROWS: list[Row] = [row for row in webhook.PHASE1_ROWS if row[1] not in ("requests", "max_ms")]
 PHASE2_ROWS: list[Row] = [
-    ("throughput (replies/s)", "throughput_per_s", "{:.0f}"),
-    ("p50 latency (ms)", "p50_ms", "{:.1f}"),
-    ("p99 latency (ms)", "p99_ms", "{:.1f}"),
-    ("errors", "errors", "{:.0f}"),
+    *(row for row in webhook.PHASE2_ROWS if "cpu" not in row[1]),
     ("chatshop CPU (cores)", "server_cpu_cores", "{:.2f}"),
     ("chatshop CPU per reply (ms)", "server_cpu_ms_per_request", "{:.2f}"),
     ("PostgreSQL CPU (cores)", "database_cpu_cores", "{:.2f}"),

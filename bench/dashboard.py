@@ -37,12 +37,14 @@ sys.path.insert(0, str(REPO))
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from scratch_keys import install_scratch_keys
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from webhook import positive_int, reset_database
 
 from bot.analytics.rollup import local_day, roll_up_day
 from chatshop.database import upgrade_database
+from commerce.models import Order
 from staff.accounts import add_staff, issue_token
 from staff.backoffice import BackOffice
 from staff.config import StaffConfig
@@ -81,8 +83,11 @@ def progress(message: str) -> None:
 
 def load(engine: Engine, *, orders: int, views: int, days: int, now: datetime) -> None:
     """Products, paid orders with their items, views and cart/checkout events, all in SQL."""
+    # Addresses are sealed at rest: every order gets one sealed empty address, stored as the column stores
+    # it (the sealed text as a JSON string).
+    address = json.dumps(Order.__table__.c.address.type.process_bind_param({}, engine.dialect))
     params = {"now": now, "days": days, "orders": orders, "views": views, "carts": views // 20,
-              "products": PRODUCTS, "customers": CUSTOMERS}
+              "products": PRODUCTS, "customers": CUSTOMERS, "address": address}
     with engine.begin() as c:
         c.execute(text("SELECT setseed(0.17)"))
         c.execute(text("""
@@ -99,7 +104,7 @@ def load(engine: Engine, *, orders: int, views: int, days: int, now: datetime) -
             INSERT INTO orders (order_no, openid, status, amount_fen, refunded_fen, address, description, created_at,
                                 expires_at, transaction_id, paid_at, completed_at)
             SELECT 'B' || lpad(g::text, 14, '0'), 'o' || (1 + (g::bigint * 7919) % :customers), 'completed',
-                   4900 + ((g * 31) % :products + 1) * 1300 % 40000, 0, '{}', 'bench', t, t + interval '30 minutes',
+                   4900 + ((g * 31) % :products + 1) * 1300 % 40000, 0, :address, 'bench', t, t + interval '30 minutes',
                    'tx' || g, t + interval '1 minute', t + interval '10 days'
             FROM (SELECT g, :now - (random() * :days) * interval '1 day' AS t
                   FROM generate_series(1, :orders) g) s"""), params)
@@ -287,6 +292,7 @@ def main() -> None:
     parser.add_argument("--requests", type=positive_int, default=30)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    install_scratch_keys()
     figures = run(args)
     print(report(figures))
     if args.json:

@@ -67,11 +67,14 @@ def empty_tables(database_url: str) -> None:
     engine = open_engine(database_url)
     tables = [table.name for table in reversed(all_metadata().sorted_tables)]
     with engine.begin() as connection:
+        # DELETE rather than TRUNCATE on PostgreSQL too: on tables of a few rows it takes a tenth of the
+        # time (TRUNCATE makes new files for every table), and it runs before most tests.
+        for name in tables:
+            connection.execute(text(f"DELETE FROM {name}"))
         if engine.dialect.name == "postgresql":
-            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in tables:
-                connection.execute(text(f"DELETE FROM {name}"))
+            connection.execute(text(
+                "SELECT setval(c.oid::regclass, 1, false) FROM pg_class c"
+                " WHERE c.relkind = 'S' AND c.relnamespace = 'public'::regnamespace"))
     engine.dispose()
 
 

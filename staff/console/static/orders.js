@@ -467,55 +467,49 @@ function RefundDialog({ order, close, refund }) {
 }
 
 function DeclineDialog({ order, close, decline }) {
-  const [reason, setReason] = useState('');
-  const [checked, setChecked] = useState(false);
-  const { busy, error, submit } = useSubmit(decline);
-  const problem = !reason.trim() ? '请填写拒绝理由' : reason.trim().length > 120 ? '拒绝理由最多 120 个字' : '';
-  const onSubmit = (e) => {
-    e.preventDefault();
-    setChecked(true);
-    if (problem) return;
-    submit({ reason: reason.trim() });
-  };
   return html`
-    <${Modal} title="拒绝退款申请" close=${close}>
-      <form class="stack" onSubmit=${onSubmit} novalidate>
-        <p class="muted">客户的理由：${order.refund_reason || '—'}。拒绝后订单回到“${ORDER_STATUS[order.resume_status] || '原状态'}”，客户可以再次申请。</p>
-        <label for="decline-reason">拒绝理由</label>
-        <textarea id="decline-reason" rows="3" maxlength="120" value=${reason} onInput=${(e) => setReason(e.currentTarget.value)}></textarea>
-        ${checked && problem && html`<p class="field-error">${problem}</p>`}
-        ${error && html`<p class="form-error" id="dialog-error" role="alert">${error}</p>`}
-        <div class="row-end">
-          <button type="button" class="secondary" onClick=${close}>取消</button>
-          <button id="decline-submit" type="submit" class="danger-fill" disabled=${busy}>拒绝退款</button>
-        </div>
-      </form>
-    <//>`;
+    <${ReasonDialog} title="拒绝退款申请" name="decline" label="拒绝理由" multiline=${true} max=${120}
+      missing="请填写拒绝理由" tooLong="拒绝理由最多 120 个字" submitLabel="拒绝退款" submitClass="danger-fill"
+      intro=${`客户的理由：${order.refund_reason || '—'}。拒绝后订单回到“${ORDER_STATUS[order.resume_status] || '原状态'}”，客户可以再次申请。`}
+      close=${close} send=${decline} />`;
 }
 
 function RevealDialog({ close, reveal }) {
+  return html`
+    <${ReasonDialog} title="显示完整信息" name="reveal" label="查看原因" max=${200}
+      missing="请填写查看原因（会记入查看记录）" tooLong="原因最多 200 个字" submitLabel="显示" submitClass="primary"
+      intro="客户的姓名、手机号和详细地址只在需要时查看；每次查看都会记录查看人、时间和原因。"
+      placeholder="如：客户来电核对收货地址" close=${close} send=${reveal} />`;
+}
+
+// A dialog that asks for a reason before an action (a declined refund, a reveal of personal data): the
+// reason is required, trimmed and bounded, and the action's refusal is shown in the dialog.
+function ReasonDialog({ title, name, label, intro, placeholder, multiline, max, missing, tooLong, submitLabel,
+  submitClass, close, send }) {
   const [reason, setReason] = useState('');
   const [checked, setChecked] = useState(false);
-  const { busy, error, submit } = useSubmit(reveal);
-  const problem = !reason.trim() ? '请填写查看原因（会记入查看记录）' : reason.trim().length > 200 ? '原因最多 200 个字' : '';
+  const { busy, error, submit } = useSubmit(send);
+  const problem = !reason.trim() ? missing : reason.trim().length > max ? tooLong : '';
   const onSubmit = (e) => {
     e.preventDefault();
     setChecked(true);
     if (problem) return;
     submit({ reason: reason.trim() });
   };
+  const onInput = (e) => setReason(e.currentTarget.value);
   return html`
-    <${Modal} title="显示完整信息" close=${close}>
+    <${Modal} title=${title} close=${close}>
       <form class="stack" onSubmit=${onSubmit} novalidate>
-        <p class="muted">客户的姓名、手机号和详细地址只在需要时查看；每次查看都会记录查看人、时间和原因。</p>
-        <label for="reveal-reason">查看原因</label>
-        <input id="reveal-reason" maxlength="200" value=${reason} onInput=${(e) => setReason(e.currentTarget.value)}
-          placeholder="如：客户来电核对收货地址" />
+        <p class="muted">${intro}</p>
+        <label for=${`${name}-reason`}>${label}</label>
+        ${multiline
+          ? html`<textarea id=${`${name}-reason`} rows="3" maxlength=${max} value=${reason} onInput=${onInput}></textarea>`
+          : html`<input id=${`${name}-reason`} maxlength=${max} value=${reason} onInput=${onInput} placeholder=${placeholder} />`}
         ${checked && problem && html`<p class="field-error">${problem}</p>`}
         ${error && html`<p class="form-error" id="dialog-error" role="alert">${error}</p>`}
         <div class="row-end">
           <button type="button" class="secondary" onClick=${close}>取消</button>
-          <button id="reveal-submit" type="submit" class="primary" disabled=${busy}>显示</button>
+          <button id=${`${name}-submit`} type="submit" class=${submitClass} disabled=${busy}>${submitLabel}</button>
         </div>
       </form>
     <//>`;
