@@ -85,7 +85,9 @@ def _make_sqlite_engine(url: str, *, echo: bool) -> Engine:
     def _begin_immediate(conn: Any) -> None:
         # Every transaction here writes soon after it reads; taking the write lock up front
         # avoids SQLite's deadlock-prone lock upgrade under concurrent writers.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # On the driver's connection: through SQLAlchemy's execution path the BEGIN alone cost several
+        # times what the driver takes, for every transaction of the service.
+        conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")
 
     return engine
 
