@@ -43,8 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from servers import Server, ServerError, ServerSpec, free_port
-from webhook import interrupt, positive_int, reset_database
+from servers import Server, ServerError, ServerSpec, Stopped, free_port, run_measurements
+from webhook import positive_int, reset_database
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -133,16 +133,9 @@ class Figures:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, interrupt)
-    try:
-        figures = run(args)
-    except KeyboardInterrupt:
-        print("interrupted; the servers are stopped", file=sys.stderr)
-        return 130
-    except (BenchError, ServerError) as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        return 2
+    figures = run_measurements(lambda: run(args), BenchError)
+    if isinstance(figures, Stopped):
+        return figures.status
     print(report(figures))
     if args.json:
         print(json.dumps(asdict(figures)))

@@ -24,7 +24,6 @@ import json
 import os
 import random
 import secrets
-import signal
 import socket
 import ssl
 import sys
@@ -38,8 +37,8 @@ from typing import Any
 
 import httpx
 from scratch_keys import install_scratch_keys, scratch_key_environment
-from servers import Server, ServerError, ServerSpec
-from webhook import interrupt, positive_int, reset_database  # the webhook bench's own helpers
+from servers import Server, ServerError, ServerSpec, Stopped, run_measurements
+from webhook import positive_int, reset_database  # the webhook bench's own helpers
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -98,16 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve_sandbox:
         return serve_sandbox()
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, interrupt)
-    try:
-        sale, notify = run(args)
-    except KeyboardInterrupt:
-        print("interrupted; the servers are stopped", file=sys.stderr)
-        return 130
-    except (BenchError, ServerError) as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        return 2
+    outcome = run_measurements(lambda: run(args), BenchError)
+    if isinstance(outcome, Stopped):
+        return outcome.status
+    sale, notify = outcome
     print(report(sale, notify, args))
     if args.json:
         print(json.dumps(figures(sale, notify, args)))

@@ -34,7 +34,7 @@ from typing import Any
 
 import webhook
 from pushes import Account, PushFactory
-from servers import Server, ServerError, free_port
+from servers import Server, Stopped, free_port, run_measurements
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from webhook import (
@@ -47,7 +47,6 @@ from webhook import (
     chatshop_spec,
     command_line,
     cores,
-    interrupt,
     measure,
     phase_figures,
     positive_int,
@@ -113,18 +112,15 @@ class WorkersResult:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, interrupt)
     load_at_start = os.getloadavg()[0]
-    try:
+
+    def measure_each() -> list[WorkersResult]:
         ensure_database(args.database_url)
-        results = [run_workers(count, args) for count in args.workers]
-    except KeyboardInterrupt:
-        print("interrupted; the servers are stopped", file=sys.stderr)
-        return 130
-    except (BenchError, ServerError) as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        return 2
+        return [run_workers(count, args) for count in args.workers]
+
+    results = run_measurements(measure_each, BenchError)
+    if isinstance(results, Stopped):
+        return results.status
     print(report(results, args, load_at_start))
     if args.json:
         print(json.dumps(figures(results, args, load_at_start), ensure_ascii=False))

@@ -57,7 +57,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from scratch_keys import install_scratch_keys
-from webhook import command_line, cores, interrupt, positive_int, reset_database
+from servers import Stopped, run_measurements
+from webhook import command_line, cores, positive_int, reset_database
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -174,16 +175,9 @@ class RunResult:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     install_scratch_keys()  # the parent reads the handoffs its workers wrote
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, interrupt)
-    try:
-        results = [run_database(url, args) for url in database_urls(args)]
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BenchError as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        return 2
+    results = run_measurements(lambda: [run_database(url, args) for url in database_urls(args)], BenchError)
+    if isinstance(results, Stopped):
+        return results.status
     print(report(results, args))
     if args.json:
         print(json.dumps(figures(results, args), ensure_ascii=False))

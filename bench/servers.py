@@ -21,8 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 STOP_GRACE_S = 10.0
+T = TypeVar("T")
 
 _running: set[Server] = set()
 
@@ -147,3 +149,31 @@ def free_port() -> int:
 def _stop_all() -> None:
     for server in list(_running):
         server.stop()
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """A bench ended before its report: the exit status to return (130 interrupted, 2 failed)."""
+
+    status: int
+
+
+def run_measurements(work: Callable[[], T], *failures: type[Exception]) -> T | Stopped:
+    """Run a bench's measurements with SIGTERM and SIGHUP taken as Ctrl-C, so every way out stops the
+    servers; an interruption, a server that fails or one of `failures` is one line on stderr."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+    try:
+        return work()
+    except KeyboardInterrupt:
+        print("interrupted; the servers are stopped", file=sys.stderr)
+        return Stopped(130)
+    except Exception as exc:
+        if not isinstance(exc, (ServerError, *failures)):
+            raise
+        print(f"bench failed: {exc}", file=sys.stderr)
+        return Stopped(2)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt

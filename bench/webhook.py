@@ -26,7 +26,6 @@ import math
 import os
 import platform
 import shlex
-import signal
 import sys
 import tempfile
 import time
@@ -39,7 +38,7 @@ from typing import Any
 from loadgen import REQUEST_TIMEOUT_S, Connection, Customer, Phase, PhaseStats, classify, prebuild, pushes_needed
 from pushes import QUESTIONS, Account, PushFactory, verify_reply
 from sampling import ProfilerError, PySpy, read_stacks, thread_table, top
-from servers import Server, ServerError, ServerSpec, free_port
+from servers import Server, ServerSpec, Stopped, free_port, run_measurements
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -66,17 +65,10 @@ class AppResult:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, interrupt)  # same clean-up path as Ctrl-C
     load_at_start = os.getloadavg()[0]
-    try:
-        results = run_both(args)
-    except KeyboardInterrupt:
-        print("interrupted; the servers are stopped", file=sys.stderr)
-        return 130
-    except (BenchError, ServerError, ProfilerError) as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        return 2
+    results = run_measurements(lambda: run_both(args), BenchError, ProfilerError)
+    if isinstance(results, Stopped):
+        return results.status
     print(report(results, args, load_at_start))
     if args.json:
         print(json.dumps(figures(results, args, load_at_start), ensure_ascii=False))
@@ -123,10 +115,6 @@ def _non_negative_float(text: str) -> float:
     if not value >= 0:
         raise argparse.ArgumentTypeError("must be 0 or more")
     return value
-
-
-def interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 # --- running the servers -------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from staff.accounts import add_staff
 from staff.config import StaffConfig
 from staff.roles import Role
 from storage.db import make_session_factory, open_engine, transaction
-from tests.staff.test_conversations_api import skill_groups
+from tests.staff.test_conversations_api import go_online, skill_groups
 from tests.staff.test_staff_api import PASSWORD
 from tests.support import (
     DEMO_KB,
@@ -232,6 +232,17 @@ class Cluster:
         with transaction(self.factory) as session:
             add_staff(session, config=StaffConfig(), username=username, password=PASSWORD, role=Role.AGENT,
                       display_name=username.title(), groups=groups, max_chats=max_chats)
+
+    def agent_serving(self, username: str, openids: list[str]) -> tuple[list[httpx.Client], dict[str, int]]:
+        """An agent signed in on both processes and online, to whom these customers are assigned after
+        asking for a person through the processes in turn: the agent's session on each process, and
+        openid -> handoff id."""
+        self.add_agent(username, max_chats=len(openids))
+        sessions = [self.signed_in(process, username) for process in self.processes]
+        go_online(sessions[0])
+        for n, openid in enumerate(openids):
+            self.asks_for_a_person(openid, via=self.processes[n % 2])
+        return sessions, self.conversations(sessions[0])
 
     def signed_in(self, process: Process, username: str) -> httpx.Client:
         """A console session on `process`: its cookie, and its CSRF token on every request."""

@@ -20,7 +20,6 @@ from bot.outreach.templates import load_templates
 from storage.clock import utcnow
 from storage.db import transaction
 from tests.cluster.conftest import TEMPLATES, Cluster
-from tests.staff.test_conversations_api import go_online
 from tests.support import LOCAL_TLS
 from tests.support.sandbox_client import wait_until
 
@@ -40,13 +39,8 @@ def received(cluster: Cluster, openid: str, via: str, account: str = "oa") -> li
 
 
 def test_agent_replies_through_both_processes_reach_wechat_once_each(cluster: Cluster) -> None:
-    cluster.add_agent("outbox", max_chats=CUSTOMERS)
-    agents = [cluster.signed_in(process, "outbox") for process in cluster.processes]
-    go_online(agents[0])
     openids = [f"o_outbox_{n}" for n in range(CUSTOMERS)]
-    for n, openid in enumerate(openids):
-        cluster.asks_for_a_person(openid, via=cluster.processes[n % 2])
-    mine = cluster.conversations(agents[0])
+    agents, mine = cluster.agent_serving("outbox", openids)
     # Given WeChat failing some first attempts with -1 (busy: retried later by the sweeper)
     fault = {"api": "cgi-bin/message/custom/send", "errcode": -1, "times": 5, "account": "oa"}
     injected = httpx.post(f"{cluster.sandbox_url}/control/faults", json=fault, verify=LOCAL_TLS, timeout=10)

@@ -12,7 +12,6 @@ import httpx
 from sqlalchemy import delete
 
 from tests.cluster.conftest import REDIS_URL, Cluster
-from tests.staff.test_conversations_api import go_online
 from tests.support import LOCAL_TLS
 from wechat.client import TOKEN_REUSE_S
 from wechat.tokens import CacheEntry
@@ -51,13 +50,8 @@ def tokens_used(sends: list[dict[str, Any]]) -> set[str]:
 
 
 def test_both_processes_use_one_token_and_refresh_it_once_when_it_runs_out(cluster: Cluster) -> None:
-    cluster.add_agent("tokens", max_chats=CUSTOMERS)
-    agents = [cluster.signed_in(process, "tokens") for process in cluster.processes]
-    go_online(agents[0])
     openids = [f"o_token_{n}" for n in range(CUSTOMERS)]
-    for n, openid in enumerate(openids):
-        cluster.asks_for_a_person(openid, via=cluster.processes[n % 2])
-    mine = cluster.conversations(agents[0])
+    agents, mine = cluster.agent_serving("tokens", openids)
     handoffs = [mine[openid] for openid in openids]
 
     # Given no token stored yet, when both processes need one at the same moment
