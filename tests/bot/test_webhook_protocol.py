@@ -125,7 +125,7 @@ def test_wechatpy_aes_vector_is_decrypted_and_answered_encrypted(server_factory:
     assert reply["ToUserName"] == "messense"
     assert reply["MsgType"] == "text"
     with server.services.factory() as session:
-        logged = session.scalars(select(ConversationMessage)).all()
+        logged = session.scalars(select(ConversationMessage).order_by(ConversationMessage.id)).all()
         assert [(m.direction, m.kind) for m in logged] == [("in", "text"), ("out", "text")]
         assert logged[0].body["content"] == "test"
         assert logged[0].wechat_msg_id == 4363689963896700987
