@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Connection, CursorResult, Insert, Result, Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,6 +37,7 @@ from bot.models import (
     WindowAction,
 )
 from bot.outgoing import Outgoing, to_body
+from bot.tracker import DialogueSnapshot
 from bot.windows import open_window
 from storage.clock import utcnow
 from storage.db import transaction
@@ -105,6 +106,14 @@ class Claimed:
     claimed_at: datetime  # the claim's received_at: storing the answer checks it is still ours
     taken_over: bool = False  # an earlier delivery claimed (and logged) it, then died
     handoff_id: int | None = None  # a person owns the conversation: the bot stays silent
+    state: DialogueSnapshot | None = None  # the dialogue state, read with the claim for the bot's turn
+
+
+class StateReader(Protocol):
+    """Reads a customer's dialogue state inside the claim's job (`DatabaseTrackerStore`)."""
+
+    def read_at_claim(self, connection: Connection, channel: Channel, openid: str,
+                      customer_id: int) -> DialogueSnapshot: ...
 
 
 @dataclass(frozen=True)
@@ -125,8 +134,12 @@ class Conversations:
         dedupe_ttl_s: int = 86400,
         claim_lease: timedelta = DEFAULT_CLAIM_LEASE,
         clock: Callable[[], datetime] = utcnow,
+        states: StateReader | None = None,
     ) -> None:
+        """`states` reads the customer's dialogue state in the claim's job, so the bot's turn need not
+        queue on the writer again for it."""
         self._writer = writer
+        self._states = states
         self._factory = factory
         self._messenger = messenger
         self._windows = windows
@@ -195,7 +208,10 @@ class Conversations:
             return self._claim_seen(connection, inbound, customer_id, now)
         message = self._log_arrival(connection, inbound, customer_id, now)
         handoff_id = owning_handoff(connection, customer_id=customer_id, kind=inbound.kind, now=now, message=message)
-        return Claimed(inbound, customer_id, claimed_at=now, handoff_id=handoff_id)
+        state = None
+        if handoff_id is None and self._states is not None:  # a person's conversation has no bot turn
+            state = self._states.read_at_claim(connection, inbound.channel, inbound.openid, customer_id)
+        return Claimed(inbound, customer_id, claimed_at=now, handoff_id=handoff_id, state=state)
 
     def _claim_seen(
         self, connection: Connection, inbound: Inbound, customer_id: int, now: datetime

@@ -121,7 +121,9 @@ UnansweredRecorder = Callable[[Inbound, Outcome], None]
 class Responder(Protocol):
     """Anything that answers an inbound message with messages to send."""
 
-    def respond(self, inbound: Inbound) -> list[Outgoing]: ...
+    def respond(self, inbound: Inbound, *, state: DialogueSnapshot | None = None) -> list[Outgoing]:
+        """`state` is the customer's dialogue state if the caller read it already (the webhook's claim)."""
+        ...
 
 
 @dataclass
@@ -177,18 +179,18 @@ class Dialogue:
     def faqs(self) -> FaqLookup:
         return self._faqs
 
-    def respond(self, inbound: Inbound) -> list[Outgoing]:
+    def respond(self, inbound: Inbound, *, state: DialogueSnapshot | None = None) -> list[Outgoing]:
         if inbound.kind in ("subscribe", "user_enter_tempsession"):
             return self._welcome(inbound.channel)
         if inbound.kind == "click" and inbound.event_key.startswith(CLICK_FAQ_PREFIX):
-            return self._turn(inbound, lambda turn: self._answer_tap(turn, inbound.event_key.removeprefix(
+            return self._turn(inbound, state, lambda turn: self._answer_tap(turn, inbound.event_key.removeprefix(
                 CLICK_FAQ_PREFIX)))
         if inbound.kind == "text":
             if inbound.menu_id:
-                return self._turn(inbound, lambda turn: self._answer_tap(turn, inbound.menu_id))
-            return self._turn(inbound, self._understand)
+                return self._turn(inbound, state, lambda turn: self._answer_tap(turn, inbound.menu_id))
+            return self._turn(inbound, state, self._understand)
         if inbound.kind == "miniprogrampage":
-            return self._turn(inbound, self._answer_shared_card)
+            return self._turn(inbound, state, self._answer_shared_card)
         if inbound.kind in MEDIA_KINDS:
             return [Text(MEDIA_REPLY)]
         return []
@@ -207,12 +209,13 @@ class Dialogue:
 
     # -- one turn ----------------------------------------------------------------------------
 
-    def _turn(self, inbound: Inbound, handle: Callable[[Turn], None]) -> list[Outgoing]:
+    def _turn(self, inbound: Inbound, state: DialogueSnapshot | None, handle: Callable[[Turn], None]) -> list[Outgoing]:
         # Two messages from one customer handled at once would both start from the same state and
         # the later save would drop the other turn; one customer's turns take their stripe's lock.
-        # The save is queued before the lock is released, and the next turn's load is queued after it.
+        # The save is queued before the lock is released, and the next turn's load is queued after it (a
+        # state read with the message's claim, before the lock, gives way to one saved since).
         with self._turn_locks[hash((inbound.channel, inbound.openid)) % _TURN_LOCK_STRIPES]:
-            turn = Turn(inbound, self._trackers.load(inbound.channel, inbound.openid))
+            turn = Turn(inbound, self._trackers.load(inbound.channel, inbound.openid, read_at_claim=state))
             handle(turn)
             facts = self._turn_facts(turn)
             if facts is not None and ACTION_REQUEST_HUMAN not in turn.ran and self._rule_hands_off(facts):

@@ -225,12 +225,12 @@ class WebhookEndpoint:
             if answered is not None:
                 return answered
         if self._handoff is None:
-            return self._dialogue.respond(inbound)
+            return self._dialogue.respond(inbound, state=claimed.state)
         if claimed.handoff_id is not None:
             return self._handoff.on_customer_message(claimed.handoff_id, inbound.kind, inbound.content)
         rated = self._handoff.rating_reply(claimed.customer_id, inbound.channel, inbound.kind, inbound.content,
                                            inbound.menu_id)
-        return rated if rated is not None else self._dialogue.respond(inbound)
+        return rated if rated is not None else self._dialogue.respond(inbound, state=claimed.state)
 
     def _note_takeover(self, claimed: Claimed) -> None:
         log.warning("%s webhook: %s was still unanswered past its claim's lease (the delivery that claimed it "

@@ -50,7 +50,7 @@ def create_app(settings: Settings, *, dialogue: Responder | None = None, sandbox
                   mp_app_id=settings.miniprogram.app_id, terms=terms, handoff=services.handoff)
     cards = services.cards
     dialogue = dialogue or build_dialogue(settings, services.factory, services.writer, store, cards,
-                                          tags=services.tags)
+                                          tags=services.tags, trackers=services.trackers)
     # Every periodic task: the outbox sweep and dedupe pruning, expiry, reconciliation, refunds, ageing.
     jobs = build_job_runner(settings, services)
     webhooks: list[WebhookEndpoint] = []

@@ -53,7 +53,7 @@ class Language:
 
 def build_dialogue(
     settings: Settings, factory: sessionmaker[Session], writer: GroupCommitWriter, store: Store | None = None,
-    cards: CardResolver | None = None, *, tags: TagTriggers | None = None,
+    cards: CardResolver | None = None, *, tags: TagTriggers | None = None, trackers: DatabaseTrackerStore | None = None,
 ) -> Dialogue:
     language = build_language(settings, catalog_names(factory, settings.nlu.catalog_fallback), store)
     return Dialogue(
@@ -62,7 +62,7 @@ def build_dialogue(
         nlu=language.nlu,
         faqs=language.faqs,
         actions=language.actions,
-        trackers=DatabaseTrackerStore(writer),
+        trackers=trackers or DatabaseTrackerStore(writer),
         record_unanswered=unanswered_recorder(writer),
         cards=cards,
         search_terms=store.terms if store is not None else None,

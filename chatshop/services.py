@@ -19,6 +19,7 @@ from bot.handoff.desk import HandoffDesk
 from bot.live import LiveFeed
 from bot.messenger import Messenger
 from bot.models import Channel
+from bot.tracker import DatabaseTrackerStore
 from chatshop.accounts import token_store, wechat_clients, window_rules
 from chatshop.cards_wiring import card_resolver, card_thumbnails, image_library
 from chatshop.handoff_wiring import build_handoff_desk
@@ -50,6 +51,7 @@ class Services:
     handoff: HandoffDesk | None = None  # the human side: queue, assignment, agents' replies, timeouts
     live: LiveFeed | None = None  # wakes the console's event streams (LISTEN/NOTIFY, or a poll of SQLite)
     outreach: Outreach | None = None  # subscribe templates and messages, order notices, reminders, campaigns
+    trackers: DatabaseTrackerStore | None = None  # dialogue states, shared by the bot and the webhook's claims
 
 
 def build_services(settings: Settings) -> Services:
@@ -61,9 +63,11 @@ def build_services(settings: Settings) -> Services:
     thumbnails = card_thumbnails(settings, factory, image_library(settings))
     messenger = Messenger(factory=factory, apis=apis, config=messenger_config, media_rejected=thumbnails.forget)
     writer = GroupCommitWriter(engine)
+    trackers = DatabaseTrackerStore(writer)
     conversations = Conversations(
         writer=writer, factory=factory, messenger=messenger, windows=messenger_config.windows,
         dedupe_ttl_s=settings.wechat.dedupe_ttl_s, claim_lease=lease_for_budget(settings.wechat.reply_budget_ms),
+        states=trackers,
     )
     # The bot runs here, never on the event loop. Few threads: more only fight over the GIL.
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chatshop")
@@ -72,7 +76,7 @@ def build_services(settings: Settings) -> Services:
     handoff = build_handoff_desk(settings, factory, messenger, apis, cards)
     outreach = build_outreach(settings, factory, messenger, apis, cards)
     return Services(settings, engine, factory, messenger, conversations, executor, writer, apis, thumbnails, pay, tags,
-                    cards, handoff, LiveFeed(engine), outreach)
+                    cards, handoff, LiveFeed(engine), outreach, trackers)
 
 
 def messenger_config_of(settings: Settings) -> MessengerConfig:

@@ -6,7 +6,9 @@ pays for a commit. Here the jobs queue up and the writer runs whatever has gathe
 transaction: commit cost is shared, and writers never contend inside the process. A job that fails
 does not take the others with it: the batch is retried one job per transaction.
 
-Results go back to asyncio callers with one wake-up of their event loop per batch, not per job.
+Results go back to asyncio callers with one wake-up of their event loop per batch, not per job. The
+writer keeps one connection between batches (taking one from the pool per batch cost more than a
+small batch's statements); after a failure it takes a fresh one, as the pool checks it then.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class GroupCommitWriter:
     def __init__(self, engine: Engine, *, max_batch: int = 64) -> None:
         self._engine = engine
         self._max_batch = max_batch
+        self._connection: Connection | None = None  # only the writer thread touches it
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
@@ -74,15 +77,18 @@ class GroupCommitWriter:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            stop = self._gather(batch)
-            _settle(self._commit(batch))
-            if stop:
-                return
+        try:
+            while True:
+                first = self._queue.get()
+                if first is None:
+                    return
+                batch = [first]
+                stop = self._gather(batch)
+                _settle(self._commit(batch))
+                if stop:
+                    return
+        finally:
+            self._drop_connection()
 
     def _gather(self, batch: list[_Pending]) -> bool:
         """Take what else is already waiting (never wait for more: latency matters more)."""
@@ -98,14 +104,26 @@ class GroupCommitWriter:
 
     def _commit(self, batch: list[_Pending]) -> list[tuple[_Pending, Any, BaseException | None]]:
         try:
-            with self._engine.begin() as connection:
+            connection = self._connection or self._engine.connect()
+            self._connection = connection
+            with connection.begin():
                 results = [pending.job(connection) for pending in batch]
         except Exception as exc:
+            # The connection may be what failed (a database restarted): the next batch gets another.
+            self._drop_connection()
             if len(batch) == 1:
                 return [(batch[0], None, exc)]
             log.warning("a batch of %s writes failed; retrying them one by one", len(batch))
             return [outcome for pending in batch for outcome in self._commit([pending])]
         return [(pending, result, None) for pending, result in zip(batch, results, strict=True)]
+
+    def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # already broken: the pool discards it
+                log.warning("the writer's connection did not close cleanly", exc_info=True)
 
 
 def _settle(outcomes: list[tuple[_Pending, Any, BaseException | None]]) -> None:

@@ -15,6 +15,7 @@ from bot.dialogue import Dialogue
 from bot.inbound import Inbound
 from bot.models import ConversationMessage, Delivery, Direction, InboundMessage
 from bot.outgoing import Outgoing
+from bot.tracker import DialogueSnapshot
 from chatshop.settings import BotSettings
 from intents.kb_source import KnowledgeBaseSource
 from tests.support import DEMO_KB, LiveServer, open_reply, text_push
@@ -119,15 +120,15 @@ class SlowDialogue:
         self.release = threading.Event()
         self.answered = threading.Event()
 
-    def respond(self, inbound: Inbound) -> list[Outgoing]:
+    def respond(self, inbound: Inbound, *, state: DialogueSnapshot | None = None) -> list[Outgoing]:
         self.release.wait(timeout=30)
-        replies = self._inner.respond(inbound)
+        replies = self._inner.respond(inbound, state=state)
         self.answered.set()
         return replies
 
 
 class BrokenDialogue:
-    def respond(self, inbound: Inbound) -> list[Outgoing]:
+    def respond(self, inbound: Inbound, *, state: DialogueSnapshot | None = None) -> list[Outgoing]:
         raise RuntimeError("the bot's backend is down")
 
 

@@ -245,8 +245,8 @@ def test_without_nlu_every_text_goes_to_the_kb(language: tuple[KnowledgeBaseSour
 class SlowLoadingStore(MemoryTrackerStore):
     """A store whose loads take a while, so two turns started together both load before either saves."""
 
-    def load(self, channel: Channel, openid: str) -> DialogueSnapshot:
-        snapshot = super().load(channel, openid)
+    def load(self, channel: Channel, openid: str, *, read_at_claim: DialogueSnapshot | None = None) -> DialogueSnapshot:
+        snapshot = super().load(channel, openid, read_at_claim=read_at_claim)
         time.sleep(0.2)
         return snapshot
 

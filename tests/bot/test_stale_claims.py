@@ -22,6 +22,7 @@ from bot.dialogue import Dialogue
 from bot.inbound import Inbound
 from bot.models import InboundMessage, InboundState
 from bot.outgoing import Outgoing
+from bot.tracker import DialogueSnapshot
 from chatshop.settings import BotSettings
 from storage.clock import utcnow
 from storage.db import transaction
@@ -47,7 +48,7 @@ class FirstTurnHangs:
         self.later_turns_go = threading.Event()
         self.later_turns_go.set()
 
-    def respond(self, inbound: Inbound) -> list[Outgoing]:
+    def respond(self, inbound: Inbound, *, state: DialogueSnapshot | None = None) -> list[Outgoing]:
         with self._lock:
             self.turns += 1
             first = self.turns == 1
@@ -56,7 +57,7 @@ class FirstTurnHangs:
             self.release.wait(timeout=30)
         else:
             self.later_turns_go.wait(timeout=30)
-        return self._inner.respond(inbound)
+        return self._inner.respond(inbound, state=state)
 
 
 class Delivery(threading.Thread):

@@ -3,6 +3,8 @@ the database since (by another process, or by staff) is what the next turn works
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import select, update
 
@@ -98,3 +100,35 @@ def run_turn(store: DatabaseTrackerStore, writer: GroupCommitWriter, state: Dial
     state.turns += 1
     store.save(Channel.OA, "o_split", state)
     writer.run(lambda connection: None)  # the writer commits in order: the save has landed
+
+
+def test_a_state_read_with_a_claim_gives_way_to_a_turn_saved_since(empty_database: str) -> None:
+    engine = open_engine(empty_database)
+    writer = GroupCommitWriter(engine)
+    store = DatabaseTrackerStore(writer)
+    try:
+        # Given a customer whose first turn is stored
+        run_turn(store, writer, store.load(Channel.OA, "o_split"), {"requested_slot": HEIGHT})
+        in_first_turn = store.load(Channel.OA, "o_split")
+        customer = in_first_turn.customer_id
+        assert customer is not None
+        # and a writer held up, with the claim of the customer's next message queued, then the save of
+        # the turn answering their previous one (two messages in quick succession)
+        gate = threading.Event()
+        writer.submit(lambda connection: gate.wait(timeout=10))
+        claimed = writer.submit(lambda connection: store.read_at_claim(connection, Channel.OA, "o_split", customer))
+        in_first_turn.apply([{"event": "slot", "name": HEIGHT, "value": 162}])
+        in_first_turn.turns += 1
+        store.save(Channel.OA, "o_split", in_first_turn)
+        gate.set()
+        read_at_claim = claimed.result(timeout=10)
+        writer.run(lambda connection: None)
+        # When the next message's turn starts from what its claim read (before that save landed)
+        assert read_at_claim.turns == 1
+        state = store.load(Channel.OA, "o_split", read_at_claim=read_at_claim)
+        # Then it starts from the saved turn instead, and carries the customer on
+        assert (state.turns, state.base_turns, state.slots[HEIGHT]) == (2, 2, 162)
+        assert state.customer_id == customer
+    finally:
+        writer.close()
+        engine.dispose()

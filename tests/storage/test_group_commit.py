@@ -51,3 +51,40 @@ def test_an_unawaited_write_that_fails_is_logged(empty_database: str, caplog: py
     finally:
         writer.close()
         engine.dispose()
+
+
+def test_a_connection_lost_in_a_batch_is_replaced_for_the_next(empty_database: str) -> None:
+    engine = open_engine(empty_database)
+    writer = GroupCommitWriter(engine)
+    try:
+        # Given a writer whose connection served a batch
+        writer.run(write("before"))  # type: ignore[arg-type]
+
+        def lose_the_connection(connection: Connection) -> None:
+            connection.invalidate()  # as a database restart would leave it
+            raise ConnectionError("the database went away")
+
+        # When a batch loses it
+        with pytest.raises(ConnectionError):
+            writer.run(lose_the_connection)
+        # Then the next batch commits on another
+        assert writer.run(write("after")) == "after"  # type: ignore[arg-type]
+        with engine.connect() as connection:
+            assert connection.execute(select(func.count()).select_from(CacheEntry)).scalar() == 2
+    finally:
+        writer.close()
+        engine.dispose()
+
+
+def test_the_writer_holds_no_transaction_between_batches(empty_database: str) -> None:
+    engine = open_engine(empty_database)
+    writer = GroupCommitWriter(engine)
+    try:
+        writer.run(write("first"))  # type: ignore[arg-type]
+        # Another connection can take the write lock (SQLite) while the writer is idle
+        with engine.begin() as connection:
+            connection.execute(insert(CacheEntry).values(key="elsewhere", value="v"))
+        assert writer.run(write("second")) == "second"  # type: ignore[arg-type]
+    finally:
+        writer.close()
+        engine.dispose()
