@@ -13,7 +13,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -34,6 +33,7 @@ from bot.messenger import Messenger
 from bot.models import Channel
 from bot.outgoing import PASSIVE_KINDS, News, Outgoing, Text, TransferToKf
 from bot.outreach.inbound import OutreachInbound
+from foundation.workers import ThreadWorkers
 from web.bodies import BodyOverLimit, read_limited_asgi
 from web.raw_routes import send_response
 from wechat.errors import PushRefusal, PushRefused
@@ -99,7 +99,7 @@ class WebhookEndpoint:
         dialogue: Responder,
         messenger: Messenger,
         config: WebhookConfig,
-        executor: Executor,
+        workers: ThreadWorkers,
         handoff: HandoffDesk | None = None,
         outreach: OutreachInbound | None = None,
     ) -> None:
@@ -113,7 +113,7 @@ class WebhookEndpoint:
         self._dialogue = dialogue
         self._messenger = messenger
         self._config = config
-        self._executor = executor
+        self._workers = workers
         self._turns: set[asyncio.Task[TurnResult]] = set()  # turns that outlive their request
         # Labelled metrics resolved once per label value: `labels()` per push showed up in profiles.
         self._latency = metrics.WEBHOOK_LATENCY.labels(channel=channel)
@@ -152,7 +152,7 @@ class WebhookEndpoint:
     async def _deliver_after_reply(self, ids: list[int]) -> None:
         """Messages that did not fit the passive reply, sent through the API once the reply has left."""
         try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._messenger.deliver, ids)
+            await self._workers.submit(self._messenger.deliver, ids)
         except Exception:  # recorded as pending: the outbox sweep sends them
             log.exception("%s webhook: sending %d message(s) after the reply failed", self._channel, len(ids))
 
@@ -183,8 +183,7 @@ class WebhookEndpoint:
         done, _ = await asyncio.wait({task}, timeout=self._config.reply_budget_ms / 1000)
         if not done and turn.defer():
             self._count(self._replies, metrics.REPLIES, "deferred")
-            loop = asyncio.get_running_loop()
-            turn.typing = loop.run_in_executor(self._executor, self._messenger.start_typing, seen.customer_id)
+            turn.typing = self._workers.submit(self._messenger.start_typing, seen.customer_id)
             self._keep_running(task)
             return SUCCESS_REPLY
         result = await task
@@ -193,10 +192,9 @@ class WebhookEndpoint:
 
     async def _run_turn(self, claimed: Claimed, turn: _ReplyDecision) -> TurnResult:
         """The bot's answer, stored; it may outlive the HTTP request when the bot is slow."""
-        loop = asyncio.get_running_loop()
         try:
             # The bot runs off the event loop: a slow one must not hold up other customers.
-            replies = await loop.run_in_executor(self._executor, self._respond, claimed)
+            replies = await self._workers.submit(self._respond, claimed)
         except Exception:
             await self._conversations.answer(claimed, passive=None, passive_xml="", queued=[])
             raise
@@ -213,7 +211,7 @@ class WebhookEndpoint:
             if turn.typing is not None:
                 # "Typing" must reach WeChat before the answer, or it would linger after it.
                 await asyncio.gather(turn.typing, return_exceptions=True)
-            await loop.run_in_executor(self._executor, self._messenger.deliver, ids)
+            await self._workers.submit(self._messenger.deliver, ids)
         return TurnResult(reply_xml, ids, passive.kind if passive else None)
 
     def _respond(self, claimed: Claimed) -> list[Outgoing]:

@@ -67,7 +67,7 @@ def create_app(settings: Settings, *, dialogue: Responder | None = None, sandbox
         if services.live is not None:
             services.live.stop()
         wechat_calls.shutdown(wait=True, cancel_futures=False)
-        services.executor.shutdown(wait=True, cancel_futures=False)
+        services.workers.close()
         services.writer.close()
         services.engine.dispose()
 
@@ -122,7 +122,7 @@ def _webhook(channel: Channel, settings: Settings, services: Services, dialogue:
             reply_budget_ms=wechat.reply_budget_ms,
             max_body_bytes=wechat.max_body_bytes,
         ),
-        executor=services.executor,
+        workers=services.workers,
         handoff=services.handoff,
         outreach=services.outreach.inbound if services.outreach else None,
     )

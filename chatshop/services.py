@@ -3,7 +3,6 @@ the messenger, the conversation store and the writer thread."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -26,6 +25,7 @@ from chatshop.handoff_wiring import build_handoff_desk
 from chatshop.outreach_wiring import Outreach, build_outreach
 from chatshop.pay_wiring import build_pay_client
 from chatshop.settings import Settings
+from foundation.workers import ThreadWorkers
 from storage.db import make_session_factory, open_engine
 from storage.group_commit import GroupCommitWriter
 from wechat.client import WeChatClient
@@ -41,7 +41,7 @@ class Services:
     factory: sessionmaker[Session]
     messenger: Messenger
     conversations: Conversations
-    executor: ThreadPoolExecutor
+    workers: ThreadWorkers  # the bot's turns and the webhook's sends after a reply
     writer: GroupCommitWriter
     apis: dict[Channel, WeChatClient]  # one client per account, sharing the access-token store
     thumbnails: Thumbnails  # card thumbnails uploaded as WeChat media, per account
@@ -70,12 +70,12 @@ def build_services(settings: Settings) -> Services:
         states=trackers,
     )
     # The bot runs here, never on the event loop. Few threads: more only fight over the GIL.
-    executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chatshop")
+    workers = ThreadWorkers(8, name="chatshop")
     tags = TagTriggers(TagRuleSource(settings.tags.rules_path), writer)
     cards = card_resolver(settings, thumbnails, apis)
     handoff = build_handoff_desk(settings, factory, messenger, apis, cards)
     outreach = build_outreach(settings, factory, messenger, apis, cards)
-    return Services(settings, engine, factory, messenger, conversations, executor, writer, apis, thumbnails, pay, tags,
+    return Services(settings, engine, factory, messenger, conversations, workers, writer, apis, thumbnails, pay, tags,
                     cards, handoff, LiveFeed(engine), outreach, trackers)
 
 
