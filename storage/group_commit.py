@@ -34,8 +34,9 @@ Job = Callable[[Connection], Any]
 @dataclass
 class _Pending:
     job: Job
-    future: Future[Any] | asyncio.Future[Any]
+    future: Future[Any] | asyncio.Future[Any] | None  # None: nobody waits (a failure is logged)
     loop: asyncio.AbstractEventLoop | None = None  # set for asyncio futures
+    what: str = ""  # names an unawaited write in the log
 
 
 class GroupCommitWriter:
@@ -53,14 +54,9 @@ class GroupCommitWriter:
         return future
 
     def submit_unawaited(self, job: Callable[[Connection], Any], *, what: str) -> None:
-        """Queue a write nobody waits for; if it fails, say so in the log (``what`` names it)."""
-
-        def log_failure(done: Future[Any]) -> None:
-            error = done.exception()
-            if error is not None:
-                log.error("%s failed: %s", what, error, exc_info=error)
-
-        self.submit(job).add_done_callback(log_failure)
+        """Queue a write nobody waits for; if it fails, say so in the log (``what`` names it). No future is
+        made for it: each holds a lock and a condition, a cost the webhook's turns paid for nothing."""
+        self._queue.put(_Pending(job, None, what=what))
 
     def run(self, job: Callable[[Connection], T]) -> T:
         """Run a job and wait for its commit (from a thread that is not the writer)."""
@@ -129,7 +125,10 @@ class GroupCommitWriter:
 def _settle(outcomes: list[tuple[_Pending, Any, BaseException | None]]) -> None:
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any, BaseException | None]]] = defaultdict(list)
     for pending, result, error in outcomes:
-        if pending.loop is None:
+        if pending.future is None:
+            if error is not None:
+                log.error("%s failed: %s", pending.what, error, exc_info=error)
+        elif pending.loop is None:
             thread_future: Future[Any] = pending.future  # type: ignore[assignment]
             if error is None:
                 thread_future.set_result(result)
