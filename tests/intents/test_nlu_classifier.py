@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from chatshop.dialogue_setup import catalog_file_names, train_parser, training_products
+from intents.nlu.classifier import _encode, _softmax
 from intents.nlu.evaluate import evaluate
-from intents.nlu.parser import FALLBACK_INTENT, NluParser
+from intents.nlu.parser import FALLBACK_INTENT, NluParser, featurise
 from intents.nlu.training_data import read_training_data
 from intents.text import Tokeniser
 from tests.support import FIXTURES
@@ -101,3 +102,17 @@ def test_nlu_eval_refuses_a_malformed_file_with_its_line() -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 2
     assert "nlu_bad_line.yml:6:" in done.stderr
+
+
+def test_the_ranking_is_the_trained_models_own_arithmetic(parser: NluParser) -> None:
+    # The ranking runs in plain floats; training computes the same model with numpy (`_encode`, `_softmax`)
+    classifier = parser.classifier
+    for example in read_training_data(HELD_OUT).examples:
+        features = featurise(example.text, parser._tokeniser, parser._extractor.extract(example.text))
+        indices, values = _encode(features, classifier._vocabulary)
+        logits = classifier._bias + (values[:, None] * classifier._weights[indices]).sum(axis=0)
+        expected = _softmax(logits[None, :])[0]
+        ranked = classifier.rank(features)
+        assert [score.confidence for score in ranked] == pytest.approx(sorted(expected, reverse=True), abs=1e-12)
+        assert {score.name: score.confidence for score in ranked} == pytest.approx(
+            dict(zip(classifier.intents, expected, strict=True)), abs=1e-12)
