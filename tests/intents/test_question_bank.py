@@ -8,7 +8,7 @@ import pytest
 
 from intents.bank import QUESTION_BANK, assign_topics, distinctive, load_question_bank, topics_as_kb
 from intents.errors import KnowledgeBaseError
-from intents.kb import Faq, KnowledgeBase, Outcome, load_knowledge_base
+from intents.kb import Candidate, Faq, KnowledgeBase, MatchResult, Outcome, load_knowledge_base
 from intents.matcher import FaqMatcher
 from intents.text import Tokeniser
 
@@ -38,8 +38,8 @@ def test_the_shipped_bank_holds_many_wordings_of_each_topic() -> None:
     assert len(topics) == 52
     assert len({topic.id for topic in topics}) == len(topics)
     assert all(len(topic.phrasings) >= 20 and topic.about for topic in topics)
-    bank = topics_as_kb(topics)
-    assert bank.by_id("store_hours") is not None and len(bank.by_id("store_hours").phrasings()) >= 20
+    hours = topics_as_kb(topics).by_id("store_hours")
+    assert hours is not None and len(hours.phrasings()) >= 20
 
 
 def test_a_broken_bank_file_is_refused_with_its_name(tmp_path: Path) -> None:
@@ -67,8 +67,7 @@ def test_a_topic_two_faqs_claim_equally_goes_to_neither() -> None:
     faqs = [Faq("a", "几点开门", (), ""), Faq("b", "几点关门", (), "")]
     said = {"几点开门": "store_hours", "几点关门": "store_hours"}
 
-    def match(text: str):
-        from intents.kb import Candidate, MatchResult
+    def match(text: str) -> MatchResult:
         topic = Faq(said[text], text, (), "")
         return MatchResult(Outcome.ANSWER, (Candidate(topic, 0.9),))
 
