@@ -13,11 +13,14 @@ from typing import TYPE_CHECKING, Any
 from chatshop.settings import Settings
 
 if TYPE_CHECKING:  # the commands import the language stack only when they run
+    from intents.kb import KnowledgeBase
+    from intents.matcher import FaqMatcher
     from intents.text import Tokeniser
 
 log = logging.getLogger("chatshop")
 
 MISSES_SHOWN = 20
+_UNREAD_SHOWN = 10
 
 
 def add_kb_commands(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -144,6 +147,22 @@ def _closest_faqs(settings: Settings, tokeniser: Tokeniser, texts: list[str]) ->
     return hints
 
 
+def _question_bank_line(kb: KnowledgeBase, matcher: FaqMatcher) -> str:
+    """Which FAQs borrow words from the shipped question bank, and which few-phrasing FAQs do not (they
+    have only their own words, so more phrasings help them most)."""
+    from intents.matcher import BORROW_UNTIL
+
+    thin = [faq for faq in kb.enabled if len(faq.phrasings()) < BORROW_UNTIL]
+    if not thin:
+        return "question bank       not used: every FAQ has enough phrasings of its own"
+    without = [faq.id for faq in thin if not matcher.topics_of(faq.id)]
+    line = f"question bank       {len(thin) - len(without)} of {len(thin)} FAQs with few phrasings read as its topics"
+    if without:
+        shown = ", ".join(without[:_UNREAD_SHOWN]) + (" …" if len(without) > _UNREAD_SHOWN else "")
+        line += f"; own words only (add phrasings): {shown}"
+    return line
+
+
 def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
     from intents.errors import KnowledgeBaseError
     from intents.kb_eval import evaluate, load_cases
@@ -168,6 +187,7 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
     print(f"in-scope top-1      {result.in_scope_top1:7.1%}   (right FAQ ranked first, whatever the outcome)")
     print(f"answered precision  {result.answered_precision:7.1%}   (answers given that were right)")
     print(f"latency p50 / p99   {result.p50_ms:.2f} / {result.p99_ms:.2f} ms")
+    print(_question_bank_line(kb, matcher))
     for miss in result.misses[:MISSES_SHOWN]:
         print(f"  miss: {miss.text!r} expected {miss.expect or '(no answer)'}, got {miss.outcome} "
               f"{miss.got or '-'} ({miss.score:.2f})")

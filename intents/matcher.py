@@ -65,7 +65,7 @@ from intents.text import (
 )
 from intents.typos import HomophoneCorrector
 
-__all__ = ["MAX_CANDIDATES", "FaqMatcher", "Features", "calibrated_score", "margin_needed"]
+__all__ = ["BORROW_UNTIL", "MAX_CANDIDATES", "FaqMatcher", "Features", "calibrated_score", "margin_needed"]
 
 MAX_CANDIDATES = 3
 
@@ -153,7 +153,7 @@ _EVIDENCE_MARGIN = 0.1
 # the sparse KBs' cases); below 0.5
 # the rule still holds back the wrong ones and the out-of-scope ones, which score lower.
 _LONE_ANCHOR_UNTIL = 0.5
-# A message is also answered when its best FAQ, one with few phrasings (under _BORROW_UNTIL), stands
+# A message is also answered when its best FAQ, one with few phrasings (under BORROW_UNTIL), stands
 # far above the rest of the shortlist though it scores below the answer threshold (one or two
 # phrasings rarely share many words with a customer; a dense KB's thresholds need no help): at
 # least the suggest threshold, _STANDOUT_RATIO times the runner-up's score, and _STANDOUT_SPREAD
@@ -161,7 +161,7 @@ _LONE_ANCHOR_UNTIL = 0.5
 # Chosen on the sparse demo KBs with the development sets written apart from the KB.
 _STANDOUT_RATIO = 2.0
 _STANDOUT_SPREAD = 4.0
-# The question bank (intents/bank.py): an FAQ with fewer phrasings than _BORROW_UNTIL (question
+# The question bank (intents/bank.py): an FAQ with fewer phrasings than BORROW_UNTIL (question
 # included) is matched against the bank's topics; the topics the bank reads in its phrasings lend it
 # their distinctive words (those at most _DISTINCTIVE of the 52 topics use), and a message's word found
 # only there counts _BORROWED of a phrasing's in covering the message. A message the bank reads as
@@ -169,7 +169,7 @@ _STANDOUT_SPREAD = 4.0
 # leads the runner-up by _AGREED_RATIO and shares more than one word with the message (the lone-word
 # rule): two independent readings agree. Chosen on the same development pairs, the most accurate
 # settings whose answered precision stays where it was before the bank (93 % on every pair).
-_BORROW_UNTIL = 10
+BORROW_UNTIL = 10
 # A topic is lent to one FAQ only, so at most 52 FAQs gain; in a KB of thousands of FAQs (product by
 # product) each topic is claimed by many, and reading every phrasing would cost seconds of indexing
 # (about 0.4 ms a phrasing) for next to nothing. Larger KBs are not read.
@@ -399,7 +399,7 @@ class FaqMatcher:
 
     def _borrowed_words(self, tokeniser: Tokeniser) -> list[frozenset[str]]:
         """Per FAQ, the word features it borrows from the question bank's topics (none for most)."""
-        thin = [faq for faq in self._faqs if len(faq.phrasings()) < _BORROW_UNTIL]
+        thin = [faq for faq in self._faqs if len(faq.phrasings()) < BORROW_UNTIL]
         if not thin or len(self._faqs) > _BANK_MAX_FAQS:
             return [frozenset()] * len(self._faqs)
         bank = _BANKS.get(tokeniser.key, lambda: FaqMatcher(topics_as_kb(load_question_bank()), tokeniser,
@@ -528,7 +528,7 @@ class FaqMatcher:
                 and not self._lone_anchor(features, faq))
 
     def _thin(self, faq: Faq) -> bool:
-        return len(self._phrasings[self._faq_number[faq.id]]) < _BORROW_UNTIL
+        return len(self._phrasings[self._faq_number[faq.id]]) < BORROW_UNTIL
 
     def _bank_agrees(self, text: str, faq: Faq) -> bool:
         """Whether the question bank answers the message with one of the FAQ's topics."""

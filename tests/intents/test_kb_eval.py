@@ -132,3 +132,28 @@ def test_scoring_counts_abstentions_and_wrong_answers() -> None:
     assert [(miss.expect, miss.got, miss.outcome) for miss in result.misses] == [
         ("invoice", "shipping_fee", Outcome.ANSWER.value)
     ]
+
+
+def test_kb_eval_tells_which_faqs_the_question_bank_reads(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # Given a store's day-one KB: three FAQs about common questions and one the bank knows nothing of
+    kb = tmp_path / "kb.yaml"
+    kb.write_text(yaml.safe_dump({"faqs": [
+        {"id": "hours", "question": "档口几点开门？", "similar": ["营业时间是几点"], "answer": "每天9:00–18:00。"},
+        {"id": "fee", "question": "运费怎么算？", "similar": ["包邮吗"], "answer": "满99元包邮。"},
+        {"id": "refund", "question": "退款多久到账？", "similar": ["钱什么时候退回来"], "answer": "1–3个工作日。"},
+        {"id": "vintage", "question": "茶饼上的年份怎么看？", "similar": [], "answer": "看内飞和压制日期。"},
+    ]}, allow_unicode=True), encoding="utf-8")
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(yaml.safe_dump({"cases": [{"text": "有没有免运门槛", "expect": "fee"}]}, allow_unicode=True),
+                     encoding="utf-8")
+    status, lines = _run_eval(capsys, "--kb", str(kb), "--cases", str(cases))
+    # Then the report names the FAQ that has only its own words to go on
+    assert status == 0
+    assert "question bank       3 of 4 FAQs with few phrasings read as its topics; own words only (add " \
+           "phrasings): vintage" in lines
+
+
+def test_kb_eval_says_when_the_question_bank_is_not_needed(capsys: pytest.CaptureFixture[str]) -> None:
+    status, lines = _run_eval(capsys, "--kb", str(DEMO_KB), "--cases", str(DEV))
+    assert status == 0
+    assert "question bank       not used: every FAQ has enough phrasings of its own" in lines
