@@ -22,7 +22,7 @@ from intents.errors import KnowledgeBaseError
 from intents.kb import Faq, KnowledgeBase, MatchResult, Outcome
 from intents.text import LEXICON_DIR
 
-__all__ = ["QUESTION_BANK", "Topic", "assign_topics", "load_question_bank", "topics_as_kb"]
+__all__ = ["QUESTION_BANK", "Topic", "assign_topics", "distinctive", "load_question_bank", "topics_as_kb"]
 
 QUESTION_BANK = LEXICON_DIR / "questions.yaml"
 
