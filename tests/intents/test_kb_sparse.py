@@ -9,7 +9,7 @@ import pytest
 
 from intents.kb import Faq, KnowledgeBase, Outcome, load_knowledge_base
 from intents.kb_eval import load_cases
-from intents.matcher import FaqMatcher, calibrated_score, margin_needed
+from intents.matcher import FaqMatcher, calibrated_score, margin_needed, standing
 from intents.text import Tokeniser
 
 REPO = Path(__file__).resolve().parents[2]
@@ -156,3 +156,28 @@ def test_a_sparse_faq_scoring_high_is_answered_though_it_shares_one_word(tokenis
     assert said_otherwise.answer is not None and said_otherwise.answer.id == "invoice"
     # while a message about something else scores lower and is not answered
     assert matcher.match("你们卖奶茶吗").outcome is not Outcome.ANSWER
+
+
+def test_standing_is_how_far_the_best_lies_above_the_rest_of_the_shortlist() -> None:
+    # The others of a shortlist of 16, the FAQs not shortlisted counting as 0
+    rest = [0.1, 0.1] + [0.0] * 13
+    mean = sum(rest) / len(rest)
+    spread = (sum((score - mean) ** 2 for score in rest) / len(rest)) ** 0.5
+    assert standing([0.5, 0.1, 0.1]) == pytest.approx((0.5 - mean) / spread)
+    assert standing([0.5, 0.45, 0.4, 0.42]) < standing([0.5, 0.1, 0.1]), "close runners-up lower it"
+    assert standing([]) == 0.0
+
+
+def test_a_thin_faq_standing_far_above_the_rest_is_answered_below_the_threshold(tokeniser: Tokeniser) -> None:
+    # Given the demo KB cut to its question and one phrasing per FAQ, without the question bank
+    kb = load_knowledge_base(KBS / "demo_sparse_1.yaml")
+    matcher = FaqMatcher(kb, tokeniser, question_bank=False)
+    # When a customer asks in Cantonese to merge two orders (a development case, not a held-out one)
+    text = "兩張單可以合埋一齊寄嗎"
+    result = matcher.match(text)
+    # Then the FAQ scores below the answer threshold but more than twice the runner-up, far above the
+    # rest of the shortlist, and is answered
+    assert result.best is not None and result.best.faq.id == "merge_orders"
+    assert matcher.suggest_threshold <= result.best.score < matcher.answer_threshold
+    assert result.best.score >= 2 * result.candidates[1].score
+    assert result.outcome is Outcome.ANSWER

@@ -134,3 +134,19 @@ def test_a_kb_of_thousands_of_faqs_is_not_read(tokeniser: Tokeniser) -> None:
 
 def test_the_shipped_bank_file_is_where_the_readme_says() -> None:
     assert QUESTION_BANK.name == "questions.yaml" and QUESTION_BANK.parent.name == "lexicon"
+
+
+def test_a_message_the_bank_reads_as_the_best_faqs_topic_is_answered_below_the_threshold(
+    tokeniser: Tokeniser,
+) -> None:
+    # Given the demo KB cut to its question and one phrasing per FAQ
+    kb = load_knowledge_base(DEMO_KB.parents[2] / "tests" / "fixtures" / "kb" / "demo_sparse_1.yaml")
+    matcher = FaqMatcher(kb, tokeniser)
+    # When a customer asks to have her husband pay (a development case, not a held-out one)
+    result = matcher.match("我想让我老公帮我付 咋弄")
+    # Then the best FAQ scores below the answer threshold, but the bank reads the message as its topic
+    assert result.best is not None and result.best.faq.id == "pay_on_behalf"
+    assert result.best.score < matcher.answer_threshold
+    assert matcher.topics_of("pay_on_behalf") == {"pay_on_behalf"}
+    # and the two readings agreeing, it is answered
+    assert result.outcome is Outcome.ANSWER
