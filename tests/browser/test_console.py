@@ -219,6 +219,31 @@ def test_login_says_what_went_wrong_and_logout_ends_the_session(
     expect(page).to_have_url(shop.base_url + "/console/login")
 
 
+def test_typing_before_the_login_page_has_checked_the_session_keeps_what_was_typed(
+    browser: Browser, shop: LiveServer, problems: list[str],
+) -> None:
+    # Given a login page whose session check (/me) answers late, as on a slow network
+    add_person(shop, "wang", "小王")
+    page = open_page(browser, problems)
+    held: list[Any] = []
+    page.route("**/staff/api/me", lambda route: held.append(route))
+    page.goto(shop.base_url + "/console/login")
+    expect(page.locator("#username")).to_be_visible()
+    # When the person types both fields before the answer comes
+    page.fill("#username", "wang")
+    page.fill("#password", PASSWORD)
+    page.wait_for_timeout(200)
+    assert len(held) == 1, "the session check is still waiting"
+    with page.expect_response("**/staff/api/me"):
+        held[0].continue_()
+    page.wait_for_timeout(200)  # the page's own handler of the answer runs after the response arrives
+    expect(page.locator("#password")).to_be_focused()
+    # Then the answer (not signed in) does not move the cursor back to the username: nothing lands there
+    page.keyboard.type("!")
+    expect(page.locator("#username")).to_have_value("wang")
+    expect(page.locator("#password")).to_have_value(PASSWORD + "!")
+
+
 def test_two_agents_each_serve_their_own_queue_end_to_end(
     browser: Browser, shop: LiveServer, problems: list[str],
 ) -> None:

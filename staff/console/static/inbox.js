@@ -1,5 +1,5 @@
 // The inbox: tabs with their counts, filters by group and tag, and the conversations of the chosen tab.
-import { html, useEffect, useState } from './vendor/htm-3.1.1/preact/standalone.module.js';
+import { html, useEffect, useRef, useState } from './vendor/htm-3.1.1/preact/standalone.module.js';
 import { CHANNEL, REASON, STATE, since, when } from './format.js';
 
 function preview(item) {
@@ -37,9 +37,18 @@ function Item({ item, active, unread, now, open, showAgent }) {
 
 export function Inbox({ tabs, tab, setTab, counts, items, total, filters, setFilters, groups, selected, open, seen, now }) {
   const [tag, setTag] = useState(filters.tag);
-  useEffect(() => setTag(filters.tag), [filters.tag]);
+  // The box follows a filter set elsewhere, not the one it applied itself: effects run after paint, and
+  // resetting the box then would wipe what was typed since (a second filter right after the first).
+  const applied = useRef(filters.tag);
+  useEffect(() => {
+    if (filters.tag !== applied.current) setTag(filters.tag);
+    applied.current = filters.tag;
+  }, [filters.tag]);
   const applyTag = () => {
-    if (tag.trim() !== filters.tag) setFilters({ ...filters, tag: tag.trim() });
+    const wanted = tag.trim();
+    if (wanted === filters.tag) return;
+    applied.current = wanted;
+    setFilters({ ...filters, tag: wanted });
   };
   return html`
     <aside class="inbox">

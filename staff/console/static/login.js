@@ -54,5 +54,9 @@ form.addEventListener('submit', async (event) => {
   }
 });
 
-// Someone already signed in goes straight to the console.
-get('/me').then(() => location.replace(destination()), () => form.username.focus());
+// Someone already signed in goes straight to the console. The answer can come back after the person
+// has started on the form: focus moves to the username only if they have not (else their password
+// would go on in the username box).
+get('/me').then(() => location.replace(destination()), () => {
+  if (!form.contains(document.activeElement)) form.username.focus();
+});
