@@ -86,7 +86,7 @@ def assign_topics(faqs: list[Faq], match: Callable[[str], MatchResult]) -> dict[
 
 def distinctive(words: Mapping[str, Iterable[str]], *, at_most: int) -> dict[str, frozenset[str]]:
     """Per topic, those of its words that at most ``at_most`` topics use: the words that tell it apart.
-    A word one customer used once counts too (开档, 闩门): the rarer wordings are the bank's point."""
+    A word one customer used once counts too (开档, 没动静): the rarer wordings are the bank's point."""
     by_topic = {topic: frozenset(found) for topic, found in words.items()}
     topics_using: dict[str, int] = {}
     for found in by_topic.values():
