@@ -24,6 +24,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from bot.gaps import unanswered_since
+from intents.bank import load_question_bank
 from intents.errors import KnowledgeBaseError
 from intents.gaps import cluster_questions
 from intents.kb import Faq, ImageCheck, MatchResult, Outcome
@@ -43,7 +44,7 @@ from intents.kb_edit import (
     unsaved_faq,
 )
 from intents.kb_source import KnowledgeBaseSource, Signature, file_signature
-from intents.matcher import FaqMatcher
+from intents.matcher import BORROW_UNTIL, FaqMatcher
 from staff.backoffice import BackOffice, BackOfficeBackend
 from staff.roles import Principal, Role, RoleCheck
 from storage.clock import utcnow
@@ -175,6 +176,12 @@ class FaqItem(BaseModel):
     category: str
     enabled: bool
     popular: bool
+    bank_topics: list[str] = Field(
+        default_factory=list,
+        description="the shipped question bank's topics the running bot reads the FAQ as (it borrows their words)")
+    own_words_only: bool = Field(
+        False, description="an FAQ with few phrasings that the bank reads as none of its topics: it has only its "
+                           "own words to go on, so more phrasings help it most")
 
 
 class KbStatusOut(BaseModel):
@@ -261,9 +268,10 @@ def add_kb_routes(router: APIRouter, api: BackOfficeBackend, auth: RoleCheck) ->
         backoffice = office()
         current = _read(backoffice)
         chosen = [faq for faq in current.kb.faqs if _matches(faq, q, category)]
+        matcher = backoffice.kb.matcher() if backoffice.kb is not None else None
         return FaqList(version=current.version, status=kb_status(backoffice), total=len(chosen),
                        categories=list(dict.fromkeys(faq.category for faq in current.kb.faqs if faq.category)),
-                       faqs=[_item(faq) for faq in chosen[offset:offset + limit]])
+                       faqs=[_item(faq, matcher) for faq in chosen[offset:offset + limit]])
 
     @router.get("/kb/faqs/{faq_id}", response_model=FaqPage, responses=KB_RESPONSES, summary="One FAQ")
     def faq(faq_id: str = FAQ_ID, principal: Principal = admins) -> FaqPage:
@@ -393,9 +401,13 @@ def _matches(faq: Faq, q: str, category: str) -> bool:
     return all(word in haystack for word in words)
 
 
-def _item(faq: Faq) -> FaqItem:
+def _item(faq: Faq, matcher: FaqMatcher | None) -> FaqItem:
+    topics = matcher.topics_of(faq.id) if matcher is not None else frozenset()
     return FaqItem(id=faq.id, question=faq.question, phrasings=len(faq.similar), answer=faq.answer,
-                   has_card=faq.card is not None, category=faq.category, enabled=faq.enabled, popular=faq.popular)
+                   has_card=faq.card is not None, category=faq.category, enabled=faq.enabled, popular=faq.popular,
+                   bank_topics=[topic.about for topic in load_question_bank() if topic.id in topics],
+                   own_words_only=(matcher is not None and faq.enabled and not topics
+                                   and len(faq.phrasings()) < BORROW_UNTIL))
 
 
 def _faq_out(faq: Faq) -> FaqOut:

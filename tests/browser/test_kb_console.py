@@ -198,3 +198,23 @@ def test_the_rules_page_shows_tag_rules_skill_groups_and_the_kb_file(
     expect(page.locator("#skill-groups tr[data-group='售前']")).to_contain_text("全天")
     expect(page.locator("#kb-faq-count")).to_have_text(str(len(load_knowledge_base(kb_path).faqs)))
     screenshot(page, "console-rules.png", tmp_path)
+
+
+def test_a_stores_day_one_kb_shows_which_faqs_the_bank_backs_and_which_need_phrasings(
+    browser: Browser, server_factory: Callable[..., LiveServer], tmp_path: Path, problems: list[str],  # noqa: F811
+) -> None:
+    # Given a tea shop's own KB, a question and two phrasings per FAQ
+    kb = tmp_path / "kb" / "kb.yaml"
+    kb.parent.mkdir()
+    shutil.copy(DEMO_KB.parents[2] / "tests" / "fixtures" / "kb" / "store_tea.yaml", kb)
+    server = server_factory({"CHATSHOP__KB__PATH": str(kb)})
+    add_person(server, "boss", "店长", role=Role.ADMIN, groups=())
+    page = sign_in(browser, server, problems, "#kb")
+    # Then the shipping-fee FAQ shows the bank's topic it borrows words from
+    fee = page.locator("table.kb-list tr[data-faq='shipping_fee']")
+    expect(fee.locator(".kb-bank")).to_have_text("题库：运费")
+    expect(fee.locator(".kb-hint")).to_have_count(0)
+    # and the FAQ about reading a tea cake's year, which no bank topic covers, asks for more phrasings
+    vintage = page.locator("table.kb-list tr[data-faq='vintage']")
+    expect(vintage.locator(".kb-hint")).to_have_text("建议多加几种问法")
+    expect(vintage.locator(".kb-bank")).to_have_count(0)

@@ -222,3 +222,23 @@ def test_unanswered_questions_are_grouped_and_one_click_adds_a_phrasing(
     assert answered["answered_by"]["id"] == "store_address"
     for params in ({"days": 0}, {"days": 10**9}, {"limit": 10**6}):
         assert admin.get("/staff/api/kb/gaps", params=params).status_code == 422
+
+
+def test_the_list_tells_which_faqs_the_question_bank_reads_and_which_need_phrasings(
+    admin: httpx.Client,
+) -> None:
+    # Given the demo KB (its FAQs hold dozens of phrasings: the bank is not needed) and two new FAQs
+    # with three phrasings each, one about invoices and one about pets, which the bank has no topic for
+    version = ok(admin.get("/staff/api/kb/faqs"))["version"]
+    paper = {"id": "paper_invoice", "question": "可以开纸质发票吗？", "similar": ["要纸质的发票", "发票能寄给我吗"],
+             "answer": "可以，纸质发票随下一单寄出。", "version": version}
+    version = ok(admin.post("/staff/api/kb/faqs", json=paper), 201)["version"]
+    pets = {"id": "pets_in_store", "question": "可以带宠物进店吗？", "similar": ["能带狗狗进店吗", "猫咪能进店吗"],
+            "answer": "欢迎牵绳的小型宠物进店。", "version": version}
+    ok(admin.post("/staff/api/kb/faqs", json=pets), 201)
+    listed = {faq["id"]: faq for faq in ok(admin.get("/staff/api/kb/faqs"))["faqs"]}
+    # Then the invoice one borrows the bank's invoice wordings, the pets one is flagged for more phrasings
+    assert listed["paper_invoice"]["bank_topics"] == ["开发票"] and not listed["paper_invoice"]["own_words_only"]
+    assert listed["pets_in_store"]["bank_topics"] == [] and listed["pets_in_store"]["own_words_only"]
+    # and the demo's own FAQs are neither
+    assert listed["invoice"]["bank_topics"] == [] and not listed["invoice"]["own_words_only"]

@@ -109,7 +109,9 @@ function FaqList({ notify }) {
             <td><a href=${'#kb/faq/' + encodeURIComponent(faq.id)} class="kb-question">${faq.question}</a>
               <div class="muted kb-excerpt">${faq.answer || (faq.has_card ? '（小程序卡片）' : '')}</div></td>
             <td>${faq.category || html`<span class="muted">未分类</span>`}</td>
-            <td class="num">${faq.phrasings}</td>
+            <td class="num">${faq.phrasings}
+              ${faq.bank_topics.length > 0 && html`<div class="muted kb-bank" title="机器人从内置题库借用这些主题的常见问法">题库：${faq.bank_topics.join('、')}</div>`}
+              ${faq.own_words_only && html`<div class="kb-hint" title="问法少，内置题库也认不出它的主题：客户换个说法就可能答不上">建议多加几种问法</div>`}</td>
             <td>${!faq.enabled && html`<span class="badge state-cancelled">已停用</span>`}
               ${faq.popular && html`<span class="badge state-scheduled">热门</span>`}
               ${faq.has_card && html`<span class="badge">卡片</span>`}</td>
