@@ -150,11 +150,13 @@ def _closest_faqs(settings: Settings, tokeniser: Tokeniser, texts: list[str]) ->
 def _question_bank_line(kb: KnowledgeBase, matcher: FaqMatcher) -> str:
     """Which FAQs borrow words from the shipped question bank, and which few-phrasing FAQs do not (they
     have only their own words, so more phrasings help them most)."""
-    from intents.matcher import BORROW_UNTIL
+    from intents.matcher import BANK_MAX_FAQS, BORROW_UNTIL
 
     thin = [faq for faq in kb.enabled if len(faq.phrasings()) < BORROW_UNTIL]
     if not thin:
         return "question bank       not used: every FAQ has enough phrasings of its own"
+    if not matcher.bank_read:
+        return f"question bank       not used: the KB holds more than {BANK_MAX_FAQS:,} FAQs"
     without = [faq.id for faq in thin if not matcher.topics_of(faq.id)]
     line = f"question bank       {len(thin) - len(without)} of {len(thin)} FAQs with few phrasings read as its topics"
     if without:

@@ -71,7 +71,8 @@ from intents.text import (
 )
 from intents.typos import HomophoneCorrector
 
-__all__ = ["BORROW_UNTIL", "MAX_CANDIDATES", "FaqMatcher", "Features", "calibrated_score", "margin_needed"]
+__all__ = ["BANK_MAX_FAQS", "BORROW_UNTIL", "MAX_CANDIDATES", "FaqMatcher", "Features", "calibrated_score",
+           "margin_needed"]
 
 MAX_CANDIDATES = 3
 
@@ -183,7 +184,7 @@ _AGREED_RATIO = 1.1
 # A topic is lent to one FAQ only, so at most 52 FAQs gain; in a KB of thousands of FAQs (product by
 # product) each topic is claimed by many, and reading every phrasing would cost seconds of indexing
 # (about 0.4 ms a phrasing) for next to nothing. Larger KBs are not read.
-_BANK_MAX_FAQS = 1000
+BANK_MAX_FAQS = 1000
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _NUMBER_CLASS = "<num>"
 _NUMBER_FEATURE = "w:" + _NUMBER_CLASS
@@ -371,6 +372,7 @@ class FaqMatcher:
                             for answer, (union, _) in zip(answers, faq_features, strict=True)]
         self._bank: FaqMatcher | None = None  # the question bank's matcher, when some FAQ has topics
         self._topics: dict[str, frozenset[str]] = {}  # FAQ id → its bank topics
+        self.bank_read = False  # whether the KB's FAQs with few phrasings were read against the bank
         borrowed = self._borrowed_words(tokeniser) if question_bank else [frozenset()] * len(self._faqs)
         self._faq_borrowed = [words - union.keys() - answer.keys()
                               for words, (union, _), answer in zip(borrowed, faq_features, answers, strict=True)]
@@ -405,8 +407,9 @@ class FaqMatcher:
     def _borrowed_words(self, tokeniser: Tokeniser) -> list[frozenset[str]]:
         """Per FAQ, the word features it borrows from the question bank's topics (none for most)."""
         thin = [faq for faq in self._faqs if len(faq.phrasings()) < BORROW_UNTIL]
-        if not thin or len(self._faqs) > _BANK_MAX_FAQS:
+        if not thin or len(self._faqs) > BANK_MAX_FAQS:
             return [frozenset()] * len(self._faqs)
+        self.bank_read = True
         bank = _BANKS.get(tokeniser.key, lambda: FaqMatcher(topics_as_kb(load_question_bank()), tokeniser,
                                                             question_bank=False))
         self._topics = assign_topics(thin, bank.match)

@@ -406,7 +406,7 @@ def _item(faq: Faq, matcher: FaqMatcher | None) -> FaqItem:
     return FaqItem(id=faq.id, question=faq.question, phrasings=len(faq.similar), answer=faq.answer,
                    has_card=faq.card is not None, category=faq.category, enabled=faq.enabled, popular=faq.popular,
                    bank_topics=[topic.about for topic in load_question_bank() if topic.id in topics],
-                   own_words_only=(matcher is not None and faq.enabled and not topics
+                   own_words_only=(matcher is not None and matcher.bank_read and faq.enabled and not topics
                                    and len(faq.phrasings()) < BORROW_UNTIL))
 
 

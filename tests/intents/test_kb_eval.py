@@ -157,3 +157,18 @@ def test_kb_eval_says_when_the_question_bank_is_not_needed(capsys: pytest.Captur
     status, lines = _run_eval(capsys, "--kb", str(DEMO_KB), "--cases", str(DEV))
     assert status == 0
     assert "question bank       not used: every FAQ has enough phrasings of its own" in lines
+
+
+def test_kb_eval_says_when_the_kb_is_too_large_for_the_question_bank(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    kb = tmp_path / "kb.yaml"
+    kb.write_text(yaml.safe_dump({"faqs": [
+        {"id": f"p{n}", "question": f"{n}号商品几点发货？", "answer": "下午四点前下单当天发。"} for n in range(1001)
+    ]}, allow_unicode=True), encoding="utf-8")
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(yaml.safe_dump({"cases": [{"text": "7号商品几点发货", "expect": "p7"}]}, allow_unicode=True),
+                     encoding="utf-8")
+    status, lines = _run_eval(capsys, "--kb", str(kb), "--cases", str(cases))
+    assert status == 0
+    assert "question bank       not used: the KB holds more than 1,000 FAQs" in lines

@@ -56,6 +56,7 @@ def test_a_broken_bank_file_is_refused_with_its_name(tmp_path: Path) -> None:
 def test_the_bank_reads_a_stores_faqs_as_its_topics(store: FaqMatcher) -> None:
     # Then the FAQs about common questions get the bank's topics, and the tea-brewing one gets none
     # (or one about how to use a product, never one about shipping or money)
+    assert store.bank_read
     assert store.topics_of("hours") == {"store_hours"}
     assert store.topics_of("fee") == {"shipping_fee"}
     assert store.topics_of("refund") == {"refund_timing"}
@@ -122,6 +123,7 @@ def test_a_question_the_store_does_not_answer_stays_unanswered(store: FaqMatcher
 def test_a_dense_kb_borrows_nothing(tokeniser: Tokeniser) -> None:
     # The demo KB's FAQs hold about 30 phrasings each: their own words are enough
     dense = FaqMatcher(load_knowledge_base(DEMO_KB), tokeniser)
+    assert not dense.bank_read
     assert not any(dense.topics_of(faq.id) for faq in load_knowledge_base(DEMO_KB).enabled)
 
 
@@ -129,7 +131,7 @@ def test_a_kb_of_thousands_of_faqs_is_not_read(tokeniser: Tokeniser) -> None:
     # Product-by-product FAQs: each topic would be claimed by many, and reading them costs seconds
     many = KnowledgeBase(tuple(Faq(f"p{n}", f"{n}号商品几点发货", (), "下午四点前下单当天发") for n in range(1001)))
     matcher = FaqMatcher(many, tokeniser)
-    assert not matcher.topics_of("p0")
+    assert not matcher.bank_read and not matcher.topics_of("p0")
 
 
 def test_the_shipped_bank_file_is_where_the_readme_says() -> None:
