@@ -269,9 +269,10 @@ def add_kb_routes(router: APIRouter, api: BackOfficeBackend, auth: RoleCheck) ->
         current = _read(backoffice)
         chosen = [faq for faq in current.kb.faqs if _matches(faq, q, category)]
         matcher = backoffice.kb.matcher() if backoffice.kb is not None else None
+        abouts = {topic.id: topic.about for topic in load_question_bank()}
         return FaqList(version=current.version, status=kb_status(backoffice), total=len(chosen),
                        categories=list(dict.fromkeys(faq.category for faq in current.kb.faqs if faq.category)),
-                       faqs=[_item(faq, matcher) for faq in chosen[offset:offset + limit]])
+                       faqs=[_item(faq, matcher, abouts) for faq in chosen[offset:offset + limit]])
 
     @router.get("/kb/faqs/{faq_id}", response_model=FaqPage, responses=KB_RESPONSES, summary="One FAQ")
     def faq(faq_id: str = FAQ_ID, principal: Principal = admins) -> FaqPage:
@@ -401,11 +402,11 @@ def _matches(faq: Faq, q: str, category: str) -> bool:
     return all(word in haystack for word in words)
 
 
-def _item(faq: Faq, matcher: FaqMatcher | None) -> FaqItem:
+def _item(faq: Faq, matcher: FaqMatcher | None, abouts: dict[str, str]) -> FaqItem:
     topics = matcher.topics_of(faq.id) if matcher is not None else frozenset()
     return FaqItem(id=faq.id, question=faq.question, phrasings=len(faq.similar), answer=faq.answer,
                    has_card=faq.card is not None, category=faq.category, enabled=faq.enabled, popular=faq.popular,
-                   bank_topics=[topic.about for topic in load_question_bank() if topic.id in topics],
+                   bank_topics=[about for topic_id, about in abouts.items() if topic_id in topics],
                    own_words_only=(matcher is not None and matcher.bank_read and faq.enabled and not topics
                                    and len(faq.phrasings()) < BORROW_UNTIL))
 

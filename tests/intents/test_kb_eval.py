@@ -49,6 +49,15 @@ def _run_eval(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list
     return status, capsys.readouterr().out.strip().splitlines()
 
 
+def _run_eval_of(capsys: pytest.CaptureFixture[str], tmp_path: Path, faqs: list[dict[str, Any]],
+                 case: dict[str, Any]) -> tuple[int, list[str]]:
+    """`kb eval` of a KB and one case written to files here."""
+    kb, cases = tmp_path / "kb.yaml", tmp_path / "cases.yaml"
+    kb.write_text(yaml.safe_dump({"faqs": faqs}, allow_unicode=True), encoding="utf-8")
+    cases.write_text(yaml.safe_dump({"cases": [case]}, allow_unicode=True), encoding="utf-8")
+    return _run_eval(capsys, "--kb", str(kb), "--cases", str(cases))
+
+
 @pytest.mark.parametrize("held_out", HELD_OUT_SETS, ids=lambda path: path.stem)
 def test_the_held_out_set_is_large_fresh_and_hard_enough(held_out: Path) -> None:
     cases = load_cases(held_out, known_ids=[faq.id for faq in load_knowledge_base(DEMO_KB).faqs])
@@ -136,17 +145,12 @@ def test_scoring_counts_abstentions_and_wrong_answers() -> None:
 
 def test_kb_eval_tells_which_faqs_the_question_bank_reads(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     # Given a store's day-one KB: three FAQs about common questions and one the bank knows nothing of
-    kb = tmp_path / "kb.yaml"
-    kb.write_text(yaml.safe_dump({"faqs": [
+    status, lines = _run_eval_of(capsys, tmp_path, [
         {"id": "hours", "question": "档口几点开门？", "similar": ["营业时间是几点"], "answer": "每天9:00–18:00。"},
         {"id": "fee", "question": "运费怎么算？", "similar": ["包邮吗"], "answer": "满99元包邮。"},
         {"id": "refund", "question": "退款多久到账？", "similar": ["钱什么时候退回来"], "answer": "1–3个工作日。"},
         {"id": "vintage", "question": "茶饼上的年份怎么看？", "similar": [], "answer": "看内飞和压制日期。"},
-    ]}, allow_unicode=True), encoding="utf-8")
-    cases = tmp_path / "cases.yaml"
-    cases.write_text(yaml.safe_dump({"cases": [{"text": "有没有免运门槛", "expect": "fee"}]}, allow_unicode=True),
-                     encoding="utf-8")
-    status, lines = _run_eval(capsys, "--kb", str(kb), "--cases", str(cases))
+    ], {"text": "有没有免运门槛", "expect": "fee"})
     # Then the report names the FAQ that has only its own words to go on
     assert status == 0
     assert "question bank       3 of 4 FAQs with few phrasings read as its topics; own words only (add " \
@@ -162,13 +166,8 @@ def test_kb_eval_says_when_the_question_bank_is_not_needed(capsys: pytest.Captur
 def test_kb_eval_says_when_the_kb_is_too_large_for_the_question_bank(
     capsys: pytest.CaptureFixture[str], tmp_path: Path,
 ) -> None:
-    kb = tmp_path / "kb.yaml"
-    kb.write_text(yaml.safe_dump({"faqs": [
+    status, lines = _run_eval_of(capsys, tmp_path, [
         {"id": f"p{n}", "question": f"{n}号商品几点发货？", "answer": "下午四点前下单当天发。"} for n in range(1001)
-    ]}, allow_unicode=True), encoding="utf-8")
-    cases = tmp_path / "cases.yaml"
-    cases.write_text(yaml.safe_dump({"cases": [{"text": "7号商品几点发货", "expect": "p7"}]}, allow_unicode=True),
-                     encoding="utf-8")
-    status, lines = _run_eval(capsys, "--kb", str(kb), "--cases", str(cases))
+    ], {"text": "7号商品几点发货", "expect": "p7"})
     assert status == 0
     assert "question bank       not used: the KB holds more than 1,000 FAQs" in lines

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from intents.bank import QUESTION_BANK, assign_topics, distinctive, load_question_bank, topics_as_kb
+from intents.bank import assign_topics, distinctive, load_question_bank, topics_as_kb
 from intents.errors import KnowledgeBaseError
 from intents.kb import Candidate, Faq, KnowledgeBase, MatchResult, Outcome, load_knowledge_base
 from intents.matcher import FaqMatcher
@@ -132,10 +132,6 @@ def test_a_kb_of_thousands_of_faqs_is_not_read(tokeniser: Tokeniser) -> None:
     many = KnowledgeBase(tuple(Faq(f"p{n}", f"{n}号商品几点发货", (), "下午四点前下单当天发") for n in range(1001)))
     matcher = FaqMatcher(many, tokeniser)
     assert not matcher.bank_read and not matcher.topics_of("p0")
-
-
-def test_the_shipped_bank_file_is_where_the_readme_says() -> None:
-    assert QUESTION_BANK.name == "questions.yaml" and QUESTION_BANK.parent.name == "lexicon"
 
 
 def test_a_message_the_bank_reads_as_the_best_faqs_topic_is_answered_below_the_threshold(
