@@ -264,6 +264,14 @@ class FeatureExtractor:
         idf = self._tokeniser.general_idf(piece) if len(piece) > 1 else None
         return idf is not None and idf <= self._common_word_idf
 
+    def _as_typed(self, span: str, word: str) -> bool:
+        """Whether a span that sounds like a KB word is meant as typed: it is itself a word of everyday
+        Chinese at least as common as the KB's (打烊 is not a typo of 打样; an input method offers
+        the commoner of two homophones first, so the rarer one is what a slip gives)."""
+        typed = self._tokeniser.general_idf(span)
+        meant = self._tokeniser.general_idf(word)
+        return typed is not None and meant is not None and typed <= meant
+
     def _is_kb_word(self, piece: str) -> bool:
         return self.known is not None and self._tokeniser.synonyms.get(piece, piece) in self.known
 
@@ -273,7 +281,7 @@ class FeatureExtractor:
             corrected = self._corrected.get(normalised)
             if corrected is None:
                 pieces = self._tokeniser.pieces_of_normalised(normalised)
-                corrected = "".join(self.corrector.correct(pieces, self._is_kb_word, self._meant))
+                corrected = "".join(self.corrector.correct(pieces, self._is_kb_word, self._meant, self._as_typed))
                 if len(self._corrected) > _CACHED_WORDS:
                     self._corrected.clear()
                 self._corrected[normalised] = corrected

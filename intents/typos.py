@@ -84,11 +84,13 @@ class HomophoneCorrector:
         return near.pop() if len(near) == 1 else None
 
     def correct(self, pieces: list[str], is_word: Callable[[str], bool] | None = None,
-                keep: Callable[[str], bool] | None = None) -> list[str]:
+                keep: Callable[[str], bool] | None = None,
+                as_typed: Callable[[str, str], bool] | None = None) -> list[str]:
         """``pieces`` (a message cut by jieba) with homophone typos of KB words replaced; ``is_word`` tells
         a piece that is already a word of the KB (default: the vocabulary), ``keep`` a piece that is meant
         as it is (stop words such as 的 and 吗, words of everyday Chinese such as 收获): no span holding
-        one is changed ("信吗" is not a typo of 行吗)."""
+        one is changed ("信吗" is not a typo of 行吗); ``as_typed(span, word)`` a span meant as typed
+        although it sounds like the KB's ``word`` (打烊 beside 打样)."""
         if not self._by_sound:
             return pieces
         known = is_word or self._vocabulary.__contains__
@@ -113,6 +115,8 @@ class HomophoneCorrector:
                 if any(kept[start:end]):
                     continue
                 word = self._correction(span)
+                if word is not None and as_typed is not None and as_typed(span, word):
+                    word = None
                 if word is not None:
                     out.append(word)
                     start = end

@@ -54,6 +54,16 @@ def test_a_span_with_a_word_meant_as_it_is_is_not_changed(corrector: HomophoneCo
     assert corrector.correct(["补", "吗"], keep=keep) == ["补", "吗"]
 
 
+def test_a_span_meant_as_typed_is_not_changed(corrector: HomophoneCorrector) -> None:
+    # Given the caller says 小羊 is meant as typed beside 小样
+    def as_typed(span: str, word: str) -> bool:
+        return (span, word) == ("小羊", "小样")
+
+    # Then it stays, and a typo the rule does not hold for is still put right
+    assert corrector.correct(["有", "小羊", "吗"], as_typed=as_typed) == ["有", "小羊", "吗"]
+    assert corrector.correct(["推", "货"], as_typed=as_typed) == ["退货"]
+
+
 def test_two_kb_words_that_sound_alike_leave_the_typo_alone() -> None:
     # 试色 and 视色 both sound like 是色 and differ from it by one character: no telling which was meant.
     corrector = HomophoneCorrector(["试色", "视色"])
@@ -95,3 +105,21 @@ def test_the_kb_texts_themselves_are_not_corrected() -> None:
             extractor.words(phrasing)
             assert extractor._corrected[normalise(phrasing)] == normalise(phrasing)
     assert matcher.match("什么时候发货").outcome is Outcome.ANSWER
+
+
+def test_a_real_word_as_common_as_the_kb_word_it_sounds_like_is_meant_as_typed() -> None:
+    # Given a KB (a print shop's) with 打样, and 打烊 (closing time), a word jieba counts as often
+    kb = KnowledgeBase((
+        Faq(id="proof", question="打样多少钱", similar=("可以先打样吗",), answer="打样每款50元，大货下单退回。"),
+        Faq(id="hours", question="几点开门", similar=("营业时间是几点",), answer="早上9点到晚上8点。"),
+    ))
+    matcher = FaqMatcher(kb, Tokeniser(), question_bank=False)
+    extractor = matcher._extract.__self__  # type: ignore[attr-defined]
+    # When a customer asks when the shop closes
+    words = extractor.words("你们几点打烊")
+    # Then 打烊 stays 打烊 and the message is not answered with the proofing FAQ
+    assert "打烊" in words and "打样" not in words
+    result = matcher.match("你们几点打烊")
+    assert not (result.outcome is Outcome.ANSWER and result.candidates[0].faq.id == "proof")
+    # While a slip that is no word at all still becomes the KB's word
+    assert "打样" in extractor.words("可以先打羊吗")
