@@ -116,6 +116,8 @@ _TURN_LOCK_STRIPES = 64
 
 # Records a message the knowledge base could not answer (fallback) or was unsure of (suggest).
 UnansweredRecorder = Callable[[Inbound, Outcome], None]
+# Records the FAQ a customer tapped in the "猜你想问" menu their last question got: their words for it.
+ChoiceRecorder = Callable[[Inbound, str], None]
 
 
 class Responder(Protocol):
@@ -152,6 +154,7 @@ class Dialogue:
         actions: Mapping[str, Action] | None = None,
         trackers: TrackerStore | None = None,
         record_unanswered: UnansweredRecorder | None = None,
+        record_choice: ChoiceRecorder | None = None,
         cards: CardResolver | None = None,
         search_terms: SearchTerms | None = None,
         tags: TagTriggers | None = None,
@@ -170,6 +173,7 @@ class Dialogue:
                                     | build_store_actions(None, texts))
         self._trackers = trackers or MemoryTrackerStore()
         self._record_unanswered = record_unanswered
+        self._record_choice = record_choice
         self._cards = cards
         self._search_terms = search_terms
         self._tags = tags
@@ -270,6 +274,8 @@ class Dialogue:
                               "entities": []})
             self._hand_off(turn)
             return
+        if last_bot_action(turn.state.tracker(turn.sender_id)) == ACTION_CLARIFY:
+            self._note_choice(turn.inbound, item_id)
         entity = {"entity": FAQ_ID_ENTITY, "value": item_id, "start": 0, "end": len(turn.inbound.content),
                   "extractor": "menu"}
         self._hear(turn, {"text": turn.inbound.content, "intent": {"name": "faq", "confidence": 1.0},
@@ -384,6 +390,14 @@ class Dialogue:
             self._hand_off(turn)
         else:
             self._run(turn, ACTION_ASK_REPHRASE)
+
+    def _note_choice(self, inbound: Inbound, faq_id: str) -> None:
+        if self._record_choice is None:
+            return
+        try:
+            self._record_choice(inbound, faq_id)
+        except Exception:  # the customer still gets the answer; the gap report misses one choice
+            logger.exception("could not record a menu choice")
 
     def _note_unanswered(self, inbound: Inbound, result: MatchResult) -> None:
         if self._record_unanswered is None:

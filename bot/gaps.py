@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.models import Channel, UnansweredQuestion
 from intents.kb import Outcome
 from storage.clock import utcnow
 
-__all__ = ["UNANSWERED_OUTCOMES", "insert_unanswered", "record_unanswered", "unanswered_row", "unanswered_since"]
+__all__ = ["CHOICE_WINDOW", "UNANSWERED_OUTCOMES", "choices_since", "insert_unanswered", "note_choice",
+           "record_unanswered", "unanswered_row", "unanswered_since"]
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +22,9 @@ logger = logging.getLogger(__name__)
 UNANSWERED_OUTCOMES = frozenset({Outcome.FALLBACK.value, Outcome.SUGGEST.value})
 # The webhook already caps bodies; this keeps a pasted essay from filling the gaps report.
 _MAX_TEXT = 500
+# A menu tapped later than this after the question is not taken as an answer to it.
+CHOICE_WINDOW = timedelta(days=1)
+_MAX_FAQ_ID = 64
 
 
 def record_unanswered(session: Session, *, channel: str, openid: str, text: str, outcome: str) -> None:
@@ -65,3 +69,28 @@ def unanswered_since(session: Session, since: datetime | None) -> list[str]:
     if since is not None:
         query = query.where(UnansweredQuestion.created_at >= since)
     return list(session.scalars(query))
+
+
+def note_choice(connection: Connection, *, channel: Channel, openid: str, faq_id: str) -> bool:
+    """Mark the customer's latest "猜你想问" question of the last day with the FAQ they tapped in its menu
+    (a later tap of the same menu replaces an earlier one); False when there is no such question."""
+    if not faq_id or len(faq_id) > _MAX_FAQ_ID:
+        logger.warning("menu choice not recorded: FAQ id must be 1 to %d characters", _MAX_FAQ_ID)
+        return False
+    latest = (select(func.max(UnansweredQuestion.id))
+              .where(UnansweredQuestion.created_at >= utcnow() - CHOICE_WINDOW,
+                     UnansweredQuestion.channel == channel, UnansweredQuestion.openid == openid,
+                     UnansweredQuestion.outcome == Outcome.SUGGEST.value)
+              .scalar_subquery())
+    marked = connection.execute(update(UnansweredQuestion).where(UnansweredQuestion.id == latest)
+                                .values(chosen_faq_id=faq_id))
+    return bool(marked.rowcount)
+
+
+def choices_since(session: Session, since: datetime | None) -> list[tuple[str, str]]:
+    """(question, FAQ tapped in its menu) of every question recorded at or after ``since`` that got one."""
+    query = (select(UnansweredQuestion.text, UnansweredQuestion.chosen_faq_id)
+             .where(UnansweredQuestion.chosen_faq_id.is_not(None)).order_by(UnansweredQuestion.id))
+    if since is not None:
+        query = query.where(UnansweredQuestion.created_at >= since)
+    return [(text, str(faq_id)) for text, faq_id in session.execute(query)]

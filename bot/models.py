@@ -192,6 +192,8 @@ class UnansweredQuestion(Base):
     text: Mapped[str] = mapped_column(SealedText("unanswered_questions.text"))  # the customer's own words
     outcome: Mapped[str] = mapped_column(String(16))  # intents.kb.Outcome: fallback or suggest
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The FAQ the customer then tapped in the "猜你想问" menu (suggest only): their words for it.
+    chosen_faq_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 # Conversations waiting for a person; the partial index keeps that lookup small.

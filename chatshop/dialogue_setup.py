@@ -21,7 +21,7 @@ from bot.cards.resolver import CardResolver
 from bot.config import DialogueConfig
 from bot.customers.tag_triggers import TagTriggers
 from bot.dialogue import Dialogue
-from bot.gaps import insert_unanswered, unanswered_row
+from bot.gaps import insert_unanswered, note_choice, unanswered_row
 from bot.inbound import Inbound
 from bot.tracker import DatabaseTrackerStore
 from chatshop.cards_wiring import image_library
@@ -64,6 +64,7 @@ def build_dialogue(
         actions=language.actions,
         trackers=trackers or DatabaseTrackerStore(writer),
         record_unanswered=unanswered_recorder(writer),
+        record_choice=choice_recorder(writer),
         cards=cards,
         search_terms=store.terms if store is not None else None,
         tags=tags,
@@ -161,3 +162,14 @@ def unanswered_recorder(writer: GroupCommitWriter) -> Callable[[Inbound, Outcome
 
     return record
 
+
+
+def choice_recorder(writer: GroupCommitWriter) -> Callable[[Inbound, str], None]:
+    """Queued on the writer like the unanswered question it marks, so it lands after that question's row."""
+
+    def record(inbound: Inbound, faq_id: str) -> None:
+        writer.submit_unawaited(
+            lambda connection: note_choice(connection, channel=inbound.channel, openid=inbound.openid, faq_id=faq_id),
+            what="recording a menu choice")
+
+    return record

@@ -92,7 +92,7 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _gaps(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.gaps import unanswered_since
+    from bot.gaps import choices_since, unanswered_since
     from intents.gaps import cluster_questions
     from intents.text import Tokeniser
     from storage.clock import utcnow
@@ -103,10 +103,11 @@ def _gaps(settings: Settings, args: argparse.Namespace) -> int:
     try:
         with make_session_factory(engine)() as session:
             texts = unanswered_since(session, since)
+            choices = choices_since(session, since)
     finally:
         engine.dispose()
     tokeniser = Tokeniser()
-    clusters = cluster_questions(texts, tokeniser)[: max(args.limit, 0)]
+    clusters = cluster_questions(texts, tokeniser, choices=choices)[: max(args.limit, 0)]
     closest = _closest_faqs(settings, tokeniser, [cluster.examples[0] for cluster in clusters])
     if args.json:
         groups = [{**c.as_dict(), "closest_faq": faq} for c, faq in zip(clusters, closest, strict=True)]
@@ -120,6 +121,9 @@ def _gaps(settings: Settings, args: argparse.Namespace) -> int:
             print(f"            {example}")
         if faq is not None:
             print(f"            closest FAQ: {faq['id']} ({faq['score']:.2f}) {faq['question']}")
+        if cluster.picked:
+            picked = ", ".join(f"{faq_id} ×{times}" for faq_id, times in cluster.picked)
+            print(f"            customers picked from the menu: {picked}")
     return 0
 
 

@@ -29,6 +29,7 @@ class GapCluster:
     count: int = 0
     texts: Counter[str] = field(default_factory=Counter)
     words: Counter[str] = field(default_factory=Counter)
+    chosen: Counter[str] = field(default_factory=Counter)  # FAQ id → times tapped in the question's menu
 
     @property
     def examples(self) -> list[str]:
@@ -39,8 +40,14 @@ class GapCluster:
     def keywords(self) -> list[str]:
         return [word for word, _ in self.words.most_common(3)]
 
+    @property
+    def picked(self) -> list[tuple[str, int]]:
+        """(FAQ id, times) the customers tapped in the 猜你想问 menus these questions got, most first."""
+        return self.chosen.most_common()
+
     def as_dict(self) -> dict[str, object]:
-        return {"count": self.count, "keywords": self.keywords, "examples": self.examples}
+        return {"count": self.count, "keywords": self.keywords, "examples": self.examples,
+                "chosen": [{"faq_id": faq_id, "times": times} for faq_id, times in self.picked]}
 
 
 class _Grouper:
@@ -51,6 +58,7 @@ class _Grouper:
         self.clusters: list[GapCluster] = []
         self._seeds: list[dict[str, float]] = []
         self._index: dict[str, list[int]] = {}
+        self.cluster_of: dict[str, int] = {}  # question text → its group's number
 
     def content_words(self, text: str) -> list[str]:
         return [word for word in self._tokeniser.tokens(text) if word not in self._stop_words]
@@ -65,6 +73,7 @@ class _Grouper:
             self._seeds.append(features)
             for feature in features:
                 self._index.setdefault(feature, []).append(number)
+        self.cluster_of[text] = number
         cluster = self.clusters[number]
         cluster.count += times
         cluster.texts[text] += times
@@ -85,14 +94,20 @@ class _Grouper:
 
 
 def cluster_questions(
-    texts: Iterable[str], tokeniser: Tokeniser, *, similarity: float = DEFAULT_SIMILARITY
+    texts: Iterable[str], tokeniser: Tokeniser, *, similarity: float = DEFAULT_SIMILARITY,
+    choices: Iterable[tuple[str, str]] = (),
 ) -> list[GapCluster]:
-    """Groups of similar questions, largest first (ties: the group seen first)."""
+    """Groups of similar questions, largest first (ties: the group seen first); ``choices`` are (question,
+    FAQ id) pairs of questions whose 猜你想问 menu the customer tapped, counted on the question's group."""
     stripped = (text.strip() for text in texts)
     counts = Counter(text for text in stripped if normalise(text))
     grouper = _Grouper(tokeniser, similarity)
     # The most repeated wordings found the groups, so a group is named by its typical question.
     for text, times in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
         grouper.add(text, times)
+    for text, faq_id in choices:
+        number = grouper.cluster_of.get(text.strip())
+        if number is not None:
+            grouper.clusters[number].chosen[faq_id] += 1
     order = sorted(range(len(grouper.clusters)), key=lambda number: (-grouper.clusters[number].count, number))
     return [grouper.clusters[number] for number in order]

@@ -23,11 +23,11 @@ from typing import Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from bot.gaps import unanswered_since
+from bot.gaps import choices_since, unanswered_since
 from intents.bank import load_question_bank
 from intents.errors import KnowledgeBaseError
 from intents.gaps import cluster_questions
-from intents.kb import Faq, ImageCheck, MatchResult, Outcome
+from intents.kb import Faq, ImageCheck, KnowledgeBase, MatchResult, Outcome
 from intents.kb_edit import (
     BrokenKnowledgeBase,
     FaqNotFound,
@@ -228,10 +228,18 @@ class TryOut(BaseModel):
     edited: bool = Field(description="matched against the KB with the unsaved edit applied")
 
 
+class PickedOut(BaseModel):
+    id: str
+    question: str
+    times: int = Field(description="how often customers tapped it in the 猜你想问 menu these questions got")
+
+
 class GapGroupOut(BaseModel):
     count: int
     keywords: list[str]
     examples: list[str] = Field(description="the most asked wordings, most frequent first")
+    picked: list[PickedOut] = Field(description="the FAQs customers chose from the menu after asking, most first "
+                                                "(their words for it: add them as its phrasings?)")
     candidates: list[CandidateOut] = Field(description="the FAQs it came closest to: add it as their phrasing?")
     answered_by: CandidateOut | None = Field(description="the FAQ the bot now answers its first example with")
 
@@ -341,11 +349,15 @@ def add_kb_routes(router: APIRouter, api: BackOfficeBackend, auth: RoleCheck) ->
              principal: Principal = admins) -> GapsOut:
         source = running(office())
         with api.factory() as session:
-            texts = unanswered_since(session, utcnow() - timedelta(days=days))
+            since = utcnow() - timedelta(days=days)
+            texts = unanswered_since(session, since)
+            choices = choices_since(session, since)
         matcher = source.matcher()
-        groups = cluster_questions(texts, source.tokeniser)[:limit]
+        kb = source.knowledge_base()
+        groups = cluster_questions(texts, source.tokeniser, choices=choices)[:limit]
         return GapsOut(days=days, questions=len(texts), groups=[
             GapGroupOut(count=group.count, keywords=group.keywords, examples=group.examples,
+                        picked=_picked(group.picked, kb),
                         candidates=[_candidate(c.faq, c.score) for c in matcher.rank(group.examples[0])],
                         answered_by=_answered_by(matcher.match(group.examples[0])))
             for group in groups])
@@ -422,6 +434,12 @@ def _faq_out(faq: Faq) -> FaqOut:
 def _candidate(faq: Faq, score: float, edited: Faq | None = None) -> CandidateOut:
     mine = edited is not None and faq.id == edited.id
     return CandidateOut(id=faq.id, question=faq.question, score=score, edited=mine)
+
+
+def _picked(picked: list[tuple[str, int]], kb: KnowledgeBase) -> list[PickedOut]:
+    """The tapped FAQs the KB still has (one deleted since is left out)."""
+    faqs = ((kb.by_id(faq_id), times) for faq_id, times in picked)
+    return [PickedOut(id=faq.id, question=faq.question, times=times) for faq, times in faqs if faq is not None]
 
 
 def _answered_by(result: MatchResult) -> CandidateOut | None:

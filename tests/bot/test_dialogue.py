@@ -55,10 +55,12 @@ class Bot:
                                 texts=texts) | build_store_actions(None, texts)
         self.store = store or MemoryTrackerStore()
         self.unanswered: list[tuple[str, Outcome]] = []
+        self.choices: list[tuple[str, str]] = []  # (openid, FAQ tapped in a 猜你想问 menu)
         self.dialogue = Dialogue(kb=kb, config=DialogueConfig(**BOT.model_dump()), nlu=parser, faqs=faqs,
                                  actions=actions, trackers=self.store,
                                  record_unanswered=lambda inbound, outcome: self.unanswered.append(
-                                     (inbound.content, outcome)))
+                                     (inbound.content, outcome)),
+                                 record_choice=lambda inbound, faq_id: self.choices.append((inbound.openid, faq_id)))
 
     def says(self, text: str, *, openid: str = "o_alice", channel: Channel = Channel.OA,
              menu_id: str = "") -> list[Outgoing]:
@@ -225,6 +227,30 @@ def test_unsure_matches_get_a_guess_menu(bot: Bot, language: tuple[KnowledgeBase
     [menu] = bot.says(text)
     assert isinstance(menu, MsgMenu) and 1 <= len(menu.items) <= 3
     assert bot.unanswered == [(text, Outcome.SUGGEST)]
+
+
+def test_a_tap_in_the_guess_menu_is_recorded_as_the_customers_choice(
+        bot: Bot, language: tuple[KnowledgeBaseSource, NluParser]) -> None:
+    kb, _ = language
+    text = next(t for t in ("衣服", "有啥推荐", "化妆品") if kb.matcher().match(t).outcome is Outcome.SUGGEST)
+    # Given a customer whose question got a 猜你想问 menu
+    [menu] = bot.says(text)
+    assert isinstance(menu, MsgMenu)
+    picked = menu.items[-1]
+    # When they tap one of its FAQs
+    replies = bot.says(picked.content, menu_id=picked.id)
+    # Then they get its answer and their choice is recorded for the gaps report
+    faq = kb.knowledge_base().by_id(picked.id)
+    assert faq is not None and faq.answer in texts(replies)
+    assert bot.choices == [("o_alice", picked.id)]
+
+
+def test_a_tap_in_a_menu_that_was_not_a_guess_is_no_choice(bot: Bot) -> None:
+    # A popular question tapped in the welcome menu (or tapped again long after) answers nothing unsure
+    bot.says("运费怎么算", menu_id="shipping_fee")
+    bot.says("你们老板喜欢吃榴莲吗")
+    bot.says("运费怎么算", menu_id="shipping_fee")
+    assert bot.choices == []
 
 
 def test_customers_have_their_own_trackers(bot: Bot) -> None:

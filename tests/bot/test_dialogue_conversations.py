@@ -79,6 +79,22 @@ def test_two_failures_offer_a_person_whose_tap_hands_off(server: LiveServer) -> 
                                                             ("那火龙果呢", "fallback")]
 
 
+def test_the_faq_tapped_in_a_guess_menu_is_kept_with_the_question(server: LiveServer) -> None:
+    customer = SandboxCustomer(server, "o_unsure")
+    # Given a question the bot is unsure of: a 猜你想问 menu through the customer-service API
+    assert customer.says("衣服")["reply"] is None
+    [menu] = customer.wait_for_api_messages(1)
+    assert menu["msgtype"] == "msgmenu"
+    item = menu["payload"]["list"][-1]
+    # When the customer taps one of its FAQs
+    answer = reply_text(customer.taps(item["id"], item["content"]))
+    # Then they get its answer, and the question is stored with the FAQ they chose
+    assert answer
+    with server.services.factory() as session:
+        [row] = session.scalars(select(UnansweredQuestion)).all()
+        assert (row.text, row.outcome, row.chosen_faq_id) == ("衣服", "suggest", item["id"])
+
+
 def test_an_order_request_across_two_messages(server: LiveServer) -> None:
     # Given a customer with no orders the store knows of, asking without a number
     customer = SandboxCustomer(server, "o_waiting")

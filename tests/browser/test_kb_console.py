@@ -2,7 +2,8 @@
 the demo KB: an admin finds an FAQ, tries a sentence the bot does not understand (没听懂), adds it as a
 phrasing, tries again with the unsaved edit (直接回答), saves (已生效) — and a customer writing that sentence
 through the WeChat sandbox gets the FAQ's answer. On the unanswered-questions page the questions customers
-really asked are grouped, and one click adds one as a phrasing of the FAQ the matcher suggests. The rules page
+really asked are grouped, and one click adds one as a phrasing of the FAQ the matcher suggests, or of the FAQ
+customers picked from the 猜你想问 menu the question got, which comes first. The rules page
 shows the tag rules, the skill groups and the KB file. The strict CSP holds throughout.
 
 Needs Python Playwright and Debian's Chromium (see test_sandbox_page.py). With CHATSHOP_UPDATE_SCREENSHOTS=1
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.gaps import unanswered_since
+from bot.gaps import choices_since, unanswered_since
 from intents.kb import load_knowledge_base
 from staff.roles import Role
 from tests.browser.test_console import LAPTOP, PASSWORD, SCREENSHOTS, add_person, open_page
@@ -36,6 +37,7 @@ from tests.browser.test_console import browser, problems  # noqa: F401  (fixture
 TALL = {"width": 1366, "height": 1000}
 EDITOR = {"width": 1366, "height": 1320}  # the whole editor, 保存 included
 NOT_UNDERSTOOD = "有没有线下的铺面"  # nearest FAQ: store_address, too far to answer or offer
+TRY_ON = "能不能先试穿"  # a 猜你想问 menu: store_address and model_info
 STORE_ANSWER = "我们的门店在广州市越秀区北京路168号2楼"
 RELOAD_MS = 15_000  # a save waits for the bot to index the KB again; a busy machine takes seconds
 GROUPS = [
@@ -180,6 +182,40 @@ def test_a_question_customers_asked_becomes_a_phrasing_in_one_click(
     page.locator(".gap").nth(1).locator(".new-faq").click()
     expect(page.locator("#faq-question")).to_have_value("你们招聘吗")
     expect(page.locator("#faq-id")).to_be_visible()
+
+
+def test_the_faq_customers_picked_from_the_guess_menu_is_offered_first(
+    browser: Browser, shop: LiveServer, kb_path: Path, problems: list[str], tmp_path: Path,  # noqa: F811
+) -> None:
+    # Two customers asked something the bot was unsure of, and both tapped 实体店在哪里？ in its menu
+    for number in range(2):
+        customer = SandboxCustomer(shop, f"o_kb_pick_{number}")
+        customer.says(TRY_ON)
+        [menu] = customer.wait_for_api_messages(1)
+        item = next(entry for entry in menu["payload"]["list"] if entry["id"] == "store_address")
+        customer.taps(item["id"], item["content"])
+    wait_until(lambda: picked(shop), lambda choices: len(choices) == 2)
+
+    page = sign_in(browser, shop, problems, "#kb/gaps")
+    group = page.locator(".gap").first
+    expect(group.locator(".gap-count")).to_have_text("2 次", timeout=RELOAD_MS)
+    chosen = group.locator(".add-phrasing.picked[data-faq='store_address']")
+    expect(chosen).to_contain_text("实体店在哪里？")
+    expect(chosen).to_contain_text("2 次")
+    # (offered once: not again among the matcher's nearest FAQs)
+    expect(group.locator(".add-phrasing:not(.picked)[data-faq='store_address']")).to_have_count(0)
+    screenshot(page, "console-kb-gaps-picked.png", tmp_path)
+
+    chosen.click()
+
+    expect(group.locator(".gap-note")).to_contain_text(f"已把“{TRY_ON}”添加为「实体店在哪里？」的相似问法",
+                                                       timeout=RELOAD_MS)
+    assert TRY_ON in next(f for f in load_knowledge_base(kb_path).faqs if f.id == "store_address").similar
+
+
+def picked(server: LiveServer) -> list[tuple[str, str]]:
+    with server.services.factory() as session:
+        return choices_since(session, None)
 
 
 def test_the_rules_page_shows_tag_rules_skill_groups_and_the_kb_file(

@@ -29,7 +29,23 @@ def test_similar_wordings_group_together_largest_first(tokeniser: Tokeniser) -> 
     assert set(groups[0].examples) == {"能寄到俄罗斯吗", "可以发俄罗斯吗", "俄罗斯能寄吗"}
     assert "俄罗斯" in groups[0].keywords
     assert set(groups[1].examples) == {"有没有男装", "你们有男装吗"}
-    assert groups[2].as_dict() == {"count": 1, "keywords": groups[2].keywords, "examples": ["你们卖宠物用品吗"]}
+    assert groups[2].as_dict() == {"count": 1, "keywords": groups[2].keywords, "examples": ["你们卖宠物用品吗"],
+                                   "chosen": []}
+
+
+def test_the_faqs_customers_tapped_are_counted_on_their_questions_group(tokeniser: Tokeniser) -> None:
+    # Given questions that got a 猜你想问 menu, three of them followed by a tap
+    texts = ["能寄到俄罗斯吗", "可以发俄罗斯吗", "俄罗斯能寄吗", "有没有男装"]
+    choices = [("可以发俄罗斯吗", "shipping_abroad"), ("俄罗斯能寄吗 ", "shipping_abroad"),
+               ("能寄到俄罗斯吗", "delivery_time"), ("一个没记下的问题", "size_chart")]
+    # When they are grouped
+    russia, menswear = cluster_questions(texts, tokeniser, choices=choices)
+    # Then each group counts the taps of its own questions, most tapped first; a question not among
+    # those grouped (outside the period) adds nothing
+    assert russia.picked == [("shipping_abroad", 2), ("delivery_time", 1)]
+    assert russia.as_dict()["chosen"] == [{"faq_id": "shipping_abroad", "times": 2},
+                                          {"faq_id": "delivery_time", "times": 1}]
+    assert menswear.picked == []
 
 
 def test_different_questions_about_one_word_stay_apart(tokeniser: Tokeniser) -> None:

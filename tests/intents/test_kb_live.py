@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.gaps import record_unanswered
-from bot.models import UnansweredQuestion
+from bot.gaps import choices_since, note_choice, record_unanswered
+from bot.models import Channel, UnansweredQuestion
 from chatshop.cli import main
 from storage.clock import utcnow
 from storage.db import make_session_factory, open_engine, transaction
@@ -130,13 +130,12 @@ def test_kb_gaps_since_leaves_out_older_questions(
             record_unanswered(session, channel="oa", openid="o2", text="你们卖宠物用品吗", outcome="fallback")
     finally:
         engine.dispose()
-    monkeypatch.setenv("CHATSHOP__DATABASE__URL", empty_database)
-    monkeypatch.setenv("CHATSHOP__LOGGING__LEVEL", "WARNING")
-    monkeypatch.setenv("CHATSHOP__KB__PATH", str(tmp_path / "no-kb-yet.yaml"))  # a new install: no hints
+    _cli_on(monkeypatch, empty_database, tmp_path / "no-kb-yet.yaml")  # a new install: no hints
     assert main(["kb", "gaps", "--since", "7", "--json"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report == {"questions": 1, "groups": [{"count": 1, "keywords": report["groups"][0]["keywords"],
-                                                  "examples": ["你们卖宠物用品吗"], "closest_faq": None}]}
+                                                  "examples": ["你们卖宠物用品吗"], "chosen": [],
+                                                  "closest_faq": None}]}
 
 
 def test_kb_gaps_names_the_faq_a_gap_came_closest_to(
@@ -150,9 +149,7 @@ def test_kb_gaps_names_the_faq_a_gap_came_closest_to(
             record_unanswered(session, channel="oa", openid="o2", text="你们卖宠物用品吗", outcome="fallback")
     finally:
         engine.dispose()
-    monkeypatch.setenv("CHATSHOP__DATABASE__URL", empty_database)
-    monkeypatch.setenv("CHATSHOP__LOGGING__LEVEL", "WARNING")
-    monkeypatch.setenv("CHATSHOP__KB__PATH", str(DEMO_KB))
+    _cli_on(monkeypatch, empty_database, DEMO_KB)
     # Then the report says which FAQ would take the first as a new phrasing, and nothing for the second
     assert main(["kb", "gaps", "--json"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -162,3 +159,60 @@ def test_kb_gaps_names_the_faq_a_gap_came_closest_to(
     assert closest["能寄到俄罗斯吗"]["score"] >= 0.3
     assert main(["kb", "gaps"]) == 0
     assert "closest FAQ: shipping_overseas" in capsys.readouterr().out
+
+
+def test_a_menu_choice_marks_the_customers_latest_guess_of_the_day(empty_database: str) -> None:
+    engine = open_engine(empty_database)
+    factory = make_session_factory(engine)
+    try:
+        # Given a customer's questions: one guessed at two days ago, one guessed at now, one not understood
+        # since, and another customer's guess
+        with transaction(factory) as session:
+            session.add(UnansweredQuestion(channel="oa", openid="o1", text="衣服", outcome="suggest",
+                                           created_at=utcnow() - timedelta(days=2)))
+            record_unanswered(session, channel="oa", openid="o1", text="能寄到俄罗斯吗", outcome="suggest")
+            record_unanswered(session, channel="oa", openid="o1", text="你们卖宠物用品吗", outcome="fallback")
+            record_unanswered(session, channel="oa", openid="o2", text="有没有男装", outcome="suggest")
+        # When the customer taps an FAQ in a menu, and then another
+        with engine.begin() as connection:
+            assert note_choice(connection, channel=Channel.OA, openid="o1", faq_id="delivery_time")
+        with engine.begin() as connection:
+            assert note_choice(connection, channel=Channel.OA, openid="o1", faq_id="shipping_overseas")
+            # (a customer with no recent guess, or the other channel, marks nothing)
+            assert not note_choice(connection, channel=Channel.OA, openid="o3", faq_id="shipping_overseas")
+            assert not note_choice(connection, channel=Channel.MP, openid="o1", faq_id="shipping_overseas")
+            assert not note_choice(connection, channel=Channel.OA, openid="o1", faq_id="x" * 65)
+        # Then only the day's guess holds the choice, the later tap's
+        with factory() as session:
+            assert choices_since(session, None) == [("能寄到俄罗斯吗", "shipping_overseas")]
+            assert choices_since(session, utcnow() + timedelta(minutes=1)) == []
+    finally:
+        engine.dispose()
+
+
+def test_kb_gaps_shows_what_customers_picked_from_the_menu(
+    empty_database: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = open_engine(empty_database)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            for openid, text in (("o1", "能寄到俄罗斯吗"), ("o2", "可以发俄罗斯吗")):
+                record_unanswered(session, channel="oa", openid=openid, text=text, outcome="suggest")
+        for openid in ("o1", "o2"):
+            with engine.begin() as connection:
+                note_choice(connection, channel=Channel.OA, openid=openid, faq_id="shipping_overseas")
+    finally:
+        engine.dispose()
+    _cli_on(monkeypatch, empty_database, DEMO_KB)
+    assert main(["kb", "gaps", "--json"]) == 0
+    [group] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["groups"]
+    assert group["chosen"] == [{"faq_id": "shipping_overseas", "times": 2}]
+    assert main(["kb", "gaps"]) == 0
+    assert "customers picked from the menu: shipping_overseas ×2" in capsys.readouterr().out
+
+
+def _cli_on(monkeypatch: pytest.MonkeyPatch, database: str, kb: Path) -> None:
+    """`chatshop kb ...` run in this process reads this database and KB file."""
+    monkeypatch.setenv("CHATSHOP__DATABASE__URL", database)
+    monkeypatch.setenv("CHATSHOP__LOGGING__LEVEL", "WARNING")
+    monkeypatch.setenv("CHATSHOP__KB__PATH", str(kb))

@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.gaps import record_unanswered
+from bot.gaps import note_choice, record_unanswered
+from bot.models import Channel
 from intents.kb import load_knowledge_base
 from staff.roles import Role
 from storage.db import transaction
@@ -222,6 +223,24 @@ def test_unanswered_questions_are_grouped_and_one_click_adds_a_phrasing(
     assert answered["answered_by"]["id"] == "store_address"
     for params in ({"days": 0}, {"days": 10**9}, {"limit": 10**6}):
         assert admin.get("/staff/api/kb/gaps", params=params).status_code == 422
+
+
+def test_the_faqs_customers_picked_from_the_menu_come_with_their_group(
+    admin: httpx.Client, shop: LiveServer,
+) -> None:
+    # Given three customers unsure answers were given to, two of whom tapped an FAQ in the menu
+    with transaction(shop.services.factory) as session:
+        for number in range(3):
+            record_unanswered(session, channel="oa", openid=f"o_pick_{number}", text=UNKNOWN, outcome="suggest")
+    for number, faq_id in ((0, "store_address"), (1, "store_address"), (2, "deleted_since")):
+        with shop.services.engine.begin() as connection:
+            note_choice(connection, channel=Channel.OA, openid=f"o_pick_{number}", faq_id=faq_id)
+
+    [group] = ok(admin.get("/staff/api/kb/gaps", params={"days": 7}))["groups"]
+
+    # Then the group names what they picked, most first, with the FAQ's question (one the KB no longer has
+    # is left out)
+    assert group["picked"] == [{"id": "store_address", "question": "实体店在哪里？", "times": 2}]
 
 
 def test_the_list_tells_which_faqs_the_question_bank_reads_and_which_need_phrasings(

@@ -458,9 +458,17 @@ function GapGroup({ group, faqs, note, add }) {
           <label class="radio"><input type="radio" name=${'gap-' + group.examples[0]} checked=${text === example}
             onChange=${() => setText(example)} /> “${example}”</label>`)}
       </div>
+      ${group.picked.length > 0 && html`
+        <div class="gap-actions gap-picked">
+          <span class="muted">顾客在“猜你想问”里选了，添加为它的相似问法：</span>
+          ${group.picked.map((p) => html`
+            <button type="button" class="primary small add-phrasing picked" data-faq=${p.id}
+              title="把选中的问法添加为这条问答的相似问法" onClick=${() => add(p, text)}>${p.question}
+              <span class="picked-times">${p.times} 次</span></button>`)}
+        </div>`}
       <div class="gap-actions">
         <span class="muted">添加为相似问法：</span>
-        ${group.candidates.map((c) => html`
+        ${group.candidates.filter((c) => !group.picked.some((p) => p.id === c.id)).map((c) => html`
           <button type="button" class="secondary small add-phrasing" data-faq=${c.id}
             onClick=${() => add(c, text)}>${c.question} <span class="muted">${c.score.toFixed(2)}</span></button>`)}
         <select class="other-faq" aria-label="添加到其他问答" value=${other} onChange=${(e) => setOther(e.currentTarget.value)}>
