@@ -73,7 +73,8 @@ class EvaluationSet:
 
 
 def _sparse_sets() -> list[EvaluationSet]:
-    stores = [("tea", "芳村 tea shop"), ("produce", "fresh-produce shop"), ("wholesale", "十三行 wholesale stall")]
+    stores = [("tea", "芳村 tea shop"), ("produce", "fresh-produce shop"), ("wholesale", "十三行 wholesale stall"),
+              ("baby", "佛山 baby-products shop"), ("gadgets", "华强北 gadget accessories")]
     sets = [EvaluationSet(f"store_{store}", f"{label}: {{faqs}} FAQs × 2 phrasings", "its held-out cases",
                            KB_FIXTURES / f"store_{store}.yaml", FIXTURES / f"store_{store}_heldout.yaml", True)
             for store, label in stores]  # fmt: skip
