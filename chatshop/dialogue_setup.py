@@ -163,7 +163,6 @@ def unanswered_recorder(writer: GroupCommitWriter) -> Callable[[Inbound, Outcome
     return record
 
 
-
 def choice_recorder(writer: GroupCommitWriter) -> Callable[[Inbound, str], None]:
     """Queued on the writer like the unanswered question it marks, so it lands after that question's row."""
 

@@ -4,7 +4,8 @@
 // Not a check but a picture: with CHATSHOP_PAGES_HTML=<file> set, renders 首页, 商品详情 (a SKU picked),
 // 购物车 (one line unticked), 结算 and 订单详情 (paid) against a real chatshop server and writes them side by
 // side as one HTML file, each page's WXSS (with app.wxss) turned into CSS at a 375 px phone width, for
-// tests/browser/test_miniprogram_pages.py to photograph. Without the variable it is skipped.
+// tests/browser/test_miniprogram_pages.py to photograph (which runs it); `npm test` leaves it out, and run
+// without the variable it is skipped.
 const fs = require('fs');
 const http = require('http');
 const path = require('path');
