@@ -81,7 +81,7 @@ from intents.actions.domain import (
     SMALL_TALK_INTENTS,
     WEIGHT,
 )
-from intents.actions.faq import last_bot_action
+from intents.actions.faq import last_bot_action, previous_user_text
 from intents.actions.plausibility import questioned_slot
 from intents.actions.replies import ActionTexts
 from intents.actions.size import SizeRow
@@ -378,6 +378,7 @@ class Dialogue:
     def _ask_knowledge_base(self, turn: Turn) -> None:
         result = self._faqs.match(turn.inbound.content)
         if result.outcome is Outcome.ANSWER:
+            self._note_typed_choice(turn, result)
             self._run(turn, ACTION_ANSWER_FAQ)
             return
         self._note_unanswered(turn.inbound, result)
@@ -390,6 +391,17 @@ class Dialogue:
             self._hand_off(turn)
         else:
             self._run(turn, ACTION_ASK_REPHRASE)
+
+    def _note_typed_choice(self, turn: Turn, result: MatchResult) -> None:
+        """A customer who answers a 猜你想问 menu by typing (the mini-program shows it as text lines) picks
+        the offered FAQ their message is answered with."""
+        tracker = turn.state.tracker(turn.sender_id)
+        if result.best is None or last_bot_action(tracker) != ACTION_CLARIFY:
+            return
+        asked = previous_user_text(tracker)
+        offered = {candidate.faq.id for candidate in self._faqs.match(asked).candidates} if asked else set()
+        if result.best.faq.id in offered:
+            self._note_choice(turn.inbound, result.best.faq.id)
 
     def _note_choice(self, inbound: Inbound, faq_id: str) -> None:
         if self._record_choice is None:

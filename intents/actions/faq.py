@@ -143,6 +143,12 @@ class ActionOfferHuman(TalkingAction):
         return []
 
 
+def previous_user_text(tracker: Tracker) -> str | None:
+    """What the customer said before their latest message (None at the start of a conversation)."""
+    event: dict[str, Any] | None = tracker.get_last_event_for("user", skip=1)
+    return None if event is None else str(event.get("text") or "")
+
+
 def last_bot_action(tracker: Tracker) -> str | None:
     """The last action the bot ran before listening (two-stage fallback looks at it)."""
     event: dict[str, Any] | None = tracker.get_last_event_for("action", exclude=["action_listen"])

@@ -245,6 +245,23 @@ def test_a_tap_in_the_guess_menu_is_recorded_as_the_customers_choice(
     assert bot.choices == [("o_alice", picked.id)]
 
 
+def test_typing_one_of_the_guesses_is_the_customers_choice_too(
+        bot: Bot, language: tuple[KnowledgeBaseSource, NluParser]) -> None:
+    kb, _ = language
+    text = next(t for t in ("衣服", "有啥推荐", "化妆品") if kb.matcher().match(t).outcome is Outcome.SUGGEST)
+    offered = kb.matcher().match(text).candidates
+    # Given a mini-program customer, whose 猜你想问 comes as text lines
+    listed = only_text(bot.says(text, openid="o_mp", channel=Channel.MP))
+    assert all(candidate.faq.question in listed for candidate in offered)
+    # When they type the question of one of them
+    picked = offered[-1].faq
+    assert picked.answer in texts(bot.says(picked.question, openid="o_mp", channel=Channel.MP))
+    # Then that is their choice; a question typed later, with no guesses before it, is none
+    assert bot.choices == [("o_mp", picked.id)]
+    bot.says(picked.question, openid="o_mp", channel=Channel.MP)
+    assert bot.choices == [("o_mp", picked.id)]
+
+
 def test_a_tap_in_a_menu_that_was_not_a_guess_is_no_choice(bot: Bot) -> None:
     # A popular question tapped in the welcome menu (or tapped again long after) answers nothing unsure
     bot.says("运费怎么算", menu_id="shipping_fee")

@@ -7,8 +7,9 @@ from sqlalchemy import select
 
 from bot.models import Channel, Customer, DialogueState, UnansweredQuestion
 from intents.actions.domain import HANDOFF_MENU_ID
-from tests.support import LiveServer
-from tests.support.sandbox_client import SandboxCustomer
+from intents.kb import load_knowledge_base
+from tests.support import DEMO_KB, LiveServer
+from tests.support.sandbox_client import SandboxCustomer, wait_until
 
 
 def dialogue_state(server: LiveServer, openid: str, channel: Channel = Channel.OA) -> DialogueState:
@@ -93,6 +94,29 @@ def test_the_faq_tapped_in_a_guess_menu_is_kept_with_the_question(server: LiveSe
     with server.services.factory() as session:
         [row] = session.scalars(select(UnansweredQuestion)).all()
         assert (row.text, row.outcome, row.chosen_faq_id) == ("衣服", "suggest", item["id"])
+
+
+def test_a_mini_program_customer_typing_a_guess_is_kept_as_their_choice(server: LiveServer) -> None:
+    customer = SandboxCustomer(server, "o_mp_unsure", account="mp")
+    # Given the guesses as text lines (mini-program customer service has no menus)
+    customer.says("衣服")
+    [listed] = customer.wait_for_api_messages(1)
+    lines = [line.removeprefix("· ") for line in listed["payload"]["content"].splitlines() if line.startswith("· ")]
+    assert lines
+    # When the customer types one of them
+    customer.says(lines[0])
+    # Then the question is stored with the FAQ whose question they typed
+    [row] = wait_until(lambda: stored_questions(server), lambda rows: bool(rows) and rows[0].chosen_faq_id is not None)
+    assert (row.text, row.outcome) == ("衣服", "suggest")
+    chosen = load_knowledge_base(DEMO_KB).by_id(str(row.chosen_faq_id))
+    assert chosen is not None and chosen.question == lines[0]
+
+
+def stored_questions(server: LiveServer) -> list[UnansweredQuestion]:
+    with server.services.factory() as session:
+        rows = list(session.scalars(select(UnansweredQuestion)))
+        session.expunge_all()
+        return rows
 
 
 def test_an_order_request_across_two_messages(server: LiveServer) -> None:
