@@ -274,12 +274,11 @@ class Dialogue:
                               "entities": []})
             self._hand_off(turn)
             return
-        if last_bot_action(turn.state.tracker(turn.sender_id)) == ACTION_CLARIFY:
-            self._note_choice(turn.inbound, item_id)
         entity = {"entity": FAQ_ID_ENTITY, "value": item_id, "start": 0, "end": len(turn.inbound.content),
                   "extractor": "menu"}
         self._hear(turn, {"text": turn.inbound.content, "intent": {"name": "faq", "confidence": 1.0},
                           "entities": [entity]})
+        self._note_pick(turn, item_id)
         self._run(turn, ACTION_ANSWER_FAQ)
 
     def _answer_order_tap(self, turn: Turn, item_id: str) -> None:
@@ -378,7 +377,8 @@ class Dialogue:
     def _ask_knowledge_base(self, turn: Turn) -> None:
         result = self._faqs.match(turn.inbound.content)
         if result.outcome is Outcome.ANSWER:
-            self._note_typed_choice(turn, result)
+            if result.best is not None:  # typed instead of tapped (the mini-program lists the guesses as text)
+                self._note_pick(turn, result.best.faq.id)
             self._run(turn, ACTION_ANSWER_FAQ)
             return
         self._note_unanswered(turn.inbound, result)
@@ -392,22 +392,19 @@ class Dialogue:
         else:
             self._run(turn, ACTION_ASK_REPHRASE)
 
-    def _note_typed_choice(self, turn: Turn, result: MatchResult) -> None:
-        """A customer who answers a 猜你想问 menu by typing (the mini-program shows it as text lines) picks
-        the offered FAQ their message is answered with."""
-        tracker = turn.state.tracker(turn.sender_id)
-        if result.best is None or last_bot_action(tracker) != ACTION_CLARIFY:
-            return
-        asked = previous_user_text(tracker)
-        offered = {candidate.faq.id for candidate in self._faqs.match(asked).candidates} if asked else set()
-        if result.best.faq.id in offered:
-            self._note_choice(turn.inbound, result.best.faq.id)
-
-    def _note_choice(self, inbound: Inbound, faq_id: str) -> None:
+    def _note_pick(self, turn: Turn, faq_id: str) -> None:
+        """The customer's answer to the 猜你想问 guesses their last question got: the FAQ they tapped or were
+        answered with, if it was one of those offered (a tap's id is whatever the customer's client sent)."""
         if self._record_choice is None:
             return
+        tracker = turn.state.tracker(turn.sender_id)
+        if last_bot_action(tracker) != ACTION_CLARIFY:
+            return
+        asked = previous_user_text(tracker)
+        if not asked or faq_id not in {candidate.faq.id for candidate in self._faqs.match(asked).candidates}:
+            return
         try:
-            self._record_choice(inbound, faq_id)
+            self._record_choice(turn.inbound, faq_id)
         except Exception:  # the customer still gets the answer; the gap report misses one choice
             logger.exception("could not record a menu choice")
 

@@ -268,6 +268,11 @@ def test_a_tap_in_a_menu_that_was_not_a_guess_is_no_choice(bot: Bot) -> None:
     bot.says("你们老板喜欢吃榴莲吗")
     bot.says("运费怎么算", menu_id="shipping_fee")
     assert bot.choices == []
+    # nor is a "tap" on an FAQ the guesses did not offer (the id is whatever the client sent)
+    [menu] = bot.says("衣服")
+    assert isinstance(menu, MsgMenu) and "invoice" not in {item.id for item in menu.items}
+    bot.says("能开发票吗", menu_id="invoice")
+    assert bot.choices == []
 
 
 def test_customers_have_their_own_trackers(bot: Bot) -> None:
